@@ -88,7 +88,7 @@ macro_rules! string_enum {
         }
     };
 }
-pub(crate) use string_enum;
+
 
 string_enum!(
     /// Supplier size class, as used by small-business payment laws (India's MSMED Act,
