@@ -1,0 +1,3 @@
+//! Integration tests of accord-p2p, one module per feature (one test binary, one link).
+
+mod conformance;
