@@ -1,0 +1,38 @@
+//! Accord's negotiation engine: outcome spaces, utilities (linear-additive and money-valued
+//! procurement), the alternating-offers and MESO protocol as a state machine, strategies
+//! with the flagship `accord` agent, exact analysis, Genius import and a tournament harness.
+//!
+//! The crate is pure: no I/O (except [`load`], which reads Genius folders for tests and the
+//! CLI), no async, no global state. Time and randomness are passed in, so a negotiation
+//! replays exactly from its seed.
+
+pub mod analysis;
+pub mod genius;
+pub mod load;
+pub mod scenario;
+pub mod space;
+pub mod utility;
+
+pub use analysis::{Disagreement, Metrics, Point, ScenarioStats};
+pub use scenario::Scenario;
+pub use space::{Issue, IssueKind, Outcome, OutcomeSpace, Value};
+pub use utility::{LinearAdditive, UtilityFunction, UtilityTable, ValueFn};
+
+/// Errors of the negotiation engine.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NegotiateError {
+    #[error("an outcome space needs at least one issue")]
+    EmptySpace,
+    #[error("issue `{issue}` is invalid: {why}")]
+    InvalidIssue { issue: String, why: String },
+    #[error("outcome space has {outcomes} outcomes, more than the {max} the engine tabulates")]
+    SpaceTooLarge { outcomes: u64, max: u64 },
+    #[error("outcome is outside the space: {why}")]
+    OutsideSpace { why: String },
+    #[error("invalid utility function: {why}")]
+    InvalidUtility { why: String },
+    #[error("cannot read genius data: {why}")]
+    Genius { why: String },
+    #[error("cannot read `{path}`: {why}")]
+    Io { path: String, why: String },
+}
