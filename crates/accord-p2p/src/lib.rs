@@ -11,3 +11,9 @@ pub use ubl::{
     EInvoice, InvoiceError, ParseError, Profile, Severity, ValidInvoice, Violation, Violations,
     parse_json, parse_ubl, read_json, read_ubl,
 };
+pub mod compliance;
+pub mod duplicate;
+pub mod generate;
+pub mod matching;
+pub mod tolerance;
+pub use generate::{generate_invoice, generate_order};

@@ -209,15 +209,13 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
                 if state.wants_text() {
                     let s = t
                         .xml_content()
-                        .map_err(|e| syntax(xml, pos as u64, e.to_string()))?;
+                        .map_err(|e| syntax(xml, pos, e.to_string()))?;
                     state.text.push_str(&s);
                 }
             }
             Event::CData(t) => {
                 if state.wants_text() {
-                    let s = t
-                        .decode()
-                        .map_err(|e| syntax(xml, pos as u64, e.to_string()))?;
+                    let s = t.decode().map_err(|e| syntax(xml, pos, e.to_string()))?;
                     state.text.push_str(&s);
                 }
             }
@@ -225,16 +223,14 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
                 if state.wants_text() {
                     let ch = r
                         .resolve_char_ref()
-                        .map_err(|e| syntax(xml, pos as u64, e.to_string()))?;
+                        .map_err(|e| syntax(xml, pos, e.to_string()))?;
                     if let Some(c) = ch {
                         state.text.push(c);
                     } else {
-                        let name = r
-                            .decode()
-                            .map_err(|e| syntax(xml, pos as u64, e.to_string()))?;
+                        let name = r.decode().map_err(|e| syntax(xml, pos, e.to_string()))?;
                         let resolved = quick_xml::escape::resolve_predefined_entity(&name)
                             .ok_or_else(|| {
-                                syntax(xml, pos as u64, format!("unknown entity `&{name};`"))
+                                syntax(xml, pos, format!("unknown entity `&{name};`"))
                             })?;
                         state.text.push_str(resolved);
                     }
@@ -245,7 +241,7 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
             Event::DocType(_) => {
                 return Err(syntax(
                     xml,
-                    pos as u64,
+                    pos,
                     "document type declarations are not accepted".into(),
                 ));
             }
