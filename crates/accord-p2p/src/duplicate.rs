@@ -48,34 +48,42 @@ impl Fingerprint {
     }
 }
 
-/// An invoice number reduced to what identifies it: letters upper-cased, digits kept,
-/// everything else dropped, and leading zeros of each run of digits removed, so that
-/// `inv-0042`, `INV 42` and `INV42` are the same number.
+/// An invoice number reduced to what identifies it: letters upper-cased, leading zeros of
+/// each run of digits removed, other characters dropped except that a separator between
+/// two runs of digits becomes `-`. So `inv-0042`, `INV 42` and `INV42` are one number,
+/// and so are `2024/001` and `2024-1`, but not `20241`.
 pub fn normalise_number(number: &str) -> String {
     let mut out = String::with_capacity(number.len());
-    let mut in_digits = false;
-    let mut run_start = 0;
+    // Where the current run of digits starts in `out`, while inside one.
+    let mut run: Option<usize> = None;
+    let end_run = |out: &mut String, run: &mut Option<usize>| {
+        if run.take().is_some_and(|start| out.len() == start) {
+            out.push('0'); // the run was all zeros
+        }
+    };
+    // A separator between two runs of digits is kept as `-`: `2024/1` is not `20241`.
+    let mut separated = false;
     for c in number.chars() {
         if c.is_ascii_digit() {
-            if !in_digits {
-                in_digits = true;
-                run_start = out.len();
+            if run.is_none() && separated && out.ends_with(|p: char| p.is_ascii_digit()) {
+                out.push('-');
             }
-            if c == '0' && out.len() == run_start {
-                continue; // a leading zero of this run
+            separated = false;
+            let start = *run.get_or_insert(out.len());
+            if !(c == '0' && out.len() == start) {
+                out.push(c);
             }
-            out.push(c);
-        } else if c.is_alphanumeric() {
-            if in_digits && out.len() == run_start {
-                out.push('0'); // the run was all zeros
+        } else {
+            end_run(&mut out, &mut run);
+            if c.is_alphanumeric() {
+                separated = false;
+                out.extend(c.to_uppercase());
+            } else {
+                separated = true;
             }
-            in_digits = false;
-            out.extend(c.to_uppercase());
         }
     }
-    if in_digits && out.len() == run_start {
-        out.push('0');
-    }
+    end_run(&mut out, &mut run);
     out
 }
 
@@ -284,12 +292,19 @@ mod tests {
             ("INV-0042", "inv 42"),
             ("INV-0042", "INV42"),
             ("2024/001", "2024-1"),
+            ("2024/001", "2024 1"),
+            ("0", "000"),
             ("A-0", "a00"),
             ("018304 / 28865", "18304-28865"),
         ] {
             assert_eq!(normalise_number(a), normalise_number(b), "{a} vs {b}");
         }
-        for (a, b) in [("INV-42", "INV-43"), ("A1B2", "A12B"), ("10", "1")] {
+        for (a, b) in [
+            ("INV-42", "INV-43"),
+            ("A1B2", "A12B"),
+            ("10", "1"),
+            ("2024/001", "20241"),
+        ] {
             assert_ne!(normalise_number(a), normalise_number(b), "{a} vs {b}");
         }
     }

@@ -1,0 +1,67 @@
+//! The generator's invoices always validate, and perturbing any total by one cent always
+//! fails with the rule that guards it.
+
+use accord_p2p::{InvoiceError, Profile, ValidInvoice, generate_invoice, parse_ubl};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+/// Adds one cent to the first `<cbc:{tag}>` after `anchor`.
+fn bump(xml: &str, anchor: &str, tag: &str) -> String {
+    let from = xml.find(anchor).expect("anchor present");
+    let open = format!("<cbc:{tag} currencyID=\"EUR\">");
+    let start = from + xml[from..].find(&open).expect("tag present") + open.len();
+    let end = start + xml[start..].find('<').unwrap();
+    let v: Decimal = xml[start..end].parse().unwrap();
+    format!("{}{}{}", &xml[..start], v + Decimal::new(1, 2), &xml[end..])
+}
+
+const PERTURBATIONS: &[(&str, &str, &str)] = &[
+    (
+        "<cac:LegalMonetaryTotal>",
+        "LineExtensionAmount",
+        "BR-CO-10",
+    ),
+    ("<cac:LegalMonetaryTotal>", "TaxExclusiveAmount", "BR-CO-13"),
+    ("<cac:LegalMonetaryTotal>", "TaxInclusiveAmount", "BR-CO-15"),
+    (
+        "<cac:LegalMonetaryTotal>",
+        "AllowanceTotalAmount",
+        "BR-CO-11",
+    ),
+    ("<cac:LegalMonetaryTotal>", "ChargeTotalAmount", "BR-CO-12"),
+    ("<cac:LegalMonetaryTotal>", "PrepaidAmount", "BR-CO-16"),
+    ("<cac:LegalMonetaryTotal>", "PayableAmount", "BR-CO-16"),
+    ("<cac:TaxTotal>", "TaxAmount", "BR-CO-14"),
+    ("<cac:TaxSubtotal>", "TaxableAmount", "BR-S-08"),
+    ("<cac:InvoiceLine>", "LineExtensionAmount", "BR-CO-10"),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn generated_invoices_validate_under_peppol(seed in any::<u64>(), lines in 1usize..40) {
+        let xml = generate_invoice(seed, lines);
+        let doc = parse_ubl(&xml).unwrap();
+        prop_assert_eq!(doc.lines.len(), lines);
+        let v = ValidInvoice::new(doc, Profile::PeppolBis3);
+        prop_assert!(v.is_ok(), "{}", v.unwrap_err());
+        prop_assert!(v.unwrap().warnings().is_empty());
+    }
+
+    #[test]
+    fn perturbing_a_total_fails_with_its_rule(seed in any::<u64>(), lines in 1usize..12, which in 0..PERTURBATIONS.len()) {
+        let (anchor, tag, rule) = PERTURBATIONS[which];
+        let xml = bump(&generate_invoice(seed, lines), anchor, tag);
+        match accord_p2p::read_ubl(&xml) {
+            Err(InvoiceError::Invalid(v)) => prop_assert!(v.has(rule), "{} not in {}", rule, v),
+            other => prop_assert!(false, "{anchor} {tag}: expected {rule}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn generation_is_deterministic() {
+    assert_eq!(generate_invoice(3, 5), generate_invoice(3, 5));
+    assert_ne!(generate_invoice(3, 5), generate_invoice(4, 5));
+}
