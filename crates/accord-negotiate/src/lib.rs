@@ -9,13 +9,21 @@
 pub mod analysis;
 pub mod genius;
 pub mod load;
+pub mod protocol;
 pub mod scenario;
+pub mod session;
 pub mod space;
+pub mod strategy;
+pub mod tournament;
 pub mod utility;
 
 pub use analysis::{Disagreement, Metrics, Point, ScenarioStats};
+pub use protocol::{Deadline, Move, OfferSet, Phase, Protocol, ProtocolError, ProtocolKind, Side};
 pub use scenario::Scenario;
+pub use session::{SessionConfig, Transcript};
 pub use space::{Issue, IssueKind, Outcome, OutcomeSpace, Value};
+pub use strategy::{AgentKind, Context, Rationale, Strategy};
+pub use tournament::{TournamentConfig, TournamentReport};
 pub use utility::{LinearAdditive, UtilityFunction, UtilityTable, ValueFn};
 
 /// Errors of the negotiation engine.

@@ -1,0 +1,63 @@
+//! Runs the tournament and prints the per-agent table, with the flags of
+//! `accord bench negotiate`: `--domains DIR [--rounds 100] [--agents LIST] [--seed S] [--json OUT]`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use accord_negotiate::load::load_domains_dir;
+use accord_negotiate::strategy::AgentKind;
+use accord_negotiate::tournament::{self, TournamentConfig};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut domains = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/genius"
+    ));
+    let mut rounds = 100;
+    let mut agents = AgentKind::ALL.to_vec();
+    let mut seed = 0;
+    let mut json = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("`{flag}` needs a value"));
+        match flag.as_str() {
+            "--domains" => domains = PathBuf::from(value()?),
+            "--rounds" => rounds = value()?.parse()?,
+            "--agents" => {
+                agents = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--seed" => seed = value()?.parse()?,
+            "--json" => json = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unknown flag `{other}`").into()),
+        }
+    }
+    let start = Instant::now();
+    let scenarios = load_domains_dir(&domains)?;
+    let loaded = start.elapsed();
+    let config = TournamentConfig {
+        scenarios,
+        rounds,
+        agents,
+        seed,
+    };
+    let start = Instant::now();
+    let report = tournament::run(&config, &|_| {});
+    let played = start.elapsed();
+    print!("{}", tournament::format_table(&report.agents));
+    println!(
+        "{} negotiations on {} domains, {} rounds, seed {seed}: load+analysis {:.1} ms, play {:.1} ms on {} threads",
+        report.negotiations.len(),
+        config.scenarios.len(),
+        rounds,
+        loaded.as_secs_f64() * 1e3,
+        played.as_secs_f64() * 1e3,
+        rayon::current_num_threads()
+    );
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The flagship `accord` agent.
+//!
+//! It concedes slowly on its own utility (a Boulware curve floored at the best offer
+//! received and at its reservation value), learns the opponent's preferences from the
+//! opponent's offers (frequency model), and at each target offers the outcome best for
+//! the opponent among those near the target. As MESO buyer it offers several options of
+//! near-equal value to itself that differ in the issues they trade. It accepts an offer
+//! at least as good as its own next offer, or, late, the best offer it has seen; never
+//! below its reservation value. Every choice leaves a [`Rationale`].
+
+use std::sync::Arc;
+
+use super::opponent::FrequencyModel;
+use super::{Binding, Context, Rationale, Rng, Strategy, View, best_offer, floor};
+use crate::protocol::{MAX_OPTIONS, Move, OfferSet};
+use crate::space::{OutcomeSpace, ValueTable};
+use crate::utility::UtilityTable;
+
+/// Tuning of the flagship. The defaults are the measured ones (see the crate's tournament
+/// example).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccordParams {
+    /// Concession exponent `e` of `p(t) = Pmin + (Pmax − Pmin)(1 − t^(1/e))`.
+    pub e: f64,
+    /// Most candidates scanned at a target (those just above it in own utility).
+    pub window: usize,
+    /// Width, in own utility, of the band above the target that candidates come from.
+    pub band: f64,
+    /// Relative time after which the best offer seen so far is accepted.
+    pub late: f64,
+}
+
+impl Default for AccordParams {
+    fn default() -> AccordParams {
+        AccordParams {
+            e: 0.12,
+            window: 48,
+            band: 0.05,
+            late: 0.97,
+        }
+    }
+}
+
+/// The flagship strategy.
+#[derive(Clone, Debug)]
+pub struct Accord {
+    params: AccordParams,
+    space: Arc<OutcomeSpace>,
+    values: Arc<ValueTable>,
+    table: Arc<UtilityTable>,
+    model: FrequencyModel,
+    pmin: f64,
+    pmax: f64,
+    best_received: f64,
+    rationale: Option<Rationale>,
+}
+
+impl Accord {
+    pub fn new(ctx: &Context, params: AccordParams) -> Accord {
+        let table = ctx.table.clone();
+        Accord {
+            params,
+            model: FrequencyModel::new(&ctx.space),
+            space: ctx.space.clone(),
+            values: ctx.values.clone(),
+            pmin: floor(&table),
+            pmax: table.max(),
+            best_received: f64::NEG_INFINITY,
+            table,
+            rationale: None,
+        }
+    }
+
+    /// Target own utility at time `t`, and what bound it.
+    fn target(&self, t: f64) -> (f64, Binding) {
+        let aspiration = self.pmin
+            + (self.pmax - self.pmin) * (1.0 - t.clamp(0.0, 1.0).powf(1.0 / self.params.e));
+        let mut out = (aspiration, Binding::Aspiration);
+        if self.best_received > out.0 {
+            out = (self.best_received, Binding::BestReceived);
+        }
+        if self.table.reservation() >= out.0 {
+            out = (self.table.reservation(), Binding::Reservation);
+        }
+        out
+    }
+
+    /// Candidate range in the sorted outcome list for a target: outcomes with own utility
+    /// in `[target, target + band]`, at most `window` of them, the lowest first.
+    fn candidates(&self, target: f64) -> std::ops::Range<usize> {
+        let n = self.table.count_at_least(target).max(1);
+        let top = self
+            .table
+            .count_at_least(target + self.params.band)
+            .min(n - 1);
+        n.saturating_sub(self.params.window).max(top)..n
+    }
+
+    /// The candidate best for the opponent (estimated), with its estimate.
+    fn pick(&self, target: f64) -> (u32, f64) {
+        let sorted = self.table.sorted();
+        let mut best = (sorted[0], f64::NEG_INFINITY);
+        for &k in &sorted[self.candidates(target)] {
+            let e = self.model.estimate(&self.space, &self.values, k);
+            if e > best.1 {
+                best = (k, e);
+            }
+        }
+        best
+    }
+
+    /// Up to `k` options near `target`: the best for the opponent first, then options that
+    /// differ from those chosen in as many issues as possible while staying good for it.
+    fn meso(&self, target: f64, first: u32, k: usize) -> OfferSet {
+        let mut chosen = [first; MAX_OPTIONS];
+        let mut len = 1;
+        let sorted = self.table.sorted();
+        let range = self.candidates(target);
+        let n_issues = self.space.issues().len() as f64;
+        while len < k.min(MAX_OPTIONS) {
+            let mut best: Option<(u32, f64)> = None;
+            for &c in &sorted[range.clone()] {
+                if chosen[..len].contains(&c) {
+                    continue;
+                }
+                let diff = chosen[..len]
+                    .iter()
+                    .map(|&o| {
+                        (0..self.space.issues().len())
+                            .filter(|&i| self.space.value_of(o, i) != self.space.value_of(c, i))
+                            .count() as f64
+                    })
+                    .fold(f64::INFINITY, f64::min);
+                let score =
+                    self.model.estimate(&self.space, &self.values, c) + 0.2 * diff / n_issues;
+                if best.is_none_or(|(_, s)| score > s) {
+                    best = Some((c, score));
+                }
+            }
+            match best {
+                Some((c, _)) => {
+                    chosen[len] = c;
+                    len += 1;
+                }
+                None => break,
+            }
+        }
+        OfferSet::many(&chosen[..len]).expect("between 1 and MAX_OPTIONS options")
+    }
+}
+
+impl Strategy for Accord {
+    fn name(&self) -> &'static str {
+        "accord"
+    }
+
+    fn respond(&mut self, view: &View<'_>, _rng: &mut Rng) -> Move {
+        let reservation = self.table.reservation();
+        if self.pmax < reservation {
+            return Move::End;
+        }
+        let received = best_offer(&self.table, view.offers);
+        let strength = 1.0 / view.offers.len().max(1) as f64;
+        for &k in view.offers {
+            self.model.observe(&self.space, k, view.t, strength);
+        }
+        // Learn first, then decide: the acceptance test compares against the offer the
+        // agent would make now, with the updated model.
+        let previous_best = self.best_received;
+        if let Some((_, u)) = received {
+            self.best_received = self.best_received.max(u);
+        }
+        let (target, binding) = self.target(view.t);
+        let (mine, estimate) = self.pick(target);
+        let own = self.table.get(mine);
+        if let Some((i, u)) = received {
+            let accept = if u < reservation {
+                None
+            } else if u >= own {
+                Some(Binding::AcceptNext)
+            } else if view.last_move || (view.t >= self.params.late && u >= previous_best) {
+                Some(Binding::AcceptLate)
+            } else {
+                None
+            };
+            if let Some(binding) = accept {
+                let opponent_estimate =
+                    self.model
+                        .estimate(&self.space, &self.values, view.offers[i as usize]);
+                self.rationale = Some(Rationale {
+                    target,
+                    binding,
+                    own_utility: u,
+                    opponent_estimate,
+                });
+                return Move::Accept { option: i };
+            }
+        }
+        self.rationale = Some(Rationale {
+            target,
+            binding,
+            own_utility: own,
+            opponent_estimate: estimate.max(0.0),
+        });
+        if view.max_options > 1 {
+            return Move::Offer(self.meso(target, mine, view.max_options));
+        }
+        Move::Offer(OfferSet::one(mine))
+    }
+
+    fn rationale(&self) -> Option<Rationale> {
+        self.rationale
+    }
+}
