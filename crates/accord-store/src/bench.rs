@@ -1,0 +1,1 @@
+//! Benchmarks the CLI runs as `accord bench store`.

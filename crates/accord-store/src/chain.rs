@@ -1,0 +1,306 @@
+//! The hash chain: which fields form an entry, their canonical bytes (RFC 8785), the
+//! SHA-256 link, and the streaming verifier. `docs/audit.md` is the prose version of this
+//! file; change both together.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::audit;
+use crate::model::{SignedCheckpoint, StoredEvent};
+
+/// `prev_hash` of the first entry.
+pub const GENESIS_PREV_HASH: [u8; 32] = [0; 32];
+
+/// The fields of a chain entry. Every stored column except the two hashes is here, so a
+/// changed byte in any stored field changes the entry's hash.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    pub seq: u64,
+    pub stream: &'a str,
+    pub stream_version: u64,
+    pub kind: &'a str,
+    pub schema_version: u64,
+    /// Already canonical JSON (RFC 8785); embedded verbatim.
+    pub payload: &'a str,
+    pub recorded_at: &'a str,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Serialises a value as RFC 8785 canonical JSON. This is how payloads are stored.
+pub fn canonical_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
+    serde_json_canonicalizer::to_string(value)
+}
+
+/// Writes a JSON string literal. serde_json escapes exactly as RFC 8785 asks: `"` and `\`,
+/// the short forms `\b \t \n \f \r`, other control characters as `\u00xx` in lowercase
+/// hex, and everything else as literal UTF-8.
+fn write_str(buf: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        // INVARIANT: writing a `str` into a `Vec` cannot fail.
+        serde_json::to_writer(&mut *buf, s).expect("string serialises");
+    }
+}
+
+fn write_u64(buf: &mut Vec<u8>, n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+/// Appends the canonical bytes of `e` to `buf`: the RFC 8785 form of the object
+/// `{idempotency_key, payload, recorded_at, schema_version, seq, stream, stream_version,
+/// type}` (keys in that, sorted, order; `idempotency_key` is `null` when absent).
+pub fn write_entry(buf: &mut Vec<u8>, e: &Entry<'_>) {
+    buf.extend_from_slice(b"{\"idempotency_key\":");
+    match e.idempotency_key {
+        Some(k) => write_str(buf, k),
+        None => buf.extend_from_slice(b"null"),
+    }
+    buf.extend_from_slice(b",\"payload\":");
+    buf.extend_from_slice(e.payload.as_bytes());
+    buf.extend_from_slice(b",\"recorded_at\":");
+    write_str(buf, e.recorded_at);
+    buf.extend_from_slice(b",\"schema_version\":");
+    write_u64(buf, e.schema_version);
+    buf.extend_from_slice(b",\"seq\":");
+    write_u64(buf, e.seq);
+    buf.extend_from_slice(b",\"stream\":");
+    write_str(buf, e.stream);
+    buf.extend_from_slice(b",\"stream_version\":");
+    write_u64(buf, e.stream_version);
+    buf.extend_from_slice(b",\"type\":");
+    write_str(buf, e.kind);
+    buf.push(b'}');
+}
+
+/// `SHA-256(prev_hash ‖ entry_bytes)`.
+pub fn link_hash(prev_hash: &[u8; 32], entry_bytes: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev_hash);
+    h.update(entry_bytes);
+    h.finalize().into()
+}
+
+/// Why the chain is broken at a sequence number.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, thiserror::Error)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum ChainBreak {
+    /// An entry is missing or out of order.
+    #[error("expected entry {expected}, found entry {found}")]
+    SeqGap { expected: u64, found: u64 },
+    /// The stored `prev_hash` is not the previous entry's hash.
+    #[error("prev_hash does not match the hash of the previous entry")]
+    PrevHashMismatch,
+    /// The stored `hash` is not `SHA-256(prev_hash ‖ entry)`: a field was changed.
+    #[error("hash does not match the entry's content")]
+    HashMismatch,
+    /// A signed checkpoint names a hash the chain does not have at that entry.
+    #[error("checkpoint hash differs from the chain's hash at this entry")]
+    CheckpointHashMismatch,
+    /// A checkpoint's signature does not verify under its public key.
+    #[error("checkpoint signature does not verify")]
+    BadSignature,
+    /// A checkpoint is signed by a key other than the trusted one.
+    #[error("checkpoint signed by untrusted key `{fingerprint}`")]
+    UntrustedKey { fingerprint: String },
+    /// A checkpoint exists for an entry the log no longer has: the log was truncated.
+    #[error("log ends at entry {last_seq}, but a checkpoint covers entry {checkpoint_seq}")]
+    Truncated { checkpoint_seq: u64, last_seq: u64 },
+}
+
+/// The first problem found: at which sequence number and why.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct Broken {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub reason: ChainBreak,
+}
+
+/// The outcome of [`crate::Store::verify`].
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct VerifyReport {
+    /// Entries checked before stopping.
+    pub entries: u64,
+    /// The last good entry's sequence number and hash (hex).
+    pub last_seq: u64,
+    pub tip_hash: String,
+    /// Signed checkpoints whose hash and signature checked out.
+    pub checkpoints_verified: u64,
+    /// `None` when everything verified; otherwise the first bad entry.
+    pub broken: Option<Broken>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+/// Options of a verification run.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// When set, every checkpoint must be signed by this public key.
+    pub trusted_key: Option<[u8; 32]>,
+}
+
+/// Streaming verifier: feed entries in `seq` order, then [`Verifier::finish`].
+pub struct Verifier {
+    expected_seq: u64,
+    prev_hash: [u8; 32],
+    buf: Vec<u8>,
+    /// Checkpoints not yet reached, by seq.
+    pending: BTreeMap<u64, SignedCheckpoint>,
+    trusted_key: Option<[u8; 32]>,
+    checkpoints_verified: u64,
+    broken: Option<Broken>,
+}
+
+impl Verifier {
+    pub fn new(checkpoints: Vec<SignedCheckpoint>, options: &VerifyOptions) -> Verifier {
+        Verifier {
+            expected_seq: 1,
+            prev_hash: GENESIS_PREV_HASH,
+            buf: Vec::with_capacity(4096),
+            pending: checkpoints.into_iter().map(|c| (c.seq, c)).collect(),
+            trusted_key: options.trusted_key,
+            checkpoints_verified: 0,
+            broken: None,
+        }
+    }
+
+    /// Checks one entry; returns `false` once the chain is broken (stop feeding).
+    pub fn push(&mut self, e: &Entry<'_>, prev_hash: &[u8; 32], hash: &[u8; 32]) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        let seq = self.expected_seq;
+        let fail = |reason| Some(Broken { seq, reason });
+        if e.seq != seq {
+            self.broken = fail(ChainBreak::SeqGap {
+                expected: seq,
+                found: e.seq,
+            });
+            return false;
+        }
+        if prev_hash != &self.prev_hash {
+            self.broken = fail(ChainBreak::PrevHashMismatch);
+            return false;
+        }
+        self.buf.clear();
+        write_entry(&mut self.buf, e);
+        if &link_hash(prev_hash, &self.buf) != hash {
+            self.broken = fail(ChainBreak::HashMismatch);
+            return false;
+        }
+        if let Some(cp) = self.pending.remove(&seq) {
+            if let Some(reason) = self.check_checkpoint(&cp, hash) {
+                self.broken = fail(reason);
+                return false;
+            }
+            self.checkpoints_verified += 1;
+        }
+        self.prev_hash = *hash;
+        self.expected_seq += 1;
+        true
+    }
+
+    /// Records a break found outside [`Verifier::push`] (an undecodable row).
+    pub(crate) fn fail_at(&mut self, seq: u64, reason: ChainBreak) -> bool {
+        if self.broken.is_none() {
+            let seq = if seq == self.expected_seq {
+                seq
+            } else {
+                self.expected_seq
+            };
+            self.broken = Some(Broken { seq, reason });
+        }
+        false
+    }
+
+    /// Convenience for a stored event.
+    pub fn push_stored(&mut self, e: &StoredEvent) -> bool {
+        self.push(&e.entry(), &e.prev_hash, &e.hash)
+    }
+
+    fn check_checkpoint(&self, cp: &SignedCheckpoint, hash: &[u8; 32]) -> Option<ChainBreak> {
+        if &cp.hash != hash {
+            return Some(ChainBreak::CheckpointHashMismatch);
+        }
+        if self.trusted_key.is_some_and(|t| t != cp.public_key) {
+            return Some(ChainBreak::UntrustedKey {
+                fingerprint: audit::fingerprint(&cp.public_key),
+            });
+        }
+        if audit::verify_checkpoint(&cp.public_key, cp.seq, &cp.hash, &cp.signature).is_err() {
+            return Some(ChainBreak::BadSignature);
+        }
+        None
+    }
+
+    /// The report after the last entry.
+    pub fn finish(mut self) -> VerifyReport {
+        let last_seq = self.expected_seq - 1;
+        let first_unreached = self.pending.keys().next().copied();
+        if let (None, Some(cp_seq)) = (&self.broken, first_unreached) {
+            self.broken = Some(Broken {
+                seq: last_seq + 1,
+                reason: ChainBreak::Truncated {
+                    checkpoint_seq: cp_seq,
+                    last_seq,
+                },
+            });
+        }
+        VerifyReport {
+            entries: last_seq,
+            last_seq,
+            tip_hash: hex::encode(self.prev_hash),
+            checkpoints_verified: self.checkpoints_verified,
+            broken: self.broken,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_bytes_are_jcs() {
+        let e = Entry {
+            seq: 7,
+            stream: "s-\"1\"\n",
+            stream_version: 2,
+            kind: "genesis",
+            schema_version: 1,
+            payload: r#"{"a":1}"#,
+            recorded_at: "2026-01-01T00:00:00.000000Z",
+            idempotency_key: None,
+        };
+        let mut buf = Vec::new();
+        write_entry(&mut buf, &e);
+        let value = serde_json::json!({
+            "seq": 7, "stream": "s-\"1\"\n", "stream_version": 2, "type": "genesis",
+            "schema_version": 1, "payload": {"a": 1},
+            "recorded_at": "2026-01-01T00:00:00.000000Z", "idempotency_key": null,
+        });
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            canonical_json(&value).unwrap()
+        );
+    }
+}

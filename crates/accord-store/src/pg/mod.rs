@@ -1,0 +1,379 @@
+//! The PostgreSQL backend: several Accord nodes share one database. Chain appends are
+//! serialised by the single-row `chain_tip` table locked `FOR UPDATE` (see
+//! [`write`]); work is claimed with `FOR UPDATE SKIP LOCKED`; the change feed is
+//! `LISTEN/NOTIFY`. Each node still runs one writer task with group commit.
+
+mod queue;
+mod write;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use accord_core::Supplier;
+use accord_core::document::{Contract, SpendLine};
+use futures_util::TryStreamExt;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::audit::NodeKey;
+use crate::chain::{Verifier, VerifyOptions, VerifyReport};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    Append, Appended, Counts, DocumentRecord, SignedCheckpoint, StoredEvent, SupplierSpend,
+};
+use crate::plan;
+use crate::read;
+use crate::store::ChangeFeed;
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Options of [`PgStore::connect`].
+#[derive(Clone, Debug)]
+pub struct PgOptions {
+    /// Use (and create) this schema instead of the connection's default `search_path`.
+    /// Tests use one fresh schema each.
+    pub schema: Option<String>,
+    /// The node key that signs audit checkpoints; `None` signs nothing.
+    pub signing_key: Option<NodeKey>,
+    /// Sign a checkpoint every this many entries (0: never).
+    pub checkpoint_every: u64,
+    /// Upper bound of events the writer puts in one group commit.
+    pub max_group_events: usize,
+    /// Connections of the shared pool (reads, queue, checkpoints).
+    pub max_connections: u32,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            schema: None,
+            signing_key: None,
+            checkpoint_every: 1000,
+            max_group_events: 20_000,
+            max_connections: 8,
+        }
+    }
+}
+
+pub(crate) struct WriteRequest {
+    pub commands: Vec<plan::PreparedCommand>,
+    pub events: usize,
+    pub reply: oneshot::Sender<Result<Vec<Appended>>>,
+}
+
+/// The PostgreSQL store. Cheap to clone; all clones share one writer task.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: mpsc::Sender<WriteRequest>,
+    pool: PgPool,
+    channel: String,
+}
+
+fn valid_schema(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 48
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
+}
+
+impl PgStore {
+    /// Connects to `url`, creates the schema if asked, and runs migrations.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore> {
+        let mut connect = PgConnectOptions::from_str(url)?;
+        let mut channel = "accord_events".to_string();
+        if let Some(schema) = &options.schema {
+            if !valid_schema(schema) {
+                return Err(StoreError::Invalid(format!(
+                    "schema name `{schema}` must be lowercase letters, digits and `_`"
+                )));
+            }
+            let mut c = connect.clone().connect().await?;
+            c.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+                .await?;
+            c.close().await?;
+            connect = connect.options([("search_path", schema.as_str())]);
+            channel = format!("accord_events_{schema}");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .connect_with(connect.clone())
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let conn: PgConnection = connect.connect().await?;
+        let (tx, rx) = mpsc::channel(1024);
+        let writer = write::Writer::new(conn, &options, channel.clone()).await?;
+        tokio::spawn(writer.run(rx));
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                writer: tx,
+                pool,
+                channel,
+            }),
+        })
+    }
+
+    /// The connection pool, for tests and tools that need raw SQL.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    pub(crate) async fn submit(&self, commands: Vec<Append>) -> Result<Vec<Appended>> {
+        let commands = plan::prepare(commands)?;
+        let events = commands.iter().map(|c| c.events.len()).sum();
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer
+            .send(WriteRequest {
+                commands,
+                events,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) async fn subscribe_feed(&self) -> Result<ChangeFeed> {
+        let mut l = PgListener::connect_with(&self.inner.pool).await?;
+        l.listen(&self.inner.channel).await?;
+        Ok(ChangeFeed::pg(l))
+    }
+
+    pub(crate) async fn read_events(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
+             idempotency_key, prev_hash, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter().map(stored_event).collect()
+    }
+
+    pub(crate) async fn last_seq(&self) -> Result<u64> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.inner.pool)
+            .await?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    pub(crate) async fn supplier_where(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Supplier>> {
+        let sql = format!("SELECT data FROM suppliers WHERE {column} = $1");
+        let data: Option<String> = sqlx::query_scalar(&sql)
+            .bind(value)
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        data.map(|d| read::json(&d)).transpose()
+    }
+
+    pub(crate) async fn contract_where(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Contract>> {
+        let sql = format!("SELECT data FROM contracts WHERE {column} = $1");
+        let data: Option<String> = sqlx::query_scalar(&sql)
+            .bind(value)
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        data.map(|d| read::json(&d)).transpose()
+    }
+
+    pub(crate) async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
+        let row = sqlx::query(
+            "SELECT id, external_ref, supplier, category, sku, description, quantity, currency, \
+             amount_minor, date FROM spend WHERE external_ref = $1",
+        )
+        .bind(external_ref)
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        row.map(|r| {
+            read::spend_line(read::SpendColumns {
+                id: r.try_get(0)?,
+                external_ref: r.try_get(1)?,
+                supplier: r.try_get(2)?,
+                category: r.try_get(3)?,
+                sku: r.try_get(4)?,
+                description: r.try_get(5)?,
+                quantity: r.try_get(6)?,
+                currency: r.try_get(7)?,
+                amount_minor: r.try_get(8)?,
+                date: r.try_get(9)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn document(&self, kind: &str, id: &str) -> Result<Option<DocumentRecord>> {
+        let row = sqlx::query(
+            "SELECT kind, id, state, data, last_seq FROM documents WHERE kind = $1 AND id = $2",
+        )
+        .bind(kind)
+        .bind(id)
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        row.map(|r| {
+            let data: String = r.try_get(3)?;
+            Ok(DocumentRecord {
+                kind: r.try_get(0)?,
+                id: r.try_get(1)?,
+                state: r.try_get(2)?,
+                data: read::json(&data)?,
+                last_seq: r.try_get::<i64, _>(4)? as u64,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn counts(&self) -> Result<Counts> {
+        let r = sqlx::query(
+            "SELECT (SELECT seq FROM chain_tip WHERE id = 1), (SELECT COUNT(*) FROM suppliers), \
+             (SELECT COUNT(*) FROM contracts), (SELECT COUNT(*) FROM spend), \
+             (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM audit_checkpoints), \
+             (SELECT COUNT(*) FROM jobs WHERE status IN ('ready', 'running'))",
+        )
+        .fetch_one(&self.inner.pool)
+        .await?;
+        let get = |i: usize| -> Result<u64> { Ok(r.try_get::<i64, _>(i)? as u64) };
+        Ok(Counts {
+            events: get(0)?,
+            suppliers: get(1)?,
+            contracts: get(2)?,
+            spend_lines: get(3)?,
+            documents: get(4)?,
+            checkpoints: get(5)?,
+            jobs_pending: get(6)?,
+        })
+    }
+
+    pub(crate) async fn spend_by_supplier(&self, limit: u32) -> Result<Vec<SupplierSpend>> {
+        let rows = sqlx::query(
+            "SELECT supplier, currency, SUM(amount_minor)::BIGINT AS total, COUNT(*) FROM spend \
+             GROUP BY supplier, currency ORDER BY total DESC, supplier LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                read::supplier_spend(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)
+            })
+            .collect()
+    }
+
+    pub(crate) async fn audit_checkpoints(&self) -> Result<Vec<SignedCheckpoint>> {
+        let rows = sqlx::query(
+            "SELECT seq, hash, public_key, signature, signed_at FROM audit_checkpoints ORDER BY seq",
+        )
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SignedCheckpoint {
+                    seq: r.try_get::<i64, _>(0)? as u64,
+                    hash: read::fixed(r.try_get::<&[u8], _>(1)?),
+                    public_key: read::fixed(r.try_get::<&[u8], _>(2)?),
+                    signature: read::fixed(r.try_get::<&[u8], _>(3)?),
+                    signed_at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport> {
+        let checkpoints = self.audit_checkpoints().await?;
+        let mut verifier = Verifier::new(checkpoints, options);
+        let mut conn = self.inner.pool.acquire().await?;
+        let mut rows = sqlx::query(
+            "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
+             idempotency_key, prev_hash, hash FROM events ORDER BY seq",
+        )
+        .fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            let ok = read::verify_row(
+                &mut verifier,
+                read::RawEntry {
+                    seq: r.try_get(0)?,
+                    stream: r.try_get::<&str, _>(1)?.as_bytes(),
+                    stream_version: r.try_get(2)?,
+                    kind: r.try_get::<&str, _>(3)?.as_bytes(),
+                    schema_version: i64::from(r.try_get::<i32, _>(4)?),
+                    payload: r.try_get::<&str, _>(5)?.as_bytes(),
+                    recorded_at: r.try_get::<&str, _>(6)?.as_bytes(),
+                    idempotency_key: r.try_get::<Option<&str>, _>(7)?.map(str::as_bytes),
+                    prev_hash: r.try_get(8)?,
+                    hash: r.try_get(9)?,
+                },
+            );
+            if !ok {
+                break;
+            }
+        }
+        Ok(verifier.finish())
+    }
+
+    pub(crate) async fn get_consumer_checkpoint(&self, consumer: &str) -> Result<u64> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM consumer_checkpoints WHERE consumer = $1")
+                .bind(consumer)
+                .fetch_optional(&self.inner.pool)
+                .await?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    pub(crate) async fn set_consumer_checkpoint(&self, consumer: &str, seq: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consumer_checkpoints (consumer, seq, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+        )
+        .bind(consumer)
+        .bind(seq as i64)
+        .bind(plan::now_text())
+        .execute(&self.inner.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Streams every event in seq order to `f` (for export).
+    pub(crate) async fn for_each_event(
+        &self,
+        mut f: impl FnMut(StoredEvent) -> Result<()>,
+    ) -> Result<()> {
+        let mut conn = self.inner.pool.acquire().await?;
+        let mut rows = sqlx::query(
+            "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
+             idempotency_key, prev_hash, hash FROM events ORDER BY seq",
+        )
+        .fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            f(stored_event(&r)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn stored_event(r: &PgRow) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: r.try_get::<i64, _>(0)? as u64,
+        stream: r.try_get(1)?,
+        stream_version: r.try_get::<i64, _>(2)? as u64,
+        kind: r.try_get(3)?,
+        schema_version: u16::try_from(r.try_get::<i32, _>(4)?).unwrap_or(u16::MAX),
+        payload: r.try_get(5)?,
+        recorded_at: r.try_get(6)?,
+        idempotency_key: r.try_get(7)?,
+        prev_hash: read::fixed(r.try_get::<&[u8], _>(8)?),
+        hash: read::fixed(r.try_get::<&[u8], _>(9)?),
+    })
+}

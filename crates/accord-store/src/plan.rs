@@ -1,0 +1,444 @@
+//! Backend-independent write planning: commands are validated and canonicalised once
+//! ([`prepare`]), then a writer that holds the chain tip turns them into rows with
+//! sequence numbers, stream versions, hashes, projection changes and signed checkpoints
+//! ([`plan`]). The backends only execute the rows.
+
+use std::collections::HashMap;
+
+use accord_core::event::DocumentRef;
+use accord_core::{EVENT_SCHEMA_VERSION, Event};
+use serde::Serialize;
+
+use crate::audit::NodeKey;
+use crate::chain::{self, Entry};
+use crate::error::{Result, StoreError};
+use crate::model::{Append, Appended, ExpectedVersion};
+
+/// A validated event, canonicalised once, off the writer.
+pub(crate) struct PreparedEvent {
+    pub stream: String,
+    pub kind: &'static str,
+    pub payload: String,
+    pub proj: Option<ProjOp>,
+}
+
+pub(crate) struct PreparedCommand {
+    pub key: Option<String>,
+    pub expect: Vec<(String, ExpectedVersion)>,
+    pub events: Vec<PreparedEvent>,
+}
+
+/// A change to a read model, derived from one event.
+pub(crate) enum ProjOp {
+    Supplier {
+        id: String,
+        external_ref: String,
+        name: String,
+        region: String,
+        size: String,
+        status: String,
+        risk: String,
+        payment_days: Option<i64>,
+        data: String,
+    },
+    Contract {
+        id: String,
+        external_ref: String,
+        supplier: String,
+        category: String,
+        currency: String,
+        state: String,
+        valid_from: String,
+        valid_to: String,
+        data: String,
+    },
+    Spend {
+        id: String,
+        external_ref: String,
+        supplier: String,
+        category: String,
+        sku: Option<String>,
+        description: String,
+        quantity: String,
+        currency: String,
+        amount_minor: i64,
+        date: String,
+    },
+    Document {
+        kind: &'static str,
+        id: String,
+        state: String,
+        data: String,
+    },
+    /// A life-cycle move; `kind == "contract"` targets the contracts table.
+    State {
+        kind: &'static str,
+        id: String,
+        state: String,
+    },
+}
+
+impl ProjOp {
+    /// Which table and row this op touches: ops on the same row must not share one
+    /// multi-row statement.
+    pub fn target(&self) -> (u8, &str, &str) {
+        match self {
+            ProjOp::Supplier { id, .. } => (0, "", id),
+            ProjOp::Contract { id, .. } => (1, "", id),
+            ProjOp::Spend { id, .. } => (2, "", id),
+            ProjOp::Document { kind, id, .. } => (3, kind, id),
+            ProjOp::State { kind, id, .. } => (4, kind, id),
+        }
+    }
+}
+
+fn enum_str<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Life-cycle states are stored as serde writes them (`pending_approval`), whether the
+/// event spelled the target state that way or as its Rust name (`PendingApproval`).
+fn snake_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for (i, c) in s.trim().chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn projection(event: &Event) -> Result<Option<ProjOp>> {
+    Ok(Some(match event {
+        Event::SupplierRegistered { supplier } | Event::SupplierUpdated { supplier } => {
+            ProjOp::Supplier {
+                id: supplier.id.to_string(),
+                external_ref: supplier.external_ref.clone(),
+                name: supplier.name.clone(),
+                region: supplier.region.to_string(),
+                size: supplier.size.as_str().into(),
+                status: supplier.status.as_str().into(),
+                risk: supplier.risk.as_str().into(),
+                payment_days: supplier.payment_days.map(i64::from),
+                data: serde_json::to_string(supplier)?,
+            }
+        }
+        Event::ContractRecorded { contract } => ProjOp::Contract {
+            id: contract.id.to_string(),
+            external_ref: contract.external_ref.clone(),
+            supplier: contract.supplier.to_string(),
+            category: contract.category.to_string(),
+            currency: contract.currency.to_string(),
+            state: enum_str(&contract.state),
+            valid_from: contract.terms.valid_from.to_string(),
+            valid_to: contract.terms.valid_to.to_string(),
+            data: serde_json::to_string(contract)?,
+        },
+        Event::SpendRecorded { line } => ProjOp::Spend {
+            id: line.id.to_string(),
+            external_ref: line.external_ref.clone(),
+            supplier: line.supplier.to_string(),
+            category: line.category.to_string(),
+            sku: line.sku.clone(),
+            description: line.description.clone(),
+            quantity: line.quantity.to_string(),
+            currency: line.amount.currency.to_string(),
+            amount_minor: line.amount.minor,
+            date: line.date.to_string(),
+        },
+        Event::RequisitionSubmitted { requisition: d } => ProjOp::Document {
+            kind: "requisition",
+            id: d.id.to_string(),
+            state: enum_str(&d.state),
+            data: serde_json::to_string(d)?,
+        },
+        Event::PurchaseOrderIssued { order: d } => ProjOp::Document {
+            kind: "purchase_order",
+            id: d.id.to_string(),
+            state: enum_str(&d.state),
+            data: serde_json::to_string(d)?,
+        },
+        Event::GoodsReceived { receipt: d } => ProjOp::Document {
+            kind: "receipt",
+            id: d.id.to_string(),
+            state: enum_str(&d.state),
+            data: serde_json::to_string(d)?,
+        },
+        Event::InvoiceReceived { invoice: d } => ProjOp::Document {
+            kind: "invoice",
+            id: d.id.to_string(),
+            state: enum_str(&d.state),
+            data: serde_json::to_string(d)?,
+        },
+        Event::PaymentScheduled { payment: d } => ProjOp::Document {
+            kind: "payment",
+            id: d.id.to_string(),
+            state: enum_str(&d.state),
+            data: serde_json::to_string(d)?,
+        },
+        Event::DocumentStateChanged { document, to, .. } => {
+            let (kind, id) = match document {
+                DocumentRef::Contract(id) => ("contract", id.to_string()),
+                DocumentRef::Requisition(id) => ("requisition", id.to_string()),
+                DocumentRef::PurchaseOrder(id) => ("purchase_order", id.to_string()),
+                DocumentRef::Receipt(id) => ("receipt", id.to_string()),
+                DocumentRef::Invoice(id) => ("invoice", id.to_string()),
+                DocumentRef::Payment(id) => ("payment", id.to_string()),
+            };
+            ProjOp::State {
+                kind,
+                id,
+                state: snake_case(to),
+            }
+        }
+        Event::Genesis { .. } | Event::DecisionRecorded { .. } => return Ok(None),
+    }))
+}
+
+/// Validates and canonicalises commands. CPU work, done by the caller, not the writer.
+pub(crate) fn prepare(commands: Vec<Append>) -> Result<Vec<PreparedCommand>> {
+    commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if c.events.is_empty() {
+                return Err(StoreError::Invalid(format!("command {i} has no events")));
+            }
+            if c.idempotency_key.as_deref().is_some_and(str::is_empty) {
+                return Err(StoreError::Invalid(format!(
+                    "command {i} has an empty idempotency key"
+                )));
+            }
+            let events = c
+                .events
+                .iter()
+                .map(|e| {
+                    Ok(PreparedEvent {
+                        stream: e.stream(),
+                        kind: e.kind(),
+                        payload: chain::canonical_json(e)?,
+                        proj: projection(e)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(PreparedCommand {
+                key: c.idempotency_key,
+                expect: c.expect,
+                events,
+            })
+        })
+        .collect()
+}
+
+/// One `events` row to insert.
+pub(crate) struct EventRow {
+    pub seq: i64,
+    pub stream: String,
+    pub stream_version: i64,
+    pub kind: &'static str,
+    pub payload: String,
+    pub recorded_at: String,
+    pub key: Option<String>,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+pub(crate) struct CheckpointRow {
+    pub seq: i64,
+    pub hash: [u8; 32],
+    pub public_key: [u8; 32],
+    pub signature: [u8; 64],
+    pub signed_at: String,
+}
+
+/// Everything one all-or-nothing request writes.
+#[derive(Default)]
+pub(crate) struct Plan {
+    pub events: Vec<EventRow>,
+    pub keys: Vec<(String, Appended)>,
+    /// Projection ops with the seq of the event that caused them, in seq order.
+    pub proj: Vec<(i64, ProjOp)>,
+    pub checkpoints: Vec<CheckpointRow>,
+    /// One result per command.
+    pub results: Vec<Appended>,
+    pub tip_seq: u64,
+    pub tip_hash: [u8; 32],
+    /// Streams whose versions changed, with the new version.
+    pub versions: Vec<(String, u64)>,
+}
+
+/// The writer's view of the log while planning.
+pub(crate) struct Tip<'a> {
+    pub seq: u64,
+    pub hash: [u8; 32],
+    /// Current version of every stream the commands touch (0 when absent).
+    pub versions: &'a HashMap<String, u64>,
+    /// Results of idempotency keys already in the store, for the commands' keys.
+    pub known_keys: &'a HashMap<String, Appended>,
+    pub signer: Option<(&'a NodeKey, u64)>,
+}
+
+/// The current time as stored in `recorded_at`.
+pub(crate) fn now_text() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// Assigns seqs and versions, hashes, and collects rows. Fails without side effects.
+pub(crate) fn plan(
+    tip: &Tip<'_>,
+    commands: Vec<PreparedCommand>,
+    recorded_at: &str,
+) -> Result<Plan> {
+    let mut out = Plan {
+        tip_seq: tip.seq,
+        tip_hash: tip.hash,
+        ..Plan::default()
+    };
+    let mut versions: HashMap<String, u64> = HashMap::new();
+    let mut batch_keys: HashMap<String, Appended> = HashMap::new();
+    let mut buf = Vec::with_capacity(1024);
+    for (index, cmd) in commands.into_iter().enumerate() {
+        if let Some(key) = &cmd.key {
+            let seen = batch_keys.get(key).or_else(|| tip.known_keys.get(key));
+            if let Some(first) = seen {
+                out.results.push(Appended {
+                    replayed: true,
+                    ..*first
+                });
+                continue;
+            }
+        }
+        for (stream, expected) in &cmd.expect {
+            let actual = versions
+                .get(stream)
+                .or_else(|| tip.versions.get(stream))
+                .copied()
+                .unwrap_or(0);
+            if !expected.admits(actual) {
+                return Err(StoreError::Conflict {
+                    stream: stream.clone(),
+                    expected: *expected,
+                    actual,
+                    command: index,
+                });
+            }
+        }
+        let first_seq = out.tip_seq + 1;
+        let mut last_version = 0;
+        for ev in cmd.events {
+            let seq = out.tip_seq + 1;
+            let current = match versions.get(&ev.stream) {
+                Some(v) => *v,
+                None => tip.versions.get(&ev.stream).copied().unwrap_or(0),
+            };
+            let version = current + 1;
+            versions.insert(ev.stream.clone(), version);
+            last_version = version;
+            buf.clear();
+            chain::write_entry(
+                &mut buf,
+                &Entry {
+                    seq,
+                    stream: &ev.stream,
+                    stream_version: version,
+                    kind: ev.kind,
+                    schema_version: u64::from(EVENT_SCHEMA_VERSION),
+                    payload: &ev.payload,
+                    recorded_at,
+                    idempotency_key: cmd.key.as_deref(),
+                },
+            );
+            let hash = chain::link_hash(&out.tip_hash, &buf);
+            if let Some((key, _)) = tip
+                .signer
+                .filter(|&(_, every)| every > 0 && seq % every == 0)
+            {
+                out.checkpoints.push(CheckpointRow {
+                    seq: seq as i64,
+                    hash,
+                    public_key: key.public_key(),
+                    signature: key.sign_checkpoint(seq, &hash),
+                    signed_at: recorded_at.to_string(),
+                });
+            }
+            if let Some(op) = ev.proj {
+                out.proj.push((seq as i64, op));
+            }
+            out.events.push(EventRow {
+                seq: seq as i64,
+                stream: ev.stream,
+                stream_version: version as i64,
+                kind: ev.kind,
+                payload: ev.payload,
+                recorded_at: recorded_at.to_string(),
+                key: cmd.key.clone(),
+                prev_hash: out.tip_hash,
+                hash,
+            });
+            out.tip_seq = seq;
+            out.tip_hash = hash;
+        }
+        let result = Appended {
+            first_seq,
+            last_seq: out.tip_seq,
+            stream_version: last_version,
+            replayed: false,
+        };
+        if let Some(key) = cmd.key {
+            batch_keys.insert(key.clone(), result);
+            out.keys.push((key, result));
+        }
+        out.results.push(result);
+    }
+    out.versions = versions.into_iter().collect();
+    Ok(out)
+}
+
+/// Streams and keys a request needs looked up before planning.
+pub(crate) fn needs(commands: &[PreparedCommand]) -> (Vec<String>, Vec<String>) {
+    let mut streams: Vec<String> = Vec::new();
+    let mut keys = Vec::new();
+    for c in commands {
+        streams.extend(c.events.iter().map(|e| e.stream.clone()));
+        streams.extend(c.expect.iter().map(|(s, _)| s.clone()));
+        keys.extend(c.key.iter().cloned());
+    }
+    streams.sort_unstable();
+    streams.dedup();
+    (streams, keys)
+}
+
+/// Splits projection ops into runs that can each go in one multi-row statement: same
+/// kind of op, no row touched twice.
+pub(crate) fn proj_runs(ops: &[(i64, ProjOp)]) -> Vec<&[(i64, ProjOp)]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut seen: std::collections::HashSet<(u8, &str, &str)> = std::collections::HashSet::new();
+    for (i, (_, op)) in ops.iter().enumerate() {
+        let t = op.target();
+        let same_kind = ops[start..i]
+            .first()
+            .is_none_or(|(_, first)| first.target().0 == t.0 && first.target().1 == t.1);
+        if !same_kind || seen.contains(&t) {
+            runs.push(&ops[start..i]);
+            start = i;
+            seen.clear();
+        }
+        seen.insert(t);
+    }
+    if start < ops.len() {
+        runs.push(&ops[start..]);
+    }
+    runs
+}

@@ -1,0 +1,405 @@
+//! The SQLite backend: one file in WAL mode, one writer task that owns the chain tip and
+//! commits queued appends in groups (group commit), a pool of readers, and an in-process
+//! broadcast change feed.
+//!
+//! Durability follows [`Durability`]: `Normal` (WAL + `synchronous=NORMAL`) survives a
+//! crash of the process, and a power loss may lose the last transactions but never
+//! corrupts; `Full` (`synchronous=FULL`) syncs the WAL at every commit, so an
+//! acknowledged append survives a power loss.
+
+mod queue;
+mod write;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use accord_core::Supplier;
+use accord_core::document::{Contract, SpendLine};
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::audit::NodeKey;
+use crate::chain::{Verifier, VerifyOptions, VerifyReport};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    Append, Appended, Change, Counts, DocumentRecord, SignedCheckpoint, StoredEvent, SupplierSpend,
+};
+use crate::plan;
+use crate::read;
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How hard a commit is pushed to disk.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: survives a process crash; a power loss may drop the
+    /// last commits (never corrupts).
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: every acknowledged commit survives a power loss.
+    Full,
+}
+
+/// Options of [`SqliteStore::open`].
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// The node key that signs audit checkpoints; `None` signs nothing.
+    pub signing_key: Option<NodeKey>,
+    /// Sign a checkpoint every this many entries (0: never).
+    pub checkpoint_every: u64,
+    /// Upper bound of events the writer puts in one group commit.
+    pub max_group_events: usize,
+    /// Reader connections.
+    pub readers: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::Normal,
+            signing_key: None,
+            checkpoint_every: 1000,
+            max_group_events: 20_000,
+            readers: 4,
+        }
+    }
+}
+
+pub(crate) struct WriteRequest {
+    pub commands: Vec<plan::PreparedCommand>,
+    pub events: usize,
+    pub reply: oneshot::Sender<Result<Vec<Appended>>>,
+}
+
+/// The SQLite store. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: mpsc::Sender<WriteRequest>,
+    read: SqlitePool,
+    /// One connection for small writes outside the log (queue, consumer checkpoints).
+    aux: SqlitePool,
+    feed: broadcast::Sender<Change>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` and runs migrations. `path` may be a
+    /// file path or a `sqlite://` URL.
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
+        let path = path.as_ref();
+        let text = path.to_string_lossy();
+        let base = if let Some(rest) = text.strip_prefix("sqlite://") {
+            SqliteConnectOptions::from_str(&format!("sqlite://{rest}"))?
+        } else {
+            SqliteConnectOptions::new().filename(path)
+        };
+        let base = base
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536");
+        let sync = match options.durability {
+            Durability::Normal => SqliteSynchronous::Normal,
+            Durability::Full => SqliteSynchronous::Full,
+        };
+        let mut conn: SqliteConnection = {
+            use sqlx::ConnectOptions;
+            base.clone().synchronous(sync).connect().await?
+        };
+        MIGRATOR.run(&mut conn).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .connect_with(base.clone().synchronous(SqliteSynchronous::Normal))
+            .await?;
+        let aux = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.synchronous(sync))
+            .await?;
+        let (tx, rx) = mpsc::channel(1024);
+        let (feed, _) = broadcast::channel(4096);
+        let writer = write::Writer::new(conn, &options, feed.clone()).await?;
+        tokio::spawn(writer.run(rx));
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                writer: tx,
+                read,
+                aux,
+                feed,
+            }),
+        })
+    }
+
+    pub(crate) async fn submit(&self, commands: Vec<Append>) -> Result<Vec<Appended>> {
+        let commands = plan::prepare(commands)?;
+        let events = commands.iter().map(|c| c.events.len()).sum();
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer
+            .send(WriteRequest {
+                commands,
+                events,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The reader pool, for tests and tools that need raw SQL (read-mostly).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.inner.read
+    }
+
+    pub(crate) fn aux_pool(&self) -> &SqlitePool {
+        &self.inner.aux
+    }
+
+    pub(crate) async fn subscribe_feed(&self) -> Result<crate::store::ChangeFeed> {
+        Ok(crate::store::ChangeFeed::local(self.inner.feed.subscribe()))
+    }
+
+    pub(crate) async fn read_events(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
+             idempotency_key, prev_hash, hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.read)
+        .await?;
+        rows.iter().map(stored_event).collect()
+    }
+
+    pub(crate) async fn last_seq(&self) -> Result<u64> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.inner.read)
+            .await?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    pub(crate) async fn supplier_where(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Supplier>> {
+        let sql = format!("SELECT data FROM suppliers WHERE {column} = ?");
+        let data: Option<String> = sqlx::query_scalar(&sql)
+            .bind(value)
+            .fetch_optional(&self.inner.read)
+            .await?;
+        data.map(|d| read::json(&d)).transpose()
+    }
+
+    pub(crate) async fn contract_where(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Contract>> {
+        let sql = format!("SELECT data FROM contracts WHERE {column} = ?");
+        let data: Option<String> = sqlx::query_scalar(&sql)
+            .bind(value)
+            .fetch_optional(&self.inner.read)
+            .await?;
+        data.map(|d| read::json(&d)).transpose()
+    }
+
+    pub(crate) async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
+        let row = sqlx::query(
+            "SELECT id, external_ref, supplier, category, sku, description, quantity, currency, \
+             amount_minor, date FROM spend WHERE external_ref = ?",
+        )
+        .bind(external_ref)
+        .fetch_optional(&self.inner.read)
+        .await?;
+        row.map(|r| {
+            read::spend_line(read::SpendColumns {
+                id: r.try_get(0)?,
+                external_ref: r.try_get(1)?,
+                supplier: r.try_get(2)?,
+                category: r.try_get(3)?,
+                sku: r.try_get(4)?,
+                description: r.try_get(5)?,
+                quantity: r.try_get(6)?,
+                currency: r.try_get(7)?,
+                amount_minor: r.try_get(8)?,
+                date: r.try_get(9)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn document(&self, kind: &str, id: &str) -> Result<Option<DocumentRecord>> {
+        let row = sqlx::query(
+            "SELECT kind, id, state, data, last_seq FROM documents WHERE kind = ? AND id = ?",
+        )
+        .bind(kind)
+        .bind(id)
+        .fetch_optional(&self.inner.read)
+        .await?;
+        row.map(|r| {
+            let data: String = r.try_get(3)?;
+            Ok(DocumentRecord {
+                kind: r.try_get(0)?,
+                id: r.try_get(1)?,
+                state: r.try_get(2)?,
+                data: read::json(&data)?,
+                last_seq: r.try_get::<i64, _>(4)? as u64,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn counts(&self) -> Result<Counts> {
+        let r = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events), (SELECT COUNT(*) FROM suppliers), \
+             (SELECT COUNT(*) FROM contracts), (SELECT COUNT(*) FROM spend), \
+             (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM audit_checkpoints), \
+             (SELECT COUNT(*) FROM jobs WHERE status IN ('ready', 'running'))",
+        )
+        .fetch_one(&self.inner.read)
+        .await?;
+        let get = |i: usize| -> Result<u64> { Ok(r.try_get::<i64, _>(i)? as u64) };
+        Ok(Counts {
+            events: get(0)?,
+            suppliers: get(1)?,
+            contracts: get(2)?,
+            spend_lines: get(3)?,
+            documents: get(4)?,
+            checkpoints: get(5)?,
+            jobs_pending: get(6)?,
+        })
+    }
+
+    pub(crate) async fn spend_by_supplier(&self, limit: u32) -> Result<Vec<SupplierSpend>> {
+        let rows = sqlx::query(
+            "SELECT supplier, currency, SUM(amount_minor) AS total, COUNT(*) FROM spend \
+             GROUP BY supplier, currency ORDER BY total DESC, supplier LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                read::supplier_spend(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)
+            })
+            .collect()
+    }
+
+    pub(crate) async fn audit_checkpoints(&self) -> Result<Vec<SignedCheckpoint>> {
+        let rows = sqlx::query(
+            "SELECT seq, hash, public_key, signature, signed_at FROM audit_checkpoints ORDER BY seq",
+        )
+        .fetch_all(&self.inner.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SignedCheckpoint {
+                    seq: r.try_get::<i64, _>(0)? as u64,
+                    hash: read::fixed(r.try_get::<&[u8], _>(1)?),
+                    public_key: read::fixed(r.try_get::<&[u8], _>(2)?),
+                    signature: read::fixed(r.try_get::<&[u8], _>(3)?),
+                    signed_at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport> {
+        let checkpoints = self.audit_checkpoints().await?;
+        let mut verifier = Verifier::new(checkpoints, options);
+        let mut conn = self.inner.read.acquire().await?;
+        let mut rows = sqlx::query(
+            "SELECT seq, CAST(stream AS BLOB), stream_version, CAST(type AS BLOB), schema_version, \
+             CAST(payload AS BLOB), CAST(recorded_at AS BLOB), CAST(idempotency_key AS BLOB), \
+             prev_hash, hash FROM events ORDER BY seq",
+        )
+        .fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            let ok = read::verify_row(
+                &mut verifier,
+                read::RawEntry {
+                    seq: r.try_get(0)?,
+                    stream: r.try_get(1)?,
+                    stream_version: r.try_get(2)?,
+                    kind: r.try_get(3)?,
+                    schema_version: r.try_get(4)?,
+                    payload: r.try_get(5)?,
+                    recorded_at: r.try_get(6)?,
+                    idempotency_key: r.try_get(7)?,
+                    prev_hash: r.try_get(8)?,
+                    hash: r.try_get(9)?,
+                },
+            );
+            if !ok {
+                break;
+            }
+        }
+        Ok(verifier.finish())
+    }
+
+    pub(crate) async fn get_consumer_checkpoint(&self, consumer: &str) -> Result<u64> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM consumer_checkpoints WHERE consumer = ?")
+                .bind(consumer)
+                .fetch_optional(&self.inner.read)
+                .await?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    pub(crate) async fn set_consumer_checkpoint(&self, consumer: &str, seq: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consumer_checkpoints (consumer, seq, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+        )
+        .bind(consumer)
+        .bind(seq as i64)
+        .bind(plan::now_text())
+        .execute(&self.inner.aux)
+        .await?;
+        Ok(())
+    }
+
+    /// Streams every event in seq order to `f` (for export).
+    pub(crate) async fn for_each_event(
+        &self,
+        mut f: impl FnMut(StoredEvent) -> Result<()>,
+    ) -> Result<()> {
+        let mut conn = self.inner.read.acquire().await?;
+        let mut rows = sqlx::query(
+            "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
+             idempotency_key, prev_hash, hash FROM events ORDER BY seq",
+        )
+        .fetch(&mut *conn);
+        while let Some(r) = rows.try_next().await? {
+            f(stored_event(&r)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn stored_event(r: &SqliteRow) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: r.try_get::<i64, _>(0)? as u64,
+        stream: r.try_get(1)?,
+        stream_version: r.try_get::<i64, _>(2)? as u64,
+        kind: r.try_get(3)?,
+        schema_version: u16::try_from(r.try_get::<i64, _>(4)?).unwrap_or(u16::MAX),
+        payload: r.try_get(5)?,
+        recorded_at: r.try_get(6)?,
+        idempotency_key: r.try_get(7)?,
+        prev_hash: read::fixed(r.try_get::<&[u8], _>(8)?),
+        hash: read::fixed(r.try_get::<&[u8], _>(9)?),
+    })
+}

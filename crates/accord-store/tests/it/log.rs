@@ -1,0 +1,369 @@
+//! The event log: appends, idempotency, optimistic concurrency, atomic batches, read
+//! models, consumer checkpoints and the change feed.
+
+use std::time::Duration;
+
+use accord_core::Event;
+use accord_core::document::{Invoice, InvoiceKind};
+use accord_core::id::InvoiceId;
+use accord_core::lifecycle::InvoiceState;
+use accord_core::{Currency, Money};
+use accord_store::{Append, ExpectedVersion, Store, StoreError, VerifyOptions};
+
+use crate::support::{self, Backend, Config, both_backends};
+
+both_backends! {
+    append_read_and_lookups,
+    idempotent_replay_writes_nothing,
+    optimistic_concurrency_conflict,
+    failing_batch_leaves_nothing,
+    document_projections_follow_state,
+    consumer_checkpoint_resume,
+    change_feed_delivers,
+    concurrent_appends_group_commit,
+}
+
+async fn append_read_and_lookups(b: Backend) {
+    let h = b.open(Config::default()).await;
+    let s = &h.store;
+    let a = s.append(Append::new(support::registered(1))).await.unwrap();
+    assert_eq!(
+        (a.first_seq, a.last_seq, a.stream_version, a.replayed),
+        (1, 1, 1, false)
+    );
+    let lines: Vec<Append> = (0..10)
+        .map(|i| Append::new(support::spend(1 + i % 2, i, 100 * (i as i64 + 1))))
+        .collect();
+    let r = s.append_batch(lines).await.unwrap();
+    assert_eq!(r.len(), 10);
+    assert_eq!(r[9].last_seq, 11);
+    s.append(Append::new(support::registered(2))).await.unwrap();
+    let c = support::contract(1, 1);
+    s.append(Append::new(Event::ContractRecorded {
+        contract: c.clone(),
+    }))
+    .await
+    .unwrap();
+
+    assert_eq!(s.last_seq().await.unwrap(), 13);
+    let page = s.read_events(10, 2).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![11, 12]);
+    assert_eq!(page[1].event().unwrap(), support::registered(2));
+    assert_eq!(
+        page[0].stream_version, 5,
+        "five lines of supplier 2's spend stream"
+    );
+
+    let sup = s.supplier_by_ref("S-1").await.unwrap().unwrap();
+    assert_eq!(sup, support::supplier(1));
+    assert_eq!(s.supplier(sup.id).await.unwrap().unwrap(), sup);
+    assert!(s.supplier_by_ref("S-404").await.unwrap().is_none());
+    assert_eq!(s.contract_by_ref("C-1").await.unwrap().unwrap(), c);
+    assert_eq!(s.contract(c.id).await.unwrap().unwrap(), c);
+    assert_eq!(
+        s.spend_by_ref("L-3").await.unwrap().unwrap(),
+        support::spend_line(2, 3, 400)
+    );
+
+    let counts = s.counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.events,
+            counts.suppliers,
+            counts.contracts,
+            counts.spend_lines
+        ),
+        (13, 2, 1, 10)
+    );
+    let agg = s.spend_by_supplier(10).await.unwrap();
+    // Supplier 2 has lines 1,3,5,7,9: 200+400+600+800+1000.
+    assert_eq!(agg[0].supplier, support::supplier(2).id);
+    assert_eq!((agg[0].total_minor, agg[0].lines), (3000, 5));
+    assert_eq!(agg[1].total_minor, 2500);
+
+    // A supplier update replaces the projection row.
+    let mut changed = support::supplier(1);
+    changed.name = "Acme renamed".into();
+    s.append(Append::new(Event::SupplierUpdated {
+        supplier: changed.clone(),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(s.supplier_by_ref("S-1").await.unwrap().unwrap(), changed);
+    assert!(s.verify(&VerifyOptions::default()).await.unwrap().is_ok());
+}
+
+async fn idempotent_replay_writes_nothing(b: Backend) {
+    let h = b.open(Config::default()).await;
+    let s = &h.store;
+    let cmd = || Append::many(vec![support::registered(1), support::decision(1)]).key("cmd-1");
+    let first = s.append(cmd()).await.unwrap();
+    assert!(!first.replayed);
+    let again = s.append(cmd()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.first_seq, again.last_seq, again.stream_version),
+        (first.first_seq, first.last_seq, first.stream_version)
+    );
+    assert_eq!(s.last_seq().await.unwrap(), 2, "the replay wrote nothing");
+
+    // In a batch: a replayed key, a new key, and the new key twice.
+    let batch = vec![
+        cmd(),
+        Append::new(support::spend(1, 1, 10)).key("line-1"),
+        Append::new(support::spend(1, 1, 10)).key("line-1"),
+    ];
+    let r = s.append_batch(batch).await.unwrap();
+    assert!(r[0].replayed && !r[1].replayed && r[2].replayed);
+    assert_eq!(r[2].first_seq, r[1].first_seq);
+    assert_eq!(s.last_seq().await.unwrap(), 3);
+    assert_eq!(s.counts().await.unwrap().spend_lines, 1);
+    let e = &s.read_events(0, 10).await.unwrap()[2];
+    assert_eq!(e.idempotency_key.as_deref(), Some("line-1"));
+    assert!(matches!(
+        s.append(Append::new(support::registered(9)).key("")).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+async fn optimistic_concurrency_conflict(b: Backend) {
+    let h = b.open(Config::default()).await;
+    let s = &h.store;
+    let stream = support::registered(1).stream();
+    s.append(Append::new(support::registered(1)).expect_version(ExpectedVersion::NoStream))
+        .await
+        .unwrap();
+    let err = s
+        .append(Append::new(support::registered(1)).expect_version(ExpectedVersion::NoStream))
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::Conflict {
+            stream: st,
+            expected,
+            actual,
+            command,
+        } => {
+            assert_eq!(
+                (st, expected, actual, command),
+                (stream.clone(), ExpectedVersion::NoStream, 1, 0)
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let ok = s
+        .append(Append::new(support::registered(1)).expect(&stream, ExpectedVersion::Exact(1)))
+        .await
+        .unwrap();
+    assert_eq!(ok.stream_version, 2);
+    let stale = s
+        .append(Append::new(support::registered(1)).expect(&stream, ExpectedVersion::Exact(1)))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict { actual: 2, .. })));
+    assert_eq!(s.last_seq().await.unwrap(), 2, "a conflict writes nothing");
+}
+
+async fn failing_batch_leaves_nothing(b: Backend) {
+    let h = b.open(Config::signed(2)).await;
+    let s = &h.store;
+    s.append(Append::new(support::registered(1))).await.unwrap();
+    // Supplier 2 takes supplier 1's external_ref: the projection's unique key refuses it,
+    // after the events, the chain links, a checkpoint and other projections were written.
+    let mut clash = support::supplier(2);
+    clash.external_ref = "S-1".into();
+    let batch = vec![
+        Append::new(support::registered(3)).key("k3"),
+        Append::new(support::spend(3, 1, 100)),
+        Append::new(Event::SupplierRegistered { supplier: clash }),
+    ];
+    let err = s.append_batch(batch).await.unwrap_err();
+    assert!(matches!(err, StoreError::Constraint(_)), "{err:?}");
+    let counts = s.counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.events,
+            counts.suppliers,
+            counts.spend_lines,
+            counts.checkpoints
+        ),
+        (1, 1, 0, 0)
+    );
+    assert!(s.supplier_by_ref("S-3").await.unwrap().is_none());
+    // A conflict in the middle of a batch is also all or nothing.
+    let batch = vec![
+        Append::new(support::registered(4)),
+        Append::new(support::registered(1)).expect_version(ExpectedVersion::NoStream),
+    ];
+    assert!(matches!(
+        s.append_batch(batch).await,
+        Err(StoreError::Conflict { command: 1, .. })
+    ));
+    assert_eq!(s.last_seq().await.unwrap(), 1);
+    // The writer's cached tip survived the rollbacks: the next append links correctly.
+    let next = s
+        .append(Append::new(support::registered(3)).key("k3"))
+        .await
+        .unwrap();
+    assert_eq!((next.first_seq, next.replayed), (2, false));
+    let report = s.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.checkpoints_verified, 1);
+}
+
+fn invoice(n: u64) -> Invoice {
+    Invoice {
+        id: InvoiceId::from_parts(1_700_000_000_000 + n, u128::from(n)),
+        kind: InvoiceKind::Invoice,
+        number: format!("INV-{n}"),
+        supplier: support::supplier(1).id,
+        issue_date: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        due_date: None,
+        currency: Currency::EUR,
+        order_ref: None,
+        contract_ref: None,
+        lines: vec![],
+        tax_exclusive: Money::new(1000, Currency::EUR),
+        tax: Money::new(200, Currency::EUR),
+        payable: Money::new(1200, Currency::EUR),
+        state: InvoiceState::Received,
+    }
+}
+
+async fn document_projections_follow_state(b: Backend) {
+    let h = b.open(Config::default()).await;
+    let s = &h.store;
+    let inv = invoice(1);
+    let c = support::contract(1, 1);
+    s.append_batch(vec![
+        Append::new(Event::InvoiceReceived {
+            invoice: inv.clone(),
+        }),
+        Append::new(Event::ContractRecorded {
+            contract: c.clone(),
+        }),
+    ])
+    .await
+    .unwrap();
+    let doc = s
+        .document("invoice", &inv.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(doc.state, "received");
+    assert_eq!(doc.data["number"], "INV-1");
+    // Both spellings of a state end up as serde writes it.
+    s.append_batch(vec![
+        Append::new(support::invoice_state(inv.id, InvoiceState::Matched)),
+        Append::new(support::contract_state(&c, "active")),
+    ])
+    .await
+    .unwrap();
+    let doc = s
+        .document("invoice", &inv.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((doc.state.as_str(), doc.last_seq), ("matched", 3));
+    assert_eq!(doc.data["state"], "matched");
+    let active = s.contract_by_ref("C-1").await.unwrap().unwrap();
+    assert_eq!(active.state, accord_core::lifecycle::ContractState::Active);
+    assert_eq!(s.counts().await.unwrap().documents, 1);
+}
+
+async fn consumer_checkpoint_resume(b: Backend) {
+    let h = b.open(Config::default()).await;
+    let s = &h.store;
+    let cmds: Vec<Append> = (0..25)
+        .map(|i| Append::new(support::spend(1, i, 1)))
+        .collect();
+    s.append_batch(cmds).await.unwrap();
+    assert_eq!(s.consumer_checkpoint("matcher").await.unwrap(), 0);
+    // A consumer handles pages of 10 and stops after two pages.
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let from = s.consumer_checkpoint("matcher").await.unwrap();
+        let page = s.read_events(from, 10).await.unwrap();
+        seen.extend(page.iter().map(|e| e.seq));
+        s.set_consumer_checkpoint("matcher", page.last().unwrap().seq)
+            .await
+            .unwrap();
+    }
+    // It restarts: it resumes after 20 and sees each event once.
+    let from = s.consumer_checkpoint("matcher").await.unwrap();
+    assert_eq!(from, 20);
+    loop {
+        let page = s
+            .read_events(s.consumer_checkpoint("matcher").await.unwrap(), 10)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        seen.extend(page.iter().map(|e| e.seq));
+        s.set_consumer_checkpoint("matcher", last.seq)
+            .await
+            .unwrap();
+    }
+    assert_eq!(seen, (1..=25).collect::<Vec<u64>>());
+    assert_eq!(s.consumer_checkpoint("other").await.unwrap(), 0);
+}
+
+async fn change_feed_delivers(b: Backend) {
+    let h = b.open(Config::default()).await;
+    let s = &h.store;
+    let mut feed = s.subscribe().await.unwrap();
+    let a = s.append(Append::new(support::registered(1))).await.unwrap();
+    let r = s
+        .append_batch(vec![
+            Append::new(support::spend(1, 1, 1)),
+            Append::new(support::spend(1, 2, 1)),
+        ])
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), feed.recv())
+        .await
+        .expect("notified in time")
+        .unwrap();
+    assert_eq!((first.first_seq, first.last_seq), (a.first_seq, a.last_seq));
+    let second = tokio::time::timeout(Duration::from_secs(5), feed.recv())
+        .await
+        .expect("notified in time")
+        .unwrap();
+    assert_eq!((second.first_seq, second.last_seq), (2, r[1].last_seq));
+}
+
+async fn concurrent_appends_group_commit(b: Backend) {
+    let h = b.open(Config::signed(16)).await;
+    let s = h.store.clone();
+    let stream = support::registered(7).stream();
+    s.append(Append::new(support::registered(7))).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64u64 {
+        let s = s.clone();
+        let stream = stream.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 8 == 0 {
+                // Doomed: the stream exists. Must not take the others down with it.
+                s.append(
+                    Append::new(support::registered(7)).expect(stream, ExpectedVersion::NoStream),
+                )
+                .await
+            } else {
+                s.append(Append::new(support::spend(1, i, 5)).key(format!("c-{i}")))
+                    .await
+            }
+        }));
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict { .. }) => conflicts += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (56, 8));
+    assert_eq!(s.last_seq().await.unwrap(), 57);
+    let report = s.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.checkpoints_verified, 3);
+}
