@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use accord_negotiate::load::load_domains_dir;
-use accord_negotiate::strategy::AgentKind;
+use accord_negotiate::strategy::{AccordParams, AgentKind};
 use accord_negotiate::tournament::{self, TournamentConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut agents = AgentKind::ALL.to_vec();
     let mut seed = 0;
     let mut json = None;
+    let mut accord = AccordParams::default();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("`{flag}` needs a value"));
@@ -31,6 +32,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--seed" => seed = value()?.parse()?,
             "--json" => json = Some(PathBuf::from(value()?)),
+            // Tuning knobs of the flagship, for measurement only: `e=0.1,window=32,…`.
+            "--accord" => {
+                for kv in value()?.split(',') {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or("`--accord` takes key=value pairs")?;
+                    let v: f64 = v.parse()?;
+                    match k {
+                        "e" => accord.e = v,
+                        "window" => accord.window = v as usize,
+                        "band" => accord.band = v,
+                        "late" => accord.late = v,
+                        "endgame_moves" => accord.endgame_moves = v as u32,
+                        "repeat_penalty" => accord.repeat_penalty = v,
+                        other => return Err(format!("unknown knob `{other}`").into()),
+                    }
+                }
+            }
             other => return Err(format!("unknown flag `{other}`").into()),
         }
     }
@@ -42,6 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rounds,
         agents,
         seed,
+        accord,
     };
     let start = Instant::now();
     let report = tournament::run(&config, &|_| {});

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::scenario::Scenario;
 use crate::session::{self, SessionConfig};
-use crate::strategy::{AgentKind, Context};
+use crate::strategy::{AccordParams, AgentKind, Context};
 
 /// What to play.
 #[derive(Clone, Debug)]
@@ -23,6 +23,8 @@ pub struct TournamentConfig {
     pub rounds: u32,
     pub agents: Vec<AgentKind>,
     pub seed: u64,
+    /// Tuning of the flagship (the default is the measured one).
+    pub accord: AccordParams,
 }
 
 impl TournamentConfig {
@@ -33,6 +35,7 @@ impl TournamentConfig {
             rounds: 100,
             agents: AgentKind::ALL.to_vec(),
             seed: 0,
+            accord: AccordParams::default(),
         }
     }
 
@@ -109,6 +112,7 @@ pub fn run(config: &TournamentConfig, progress: &(dyn Fn(u64) + Sync)) -> Tourna
                 b,
                 config.rounds,
                 mix(config.seed, j as u64),
+                config.accord,
             );
             progress(1);
             record
@@ -134,10 +138,11 @@ pub fn play(
     b: AgentKind,
     rounds: u32,
     seed: u64,
+    accord: AccordParams,
 ) -> NegotiationRecord {
     let start = Instant::now();
-    let mut sa = a.build(&Context::of(scenario, 0));
-    let mut sb = b.build(&Context::of(scenario, 1));
+    let mut sa = a.build_with(&Context::of(scenario, 0), accord);
+    let mut sb = b.build_with(&Context::of(scenario, 1), accord);
     let t = session::run(
         scenario,
         sa.as_mut(),

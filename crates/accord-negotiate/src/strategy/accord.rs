@@ -28,15 +28,22 @@ pub struct AccordParams {
     pub band: f64,
     /// Relative time after which the best offer seen so far is accepted.
     pub late: f64,
+    /// Own moves left from which the opponent's best offer is re-offered.
+    pub endgame_moves: u32,
+    /// Estimated-utility penalty for re-offering an outcome already offered, so that the
+    /// agent keeps making new offers (which also makes MiCRO-like opponents move).
+    pub repeat_penalty: f64,
 }
 
 impl Default for AccordParams {
     fn default() -> AccordParams {
         AccordParams {
             e: 0.12,
-            window: 48,
-            band: 0.05,
+            window: 128,
+            band: 0.02,
             late: 0.97,
+            endgame_moves: 1,
+            repeat_penalty: 0.03,
         }
     }
 }
@@ -52,6 +59,8 @@ pub struct Accord {
     pmin: f64,
     pmax: f64,
     best_received: f64,
+    best_received_outcome: Option<u32>,
+    offered: Vec<u64>,
     rationale: Option<Rationale>,
 }
 
@@ -66,9 +75,15 @@ impl Accord {
             pmin: floor(&table),
             pmax: table.max(),
             best_received: f64::NEG_INFINITY,
+            best_received_outcome: None,
+            offered: vec![0; table.utils().len().div_ceil(64)],
             table,
             rationale: None,
         }
+    }
+
+    fn was_offered(&self, k: u32) -> bool {
+        self.offered[k as usize / 64] & (1 << (k % 64)) != 0
     }
 
     /// Target own utility at time `t`, and what bound it.
@@ -99,14 +114,19 @@ impl Accord {
     /// The candidate best for the opponent (estimated), with its estimate.
     fn pick(&self, target: f64) -> (u32, f64) {
         let sorted = self.table.sorted();
-        let mut best = (sorted[0], f64::NEG_INFINITY);
+        let mut best = (sorted[0], f64::NEG_INFINITY, f64::NEG_INFINITY);
         for &k in &sorted[self.candidates(target)] {
             let e = self.model.estimate(&self.space, &self.values, k);
-            if e > best.1 {
-                best = (k, e);
+            let score = if self.was_offered(k) {
+                e - self.params.repeat_penalty
+            } else {
+                e
+            };
+            if score > best.2 {
+                best = (k, e, score);
             }
         }
-        best
+        (best.0, best.1)
     }
 
     /// Up to `k` options near `target`: the best for the opponent first, then options that
@@ -170,8 +190,25 @@ impl Strategy for Accord {
         if let Some((_, u)) = received {
             self.best_received = self.best_received.max(u);
         }
-        let (target, binding) = self.target(view.t);
-        let (mine, estimate) = self.pick(target);
+        if let Some((i, u)) = received {
+            if u >= previous_best {
+                self.best_received_outcome = Some(view.offers[i as usize]);
+            }
+        }
+        let (mut target, mut binding) = self.target(view.t);
+        let (mut mine, mut estimate) = self.pick(target);
+        if view.moves_left <= self.params.endgame_moves && !view.last_move {
+            if let Some(k) = self
+                .best_received_outcome
+                .filter(|&k| self.table.get(k) >= reservation)
+            {
+                if self.table.get(k) < self.table.get(mine) {
+                    (target, binding) = (self.table.get(k), Binding::Endgame);
+                    mine = k;
+                    estimate = self.model.estimate(&self.space, &self.values, k);
+                }
+            }
+        }
         let own = self.table.get(mine);
         if let Some((i, u)) = received {
             let accept = if u < reservation {

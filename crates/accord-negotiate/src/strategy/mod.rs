@@ -49,6 +49,9 @@ pub enum Binding {
     Reservation,
     /// The best offer already received (no reason to ask for less).
     BestReceived,
+    /// The end of the deadline: re-offer the opponent's own best offer, which it is
+    /// known to find acceptable.
+    Endgame,
     /// Accepted: the offer is at least what the strategy would propose next.
     AcceptNext,
     /// Accepted: late in the deadline, the offer is at least the best expected.
@@ -138,6 +141,11 @@ impl AgentKind {
 
     /// A fresh strategy for one negotiation.
     pub fn build(self, ctx: &Context) -> Box<dyn Strategy> {
+        self.build_with(ctx, AccordParams::default())
+    }
+
+    /// A fresh strategy, with the flagship tuned by `params`.
+    pub fn build_with(self, ctx: &Context, params: AccordParams) -> Box<dyn Strategy> {
         match self {
             AgentKind::Boulware => Box::new(TimeDependent::new("boulware", 0.2, ctx)),
             AgentKind::Linear => Box::new(TimeDependent::new("linear", 1.0, ctx)),
@@ -145,7 +153,7 @@ impl AgentKind {
             AgentKind::TitForTat => Box::new(TitForTat::new(ctx)),
             AgentKind::Micro => Box::new(Micro::new(ctx)),
             AgentKind::Random => Box::new(RandomAgent::new(ctx)),
-            AgentKind::Accord => Box::new(Accord::new(ctx, AccordParams::default())),
+            AgentKind::Accord => Box::new(Accord::new(ctx, params)),
         }
     }
 }
