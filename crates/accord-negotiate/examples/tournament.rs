@@ -45,7 +45,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         "band" => accord.band = v,
                         "late" => accord.late = v,
                         "endgame_moves" => accord.endgame_moves = v as u32,
-                        "repeat_penalty" => accord.repeat_penalty = v,
                         other => return Err(format!("unknown knob `{other}`").into()),
                     }
                 }

@@ -30,9 +30,6 @@ pub struct AccordParams {
     pub late: f64,
     /// Own moves left from which the opponent's best offer is re-offered.
     pub endgame_moves: u32,
-    /// Estimated-utility penalty for re-offering an outcome already offered, so that the
-    /// agent keeps making new offers (which also makes MiCRO-like opponents move).
-    pub repeat_penalty: f64,
 }
 
 impl Default for AccordParams {
@@ -42,8 +39,7 @@ impl Default for AccordParams {
             window: 128,
             band: 0.02,
             late: 0.97,
-            endgame_moves: 1,
-            repeat_penalty: 0.03,
+            endgame_moves: 2,
         }
     }
 }
@@ -60,7 +56,11 @@ pub struct Accord {
     pmax: f64,
     best_received: f64,
     best_received_outcome: Option<u32>,
-    offered: Vec<u64>,
+    /// The opponent's previous single offer; an identical repeat teaches the model nothing
+    /// new and is skipped, which also keeps `cache` valid.
+    last_seen: Option<u32>,
+    /// Last pick: candidate range, model version, choice and its estimate.
+    cache: Option<(std::ops::Range<usize>, u32, u32, f64)>,
     rationale: Option<Rationale>,
 }
 
@@ -76,14 +76,11 @@ impl Accord {
             pmax: table.max(),
             best_received: f64::NEG_INFINITY,
             best_received_outcome: None,
-            offered: vec![0; table.utils().len().div_ceil(64)],
+            last_seen: None,
+            cache: None,
             table,
             rationale: None,
         }
-    }
-
-    fn was_offered(&self, k: u32) -> bool {
-        self.offered[k as usize / 64] & (1 << (k % 64)) != 0
     }
 
     /// Target own utility at time `t`, and what bound it.
@@ -111,22 +108,26 @@ impl Accord {
         n.saturating_sub(self.params.window).max(top)..n
     }
 
-    /// The candidate best for the opponent (estimated), with its estimate.
-    fn pick(&self, target: f64) -> (u32, f64) {
-        let sorted = self.table.sorted();
-        let mut best = (sorted[0], f64::NEG_INFINITY, f64::NEG_INFINITY);
-        for &k in &sorted[self.candidates(target)] {
-            let e = self.model.estimate(&self.space, &self.values, k);
-            let score = if self.was_offered(k) {
-                e - self.params.repeat_penalty
-            } else {
-                e
-            };
-            if score > best.2 {
-                best = (k, e, score);
+    /// The candidate best for the opponent (estimated), with its estimate. Cached while
+    /// neither the candidates nor the model change.
+    fn pick(&mut self, target: f64) -> (u32, f64) {
+        let range = self.candidates(target);
+        let version = self.model.offers();
+        if let Some((r, v, k, e)) = &self.cache {
+            if *r == range && *v == version {
+                return (*k, *e);
             }
         }
-        (best.0, best.1)
+        let sorted = self.table.sorted();
+        let mut best = (sorted[range.start], f64::NEG_INFINITY);
+        for &k in &sorted[range.clone()] {
+            let e = self.model.estimate(&self.space, &self.values, k);
+            if e > best.1 {
+                best = (k, e);
+            }
+        }
+        self.cache = Some((range, version, best.0, best.1));
+        best
     }
 
     /// Up to `k` options near `target`: the best for the opponent first, then options that
@@ -181,9 +182,13 @@ impl Strategy for Accord {
         }
         let received = best_offer(&self.table, view.offers);
         let strength = 1.0 / view.offers.len().max(1) as f64;
-        for &k in view.offers {
-            self.model.observe(&self.space, k, view.t, strength);
+        let repeat = view.offers.len() == 1 && self.last_seen == Some(view.offers[0]);
+        if !repeat {
+            for &k in view.offers {
+                self.model.observe(&self.space, k, view.t, strength);
+            }
         }
+        self.last_seen = (view.offers.len() == 1).then(|| view.offers[0]);
         // Learn first, then decide: the acceptance test compares against the offer the
         // agent would make now, with the updated model.
         let previous_best = self.best_received;
@@ -239,10 +244,12 @@ impl Strategy for Accord {
             own_utility: own,
             opponent_estimate: estimate.max(0.0),
         });
-        if view.max_options > 1 {
-            return Move::Offer(self.meso(target, mine, view.max_options));
-        }
-        Move::Offer(OfferSet::one(mine))
+        let set = if view.max_options > 1 {
+            self.meso(target, mine, view.max_options)
+        } else {
+            OfferSet::one(mine)
+        };
+        Move::Offer(set)
     }
 
     fn rationale(&self) -> Option<Rationale> {
