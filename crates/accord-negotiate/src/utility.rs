@@ -259,6 +259,42 @@ impl UtilityTable {
         self.sorted_utils.partition_point(|&x| x >= u)
     }
 
+    /// Like [`UtilityTable::count_at_least`], searching outwards from `hint` (a previous
+    /// answer). Targets move little between moves, so this is usually a step or two where
+    /// a binary search would mispredict a dozen branches.
+    #[inline]
+    pub fn count_at_least_near(&self, u: f64, hint: usize) -> usize {
+        let s = &self.sorted_utils;
+        let n = s.len();
+        let mut i = hint.min(n);
+        if i < n && s[i] >= u {
+            // The answer is above `hint`: gallop up.
+            let mut step = 1;
+            let mut lo = i + 1;
+            loop {
+                let probe = (i + step).min(n);
+                if probe == n || s[probe] < u {
+                    return lo + s[lo..probe].partition_point(|&x| x >= u);
+                }
+                lo = probe + 1;
+                i = probe;
+                step *= 2;
+            }
+        }
+        // The answer is at or below `hint`: gallop down.
+        let mut step = 1;
+        let mut hi = i;
+        loop {
+            let probe = i.saturating_sub(step);
+            if probe == 0 || s[probe - 1] >= u {
+                return probe + s[probe..hi].partition_point(|&x| x >= u);
+            }
+            hi = probe;
+            i = probe;
+            step *= 2;
+        }
+    }
+
     /// The outcome with the lowest utility that is still at least `u`, or the best outcome
     /// when none reaches `u`.
     #[inline]
@@ -356,6 +392,15 @@ mod tests {
         assert_eq!(t.max(), 1.0);
         assert_eq!(t.min(), 0.0);
         assert_eq!(t.count_at_least(0.5), 4);
+        for u in [-1.0, 0.0, 0.1, 0.25, 0.3, 0.5, 0.6, 0.75, 0.9, 1.0, 2.0] {
+            for hint in 0..8 {
+                assert_eq!(
+                    t.count_at_least_near(u, hint),
+                    t.count_at_least(u),
+                    "{u} {hint}"
+                );
+            }
+        }
         assert_eq!(t.get(t.cheapest_at_least(0.6)), 0.75);
         assert_eq!(discounted(1.0, Some(0.25), 0.5), 0.5);
         assert!(LinearAdditive::new(&s, &[1.0], &[], 0.0, None).is_err());

@@ -61,6 +61,8 @@ pub struct Accord {
     last_seen: Option<u32>,
     /// Last pick: candidate range, model version, choice and its estimate.
     cache: Option<(std::ops::Range<usize>, u32, u32, f64)>,
+    /// Previous answers of the two candidate searches, to start the next ones from.
+    hints: (usize, usize),
     rationale: Option<Rationale>,
 }
 
@@ -78,6 +80,7 @@ impl Accord {
             best_received_outcome: None,
             last_seen: None,
             cache: None,
+            hints: (0, 0),
             table,
             rationale: None,
         }
@@ -99,12 +102,13 @@ impl Accord {
 
     /// Candidate range in the sorted outcome list for a target: outcomes with own utility
     /// in `[target, target + band]`, at most `window` of them, the lowest first.
-    fn candidates(&self, target: f64) -> std::ops::Range<usize> {
-        let n = self.table.count_at_least(target).max(1);
-        let top = self
+    fn candidates(&mut self, target: f64) -> std::ops::Range<usize> {
+        self.hints.0 = self.table.count_at_least_near(target, self.hints.0);
+        self.hints.1 = self
             .table
-            .count_at_least(target + self.params.band)
-            .min(n - 1);
+            .count_at_least_near(target + self.params.band, self.hints.1);
+        let n = self.hints.0.max(1);
+        let top = self.hints.1.min(n - 1);
         n.saturating_sub(self.params.window).max(top)..n
     }
 
@@ -132,11 +136,11 @@ impl Accord {
 
     /// Up to `k` options near `target`: the best for the opponent first, then options that
     /// differ from those chosen in as many issues as possible while staying good for it.
-    fn meso(&self, target: f64, first: u32, k: usize) -> OfferSet {
+    fn meso(&mut self, target: f64, first: u32, k: usize) -> OfferSet {
         let mut chosen = [first; MAX_OPTIONS];
         let mut len = 1;
-        let sorted = self.table.sorted();
         let range = self.candidates(target);
+        let sorted = self.table.sorted();
         let n_issues = self.space.issues().len() as f64;
         while len < k.min(MAX_OPTIONS) {
             let mut best: Option<(u32, f64)> = None;

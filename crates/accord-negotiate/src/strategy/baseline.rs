@@ -30,6 +30,7 @@ pub struct TimeDependent {
     table: Arc<UtilityTable>,
     pmin: f64,
     pmax: f64,
+    hint: usize,
 }
 
 impl TimeDependent {
@@ -40,13 +41,23 @@ impl TimeDependent {
             inv_e: 1.0 / e,
             pmin: floor(&table),
             pmax: table.max(),
+            hint: 0,
             table,
         }
     }
 
     /// Target utility at relative time `t`.
     pub fn target(&self, t: f64) -> f64 {
-        self.pmin + (self.pmax - self.pmin) * (1.0 - t.clamp(0.0, 1.0).powf(self.inv_e))
+        let t = t.clamp(0.0, 1.0);
+        // Integral exponents (Boulware 5, linear 1) avoid `powf`, the costliest step of a move.
+        let p = if self.inv_e.fract() == 0.0 && self.inv_e <= 16.0 {
+            t.powi(self.inv_e as i32)
+        } else if self.inv_e == 0.5 {
+            t.sqrt()
+        } else {
+            t.powf(self.inv_e)
+        };
+        self.pmin + (self.pmax - self.pmin) * (1.0 - p)
     }
 }
 
@@ -59,7 +70,10 @@ impl Strategy for TimeDependent {
         if self.pmax < self.table.reservation() {
             return Move::End;
         }
-        let mine = self.table.cheapest_at_least(self.target(view.t));
+        self.hint = self
+            .table
+            .count_at_least_near(self.target(view.t), self.hint);
+        let mine = self.table.sorted()[self.hint.saturating_sub(1)];
         accept_or_offer(&self.table, view, mine, self.table.get(mine))
     }
 }
