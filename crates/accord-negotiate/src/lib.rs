@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod genius;
 pub mod load;
+pub mod procurement;
 pub mod protocol;
 pub mod scenario;
 pub mod session;
@@ -41,6 +42,8 @@ pub enum NegotiateError {
     InvalidUtility { why: String },
     #[error("cannot read genius data: {why}")]
     Genius { why: String },
+    #[error("money: {why}")]
+    Money { why: String },
     #[error("cannot read `{path}`: {why}")]
     Io { path: String, why: String },
 }
