@@ -40,12 +40,23 @@ macro_rules! tags {
 
         impl Tag {
             fn from_local(local: &[u8]) -> Tag {
+                // Literal string patterns compile to a length switch and a few compares.
+                let Ok(local) = std::str::from_utf8(local) else { return Tag::Other };
                 match local {
-                    $(l if l == stringify!($tag).as_bytes() => Tag::$tag,)*
-                    b"InvoiceLine" | b"CreditNoteLine" => Tag::Line,
-                    b"InvoicedQuantity" | b"CreditedQuantity" => Tag::Quantity,
-                    b"InvoiceTypeCode" | b"CreditNoteTypeCode" => Tag::TypeCode,
+                    $(stringify!($tag) => Tag::$tag,)*
+                    "InvoiceLine" | "CreditNoteLine" => Tag::Line,
+                    "InvoicedQuantity" | "CreditedQuantity" => Tag::Quantity,
+                    "InvoiceTypeCode" | "CreditNoteTypeCode" => Tag::TypeCode,
                     _ => Tag::Other,
+                }
+            }
+
+            /// Basic components (`cbc:`) carry text; aggregates (`cac:`) only elements.
+            fn is_leaf(self) -> bool {
+                match self {
+                    $(Tag::$tag => matches!($prefix, "cbc"),)*
+                    Tag::Quantity | Tag::TypeCode => true,
+                    Tag::Line | Tag::Other => false,
                 }
             }
 
@@ -155,8 +166,10 @@ struct State {
     doc: EInvoice,
     stack: Vec<Tag>,
     text: String,
-    /// The `currencyID`, `unitCode` or `schemeID` attribute of the innermost open element.
-    attr: Option<String>,
+    /// The `currencyID`, `unitCode` or `schemeID` attribute of the innermost open element
+    /// (valid when `has_attr`); the buffer is reused to avoid an allocation per amount.
+    attr: String,
+    has_attr: bool,
     /// Whether the current `cac:TaxTotal` is in the VAT accounting currency (BT-111).
     tax_total_in_tax_currency: bool,
 }
@@ -170,7 +183,8 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
         doc: EInvoice::default(),
         stack: Vec::with_capacity(16),
         text: String::with_capacity(64),
-        attr: None,
+        attr: String::with_capacity(16),
+        has_attr: false,
         tax_total_in_tax_currency: false,
     };
     let mut root_seen = false;
@@ -310,19 +324,23 @@ fn check_root(
 
 impl State {
     fn wants_text(&self) -> bool {
-        matches!(self.stack.last(), Some(t) if *t != Tag::Other)
+        matches!(self.stack.last(), Some(t) if t.is_leaf())
     }
 
     fn open(&mut self, tag: Tag, start: &BytesStart<'_>) {
         self.text.clear();
-        self.attr = None;
-        if tag != Tag::Other {
+        self.has_attr = false;
+        if tag.is_leaf() && !start.attributes_raw().is_empty() {
             for a in start.attributes().flatten() {
                 if matches!(
                     a.key.local_name().as_ref(),
                     b"currencyID" | b"unitCode" | b"schemeID"
                 ) {
-                    self.attr = a.unescape_value().ok().map(|v| v.into_owned());
+                    if let Ok(v) = a.unescape_value() {
+                        self.attr.clear();
+                        self.attr.push_str(&v);
+                        self.has_attr = true;
+                    }
                     break;
                 }
             }
@@ -374,10 +392,11 @@ impl State {
             .stack
             .last()
             .expect("close is called with an open element");
-        if top != Tag::Other {
+        if top.is_leaf() {
             let mut text = std::mem::take(&mut self.text);
-            let attr = self.attr.take();
-            let r = self.leaf(text.trim(), attr);
+            let attr = std::mem::take(&mut self.attr);
+            let r = self.leaf(text.trim(), self.has_attr.then_some(attr.as_str()));
+            self.attr = attr;
             if let Err(expected) = r {
                 let (line, column) = line_col(xml, pos);
                 let value = text.trim().chars().take(60).collect();
@@ -423,7 +442,7 @@ impl State {
     }
 
     /// Stores one leaf value. `Err` names the expected lexical form.
-    fn leaf(&mut self, text: &str, attr: Option<String>) -> Result<(), &'static str> {
+    fn leaf(&mut self, text: &str, attr: Option<&str>) -> Result<(), &'static str> {
         use Tag::*;
         let owned = || Some(text.to_owned());
         let is_amount = matches!(
@@ -445,7 +464,7 @@ impl State {
             )
         );
         if is_amount {
-            self.amount_currency(attr.as_deref());
+            self.amount_currency(attr);
         }
         let doc = &mut self.doc;
         match self.stack.as_slice() {
@@ -503,7 +522,7 @@ impl State {
                 let v = decimal(text)?;
                 let tax_currency = doc.tax_currency.as_deref();
                 let in_tax_currency = attr.is_some()
-                    && attr.as_deref() == tax_currency
+                    && attr == tax_currency
                     && tax_currency != doc.currency.as_deref();
                 self.tax_total_in_tax_currency = in_tax_currency;
                 if in_tax_currency {
@@ -558,19 +577,19 @@ impl State {
     }
 }
 
-fn party_leaf(p: &mut Party, rest: &[Tag], text: &str, attr: Option<String>) {
+fn party_leaf(p: &mut Party, rest: &[Tag], text: &str, attr: Option<&str>) {
     use Tag::*;
     let owned = || Some(text.to_owned());
     match rest {
         [EndpointID] => {
             p.endpoint = Some(Identifier {
                 value: text.to_owned(),
-                scheme: attr,
+                scheme: attr.map(str::to_owned),
             });
         }
         [PartyIdentification, ID] => p.ids.push(Identifier {
             value: text.to_owned(),
-            scheme: attr,
+            scheme: attr.map(str::to_owned),
         }),
         [PartyName, Name] => p.trading_name = owned(),
         [PostalAddress, field @ ..] => {
@@ -597,7 +616,7 @@ fn party_leaf(p: &mut Party, rest: &[Tag], text: &str, attr: Option<String>) {
         [PartyLegalEntity, CompanyID] => {
             p.legal_id = Some(Identifier {
                 value: text.to_owned(),
-                scheme: attr,
+                scheme: attr.map(str::to_owned),
             });
         }
         [Contact, ElectronicMail] => p.contact_email = owned(),
@@ -633,7 +652,7 @@ fn line_leaf(
     line: &mut Line,
     rest: &[Tag],
     text: &str,
-    attr: Option<String>,
+    attr: Option<&str>,
 ) -> Result<(), &'static str> {
     use Tag::*;
     let owned = || Some(text.to_owned());
@@ -642,7 +661,7 @@ fn line_leaf(
         [Note] => line.note = owned(),
         [Quantity] => {
             line.quantity = Some(decimal(text)?);
-            line.unit_code = attr;
+            line.unit_code = attr.map(str::to_owned);
         }
         [LineExtensionAmount] => line.net_amount = Some(decimal(text)?),
         [AccountingCost] => line.accounting_cost = owned(),
@@ -659,7 +678,7 @@ fn line_leaf(
         [Item, StandardItemIdentification, ID] => {
             line.item.standard_id = Some(Identifier {
                 value: text.to_owned(),
-                scheme: attr,
+                scheme: attr.map(str::to_owned),
             });
         }
         [Item, ClassifiedTaxCategory, ID] => {
@@ -671,7 +690,7 @@ fn line_leaf(
         [Price, PriceAmount] => line.price.amount = Some(decimal(text)?),
         [Price, BaseQuantity] => {
             line.price.base_quantity = Some(decimal(text)?);
-            line.price.base_unit_code = attr;
+            line.price.base_unit_code = attr.map(str::to_owned);
         }
         [Price, AllowanceCharge, Amount] => line.price.discount = Some(decimal(text)?),
         [Price, AllowanceCharge, BaseAmount] => line.price.gross = Some(decimal(text)?),

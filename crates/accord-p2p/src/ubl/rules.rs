@@ -66,6 +66,26 @@ impl fmt::Display for Violation {
     }
 }
 
+/// `{0}[{1}]`: an indexed element, rendered only when a rule fails.
+#[derive(Clone, Copy)]
+struct Idx<P>(P, usize);
+
+impl<P: fmt::Display> fmt::Display for Idx<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.0, self.1)
+    }
+}
+
+/// `{0}/{1}`: a child path, rendered only when a rule fails.
+#[derive(Clone, Copy)]
+struct At<P>(P, &'static str);
+
+impl<P: fmt::Display> fmt::Display for At<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
+    }
+}
+
 const HALF_CENT: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 
@@ -115,22 +135,38 @@ impl Checker<'_> {
         });
     }
 
-    fn require<T>(&mut self, value: &Option<T>, rule: &'static str, path: &str, what: &str) {
+    fn require<T>(
+        &mut self,
+        value: &Option<T>,
+        rule: &'static str,
+        path: impl fmt::Display,
+        what: &str,
+    ) {
         if value.is_none() {
-            self.fail(rule, path, format!("{what} is missing"));
+            self.fail(rule, path.to_string(), format!("{what} is missing"));
         }
     }
 
-    fn require_text(&mut self, value: Option<&str>, rule: &'static str, path: &str, what: &str) {
+    fn require_text(
+        &mut self,
+        value: Option<&str>,
+        rule: &'static str,
+        path: impl fmt::Display,
+        what: &str,
+    ) {
         if value.is_none_or(|v| v.trim().is_empty()) {
-            self.fail(rule, path, format!("{what} is missing"));
+            self.fail(rule, path.to_string(), format!("{what} is missing"));
         }
     }
 
-    fn decimals(&mut self, value: Option<Decimal>, rule: &'static str, path: &str) {
+    fn decimals(&mut self, value: Option<Decimal>, rule: &'static str, path: impl fmt::Display) {
         if let Some(v) = value {
             if v.scale() > 2 {
-                self.fail(rule, path, format!("`{v}` has more than 2 decimals"));
+                self.fail(
+                    rule,
+                    path.to_string(),
+                    format!("`{v}` has more than 2 decimals"),
+                );
             }
         }
     }
@@ -210,13 +246,13 @@ fn mandatory(c: &mut Checker<'_>, credit: bool) {
     c.require_text(
         d.seller.registration_name.as_deref(),
         "BR-06",
-        &format!("{SELLER}/cac:PartyLegalEntity/cbc:RegistrationName"),
+        At(SELLER, "cac:PartyLegalEntity/cbc:RegistrationName"),
         "the seller name",
     );
     c.require_text(
         d.buyer.registration_name.as_deref(),
         "BR-07",
-        &format!("{BUYER}/cac:PartyLegalEntity/cbc:RegistrationName"),
+        At(BUYER, "cac:PartyLegalEntity/cbc:RegistrationName"),
         "the buyer name",
     );
     for (party, base, addr_rule, country_rule, who) in [
@@ -232,7 +268,7 @@ fn mandatory(c: &mut Checker<'_>, credit: bool) {
             Some(a) => c.require_text(
                 a.country.as_deref(),
                 country_rule,
-                &format!("{base}/cac:PostalAddress/cac:Country/cbc:IdentificationCode"),
+                At(base, "cac:PostalAddress/cac:Country/cbc:IdentificationCode"),
                 &format!("the {who} country code"),
             ),
         }
@@ -249,25 +285,25 @@ fn mandatory(c: &mut Checker<'_>, credit: bool) {
     c.require(
         &t.line_extension,
         "BR-12",
-        &format!("{TOTALS}/cbc:LineExtensionAmount"),
+        At(TOTALS, "cbc:LineExtensionAmount"),
         "the sum of line net amounts",
     );
     c.require(
         &t.tax_exclusive,
         "BR-13",
-        &format!("{TOTALS}/cbc:TaxExclusiveAmount"),
+        At(TOTALS, "cbc:TaxExclusiveAmount"),
         "the total without VAT",
     );
     c.require(
         &t.tax_inclusive,
         "BR-14",
-        &format!("{TOTALS}/cbc:TaxInclusiveAmount"),
+        At(TOTALS, "cbc:TaxInclusiveAmount"),
         "the total with VAT",
     );
     c.require(
         &t.payable,
         "BR-15",
-        &format!("{TOTALS}/cbc:PayableAmount"),
+        At(TOTALS, "cbc:PayableAmount"),
         "the amount due for payment",
     );
     if d.lines.is_empty() {
@@ -310,7 +346,7 @@ fn mandatory(c: &mut Checker<'_>, credit: bool) {
 fn lines(c: &mut Checker<'_>) {
     let tag = c.line_tag;
     for (i, line) in c.doc.lines.iter().enumerate() {
-        let p = format!("{tag}[{}]", i + 1);
+        let p = Idx(tag, i + 1);
         let qty_tag = if tag == "cac:InvoiceLine" {
             "cbc:InvoicedQuantity"
         } else {
@@ -319,39 +355,39 @@ fn lines(c: &mut Checker<'_>) {
         c.require_text(
             line.id.as_deref(),
             "BR-21",
-            &format!("{p}/cbc:ID"),
+            At(p, "cbc:ID"),
             "the line identifier",
         );
         c.require(
             &line.quantity,
             "BR-22",
-            &format!("{p}/{qty_tag}"),
+            At(p, qty_tag),
             "the invoiced quantity",
         );
         if line.quantity.is_some() {
             c.require_text(
                 line.unit_code.as_deref(),
                 "BR-23",
-                &format!("{p}/{qty_tag}/@unitCode"),
+                At(At(p, qty_tag), "@unitCode"),
                 "the unit of measure",
             );
         }
         c.require(
             &line.net_amount,
             "BR-24",
-            &format!("{p}/cbc:LineExtensionAmount"),
+            At(p, "cbc:LineExtensionAmount"),
             "the line net amount",
         );
         c.require_text(
             line.item.name.as_deref(),
             "BR-25",
-            &format!("{p}/cac:Item/cbc:Name"),
+            At(p, "cac:Item/cbc:Name"),
             "the item name",
         );
         c.require(
             &line.price.amount,
             "BR-26",
-            &format!("{p}/cac:Price/cbc:PriceAmount"),
+            At(p, "cac:Price/cbc:PriceAmount"),
             "the item net price",
         );
         if line
@@ -393,18 +429,18 @@ fn lines(c: &mut Checker<'_>) {
         c.decimals(
             line.net_amount,
             "BR-DEC-23",
-            &format!("{p}/cbc:LineExtensionAmount"),
+            At(p, "cbc:LineExtensionAmount"),
         );
         let mut charges = Decimal::ZERO;
         let mut allowances = Decimal::ZERO;
         for (j, ac) in line.allowances_charges.iter().enumerate() {
-            let ap = format!("{p}/cac:AllowanceCharge[{}]", j + 1);
+            let ap = Idx(At(p, "cac:AllowanceCharge"), j + 1);
             let (amount_rule, reason_rule, dec_rule) = if ac.is_charge {
                 ("BR-43", "BR-44", "BR-DEC-27")
             } else {
                 ("BR-41", "BR-42", "BR-DEC-24")
             };
-            allowance_charge_common(c, ac, &ap, amount_rule, reason_rule, dec_rule);
+            allowance_charge_common(c, ac, ap, amount_rule, reason_rule, dec_rule);
             let amount = ac.amount.unwrap_or_default();
             if ac.is_charge {
                 charges += amount;
@@ -448,7 +484,7 @@ fn lines(c: &mut Checker<'_>) {
 fn allowance_charge_common(
     c: &mut Checker<'_>,
     ac: &AllowanceCharge,
-    path: &str,
+    path: impl fmt::Display + Copy,
     amount_rule: &'static str,
     reason_rule: &'static str,
     dec_rule: &'static str,
@@ -457,8 +493,12 @@ fn allowance_charge_common(
     c.require(
         &ac.amount,
         amount_rule,
-        &format!("{path}/cbc:Amount"),
-        &format!("the {what} amount"),
+        At(path, "cbc:Amount"),
+        if ac.is_charge {
+            "the charge amount"
+        } else {
+            "the allowance amount"
+        },
     );
     if ac.reason.as_deref().is_none_or(|r| r.trim().is_empty())
         && ac
@@ -472,7 +512,7 @@ fn allowance_charge_common(
             format!("the {what} reason and reason code are both missing"),
         );
     }
-    c.decimals(ac.amount, dec_rule, &format!("{path}/cbc:Amount"));
+    c.decimals(ac.amount, dec_rule, At(path, "cbc:Amount"));
     // PEPPOL-EN16931-R040: amount = base amount x percentage / 100 when both are given.
     if let (Some(amount), Some(base), Some(pct)) = (ac.amount, ac.base_amount, ac.percent) {
         let exact = base * pct / HUNDRED;
@@ -491,13 +531,13 @@ fn allowance_charge_common(
 
 fn document_allowances(c: &mut Checker<'_>) {
     for (i, ac) in c.doc.allowances_charges.iter().enumerate() {
-        let p = format!("cac:AllowanceCharge[{}]", i + 1);
+        let p = Idx("cac:AllowanceCharge", i + 1);
         let (amount_rule, reason_rule, dec_rule, cat_rule) = if ac.is_charge {
             ("BR-36", "BR-38", "BR-DEC-05", "BR-37")
         } else {
             ("BR-31", "BR-33", "BR-DEC-01", "BR-32")
         };
-        allowance_charge_common(c, ac, &p, amount_rule, reason_rule, dec_rule);
+        allowance_charge_common(c, ac, p, amount_rule, reason_rule, dec_rule);
         if ac.tax_category.is_none() {
             c.fail(
                 cat_rule,
@@ -513,16 +553,16 @@ fn totals(c: &mut Checker<'_>) {
     let t = &d.totals;
     let path = |leaf: &str| format!("{TOTALS}/cbc:{leaf}");
     for (v, rule, leaf) in [
-        (t.line_extension, "BR-DEC-09", "LineExtensionAmount"),
-        (t.allowance_total, "BR-DEC-10", "AllowanceTotalAmount"),
-        (t.charge_total, "BR-DEC-11", "ChargeTotalAmount"),
-        (t.tax_exclusive, "BR-DEC-12", "TaxExclusiveAmount"),
-        (t.tax_inclusive, "BR-DEC-14", "TaxInclusiveAmount"),
-        (t.prepaid, "BR-DEC-16", "PrepaidAmount"),
-        (t.rounding, "BR-DEC-17", "PayableRoundingAmount"),
-        (t.payable, "BR-DEC-18", "PayableAmount"),
+        (t.line_extension, "BR-DEC-09", "cbc:LineExtensionAmount"),
+        (t.allowance_total, "BR-DEC-10", "cbc:AllowanceTotalAmount"),
+        (t.charge_total, "BR-DEC-11", "cbc:ChargeTotalAmount"),
+        (t.tax_exclusive, "BR-DEC-12", "cbc:TaxExclusiveAmount"),
+        (t.tax_inclusive, "BR-DEC-14", "cbc:TaxInclusiveAmount"),
+        (t.prepaid, "BR-DEC-16", "cbc:PrepaidAmount"),
+        (t.rounding, "BR-DEC-17", "cbc:PayableRoundingAmount"),
+        (t.payable, "BR-DEC-18", "cbc:PayableAmount"),
     ] {
-        c.decimals(v, rule, &path(leaf));
+        c.decimals(v, rule, At(TOTALS, leaf));
     }
     c.decimals(d.tax_total, "BR-DEC-13", "cac:TaxTotal/cbc:TaxAmount");
 
@@ -648,25 +688,21 @@ fn same_category(a: &TaxCategory, code: &str, percent: Decimal) -> bool {
 fn vat_breakdown(c: &mut Checker<'_>) {
     let d = c.doc;
     for (i, st) in d.tax_subtotals.iter().enumerate() {
-        let p = format!("cac:TaxTotal/cac:TaxSubtotal[{}]", i + 1);
+        let p = Idx("cac:TaxTotal/cac:TaxSubtotal", i + 1);
         c.require(
             &st.taxable_amount,
             "BR-45",
-            &format!("{p}/cbc:TaxableAmount"),
+            At(p, "cbc:TaxableAmount"),
             "the VAT category taxable amount",
         );
         c.require(
             &st.tax_amount,
             "BR-46",
-            &format!("{p}/cbc:TaxAmount"),
+            At(p, "cbc:TaxAmount"),
             "the VAT category tax amount",
         );
-        c.decimals(
-            st.taxable_amount,
-            "BR-DEC-19",
-            &format!("{p}/cbc:TaxableAmount"),
-        );
-        c.decimals(st.tax_amount, "BR-DEC-20", &format!("{p}/cbc:TaxAmount"));
+        c.decimals(st.taxable_amount, "BR-DEC-19", At(p, "cbc:TaxableAmount"));
+        c.decimals(st.tax_amount, "BR-DEC-20", At(p, "cbc:TaxAmount"));
         let Some(cat) = &st.category else {
             c.fail(
                 "BR-47",
