@@ -12,21 +12,18 @@
 //! (an agent never acts alone there), and failing closed (an incomplete request, a missing
 //! FX rate or a Cedar evaluation error is a denial, never an allow).
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::{collections::HashSet, str::FromStr, sync::Arc};
 
 use accord_core::{Currency, FxTable, Money, PolicyVerdict, VerdictOutcome};
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityUid, Request, Response,
-    RestrictedExpression,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request,
+    Response, RestrictedExpression,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
     autonomy::{AutonomyLevel, AutonomyTable, KillSwitch, Review},
-    policy_set::{PolicySet, entity_uid},
+    policy_set::{NAMESPACE, PolicySet, entity_uid},
     vocab::{AgentKind, GateRequest, Principal, Resource, Role},
 };
 
@@ -125,6 +122,10 @@ pub struct Gate {
     authorizer: Authorizer,
     roles: Vec<EntityUid>,
     agent_kinds: Vec<EntityUid>,
+    /// Parsed once: parsing a type name per request would cost more than a policy.
+    types: [EntityTypeName; 3],
+    /// Evaluate only the policies whose scope can match (see `policy_set::Slices`).
+    sliced: bool,
 }
 
 impl Gate {
@@ -143,9 +144,22 @@ impl Gate {
                 .iter()
                 .map(|k| entity_uid("AgentKind", k.as_str()))
                 .collect(),
+            types: ["User", "Agent", "Subject"].map(|t| {
+                EntityTypeName::from_str(&format!("{NAMESPACE}::{t}"))
+                    .expect("static type names parse")
+            }),
+            sliced: true,
         };
         gate.check_schema_fit()?;
         Ok(gate)
+    }
+
+    /// The same gate evaluating the whole policy set on every request instead of the
+    /// slice that can apply. Slower; for tests and benchmarks that check slicing.
+    #[doc(hidden)]
+    pub fn unsliced(mut self) -> Gate {
+        self.sliced = false;
+        self
     }
 
     pub fn policies(&self) -> &Arc<PolicySet> {
@@ -195,9 +209,14 @@ impl Gate {
             Err(note) => return deny(EVALUATION_ERROR_ID, note),
         };
         let pair = &self.policies.actions[request.action.index()];
-
-        // Step 1: may the principal act alone?
-        let act = self.ask(&principal, &pair.act_uid, &resource, &entities);
+        let agent = request.principal.is_agent();
+        let act = self.ask(
+            &principal,
+            (request.action, false, agent),
+            &pair.act_uid,
+            &resource,
+            &entities,
+        );
         if let Some(v) = self.evaluation_errors(&act, autonomy.level) {
             return v;
         }
@@ -218,13 +237,24 @@ impl Gate {
             v.review = review;
             return v;
         }
+        // The propose flavour's action entity joins only now: most requests stop at step 1.
+        let entities = match entities.add_entities([pair.propose_entity.clone()], None) {
+            Ok(e) => e,
+            Err(e) => return deny(EVALUATION_ERROR_ID, e.to_string()),
+        };
         if act_allowed {
             // INVARIANT: no pack can let an agent act alone in a `recommend_only` category.
             ids = vec![AUTONOMY_ID.to_owned()];
         }
 
         // Step 2: may the principal propose it for approval?
-        let propose = self.ask(&principal, &pair.propose_uid, &resource, &entities);
+        let propose = self.ask(
+            &principal,
+            (request.action, true, agent),
+            &pair.propose_uid,
+            &resource,
+            &entities,
+        );
         if let Some(v) = self.evaluation_errors(&propose, autonomy.level) {
             return v;
         }
@@ -257,6 +287,13 @@ impl Gate {
         self.verdict(Outcome::Deny, deny_ids, autonomy.level, Vec::new())
     }
 
+    /// Builds the entities of `request` without deciding, for profiling the gate.
+    #[doc(hidden)]
+    pub fn build_entities_only(&self, request: &GateRequest) -> bool {
+        self.entities(request, request.resource.amount, AutonomyLevel::ActAlone)
+            .is_ok()
+    }
+
     /// Renders a verdict in plain language (for `accord policy explain`).
     pub fn explain(&self, request: &GateRequest, verdict: &Verdict) -> String {
         crate::explain::explain(&self.policies, request, verdict)
@@ -282,6 +319,7 @@ impl Gate {
     fn ask(
         &self,
         principal: &EntityUid,
+        (business, propose, agent): (crate::vocab::Action, bool, bool),
         action: &EntityUid,
         resource: &EntityUid,
         entities: &Entities,
@@ -296,8 +334,12 @@ impl Gate {
             None,
         )
         .expect("a request without schema validation always builds");
-        self.authorizer
-            .is_authorized(&request, &self.policies.cedar, entities)
+        let set = if self.sliced {
+            self.policies.slices.get(business.index(), propose, agent)
+        } else {
+            &self.policies.cedar
+        };
+        self.authorizer.is_authorized(&request, set, entities)
     }
 
     /// Fails closed on any Cedar evaluation error: a policy that errors is skipped by
@@ -351,7 +393,7 @@ impl Gate {
         }
     }
 
-    /// Builds the request's entities: principal, resource and both concrete actions.
+    /// Builds the request's entities: principal, resource and the `act` flavour's action.
     fn entities(
         &self,
         request: &GateRequest,
@@ -362,16 +404,9 @@ impl Gate {
         let resource = self.resource_entity(&request.resource, amount, autonomy)?;
         let (p, r) = (principal.uid(), resource.uid());
         let pair = &self.policies.actions[request.action.index()];
-        let entities = Entities::from_entities(
-            [
-                principal,
-                resource,
-                pair.act_entity.clone(),
-                pair.propose_entity.clone(),
-            ],
-            None,
-        )
-        .map_err(|e| e.to_string())?;
+        let entities =
+            Entities::from_entities([principal, resource, pair.act_entity.clone()], None)
+                .map_err(|e| e.to_string())?;
         Ok((p, r, entities))
     }
 
@@ -379,23 +414,27 @@ impl Gate {
         let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
         let (uid, attrs, parents) = match principal {
             Principal::User { id, roles } => (
-                entity_uid("User", id),
-                HashMap::from([("id".to_owned(), s(id))]),
+                self.uid(0, id),
+                vec![("id".to_owned(), s(id))],
                 roles
                     .iter()
                     .map(|r| self.roles[*r as usize].clone())
                     .collect::<HashSet<_>>(),
             ),
             Principal::Agent { id, agent, version } => (
-                entity_uid("Agent", id),
-                HashMap::from([("id".to_owned(), s(id)), ("version".to_owned(), s(version))]),
+                self.uid(1, id),
+                vec![("id".to_owned(), s(id)), ("version".to_owned(), s(version))],
                 HashSet::from([self.agent_kinds[*agent as usize].clone()]),
             ),
         };
         if principal.id().is_empty() {
             return Err("the principal has an empty id".to_owned());
         }
-        Entity::new(uid, attrs, parents).map_err(|e| e.to_string())
+        Entity::new_with_tags(uid, attrs, parents, []).map_err(|e| e.to_string())
+    }
+
+    fn uid(&self, ty: usize, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(self.types[ty].clone(), EntityId::new(id))
     }
 
     fn resource_entity(
@@ -406,7 +445,7 @@ impl Gate {
     ) -> Result<Entity, String> {
         let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
         let supplier = r.supplier.as_ref();
-        let attrs = HashMap::from([
+        let attrs = [
             (
                 "amount".to_owned(),
                 RestrictedExpression::new_long(amount.map_or(0, |m| m.minor)),
@@ -449,8 +488,8 @@ impl Gate {
                 "has_goods_receipt".to_owned(),
                 RestrictedExpression::new_bool(r.has_goods_receipt),
             ),
-        ]);
-        Entity::new(entity_uid("Subject", &r.id), attrs, HashSet::new()).map_err(|e| e.to_string())
+        ];
+        Entity::new_with_tags(self.uid(2, &r.id), attrs, [], []).map_err(|e| e.to_string())
     }
 
     /// Builds probe entities for every principal kind and validates them against the
