@@ -1,0 +1,214 @@
+//! The command-line interface: every subcommand, flag and its help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str =
+    "Accord: autonomous procurement with decision rights and a verifiable audit log";
+
+const LONG_ABOUT: &str = "\
+Accord negotiates with tail suppliers, runs procure-to-pay and keeps a hash-chained,
+signed record of every decision.
+
+Everything lives in a data dir (default ./accord-data): the configuration (accord.toml),
+the node's signing key and, unless --database-url selects PostgreSQL, the embedded SQLite
+database.
+
+Start here:
+  accord init                           create the data dir, database, key and genesis entry
+  accord import suppliers FILE.csv      load master data (see docs/import.md)
+  accord status                         what the data dir holds
+  accord audit verify                   check the hash chain and signed checkpoints";
+
+#[derive(Debug, Parser)]
+#[command(name = "accord", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The data dir: configuration, node key and the embedded database.
+    #[arg(
+        long,
+        global = true,
+        env = "ACCORD_DATA_DIR",
+        default_value = "./accord-data"
+    )]
+    pub data_dir: PathBuf,
+
+    /// Use PostgreSQL at this URL instead of the embedded SQLite file,
+    /// e.g. postgres://postgres@127.0.0.1:5432/accord.
+    #[arg(
+        long,
+        global = true,
+        env = "ACCORD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// An extra configuration file, read after the data dir's accord.toml.
+    #[arg(long, global = true, env = "ACCORD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on standard error.
+    #[arg(long, global = true, env = "ACCORD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data dir, the database, the node key and a default configuration,
+    /// and write the log's genesis entry.
+    #[command(after_help = "Example:\n  accord --data-dir ./acme init --reporting-currency USD")]
+    Init(InitArgs),
+
+    /// Initialise a data dir (if needed), import the suppliers.csv, contracts.csv and
+    /// spend.csv found in DIR, verify the audit log and print the status.
+    #[command(after_help = "Example:\n  accord --data-dir ./accord-data quickstart examples/erp")]
+    Quickstart(QuickstartArgs),
+
+    /// Print what the data dir holds: configuration, key fingerprint, log length, counts.
+    Status,
+
+    /// Import an ERP export (CSV). Each file is all-or-nothing; re-importing it changes nothing.
+    #[command(subcommand)]
+    Import(ImportCommand),
+
+    /// Verify or export the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+
+    /// Measure Accord's hot paths on this machine.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Currency for reports and policy thresholds (ISO 4217).
+    #[arg(long, default_value = "EUR")]
+    pub reporting_currency: String,
+
+    /// Sign a checkpoint of the audit chain every this many entries.
+    #[arg(long, default_value_t = 1000)]
+    pub checkpoint_every: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// A directory holding suppliers.csv, contracts.csv and/or spend.csv.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Suppliers: supplier_ref,name,region,size_class[,status,risk_tier,payment_days,iban,bic].
+    #[command(
+        after_help = "Example:\n  accord import suppliers suppliers.csv\n\nColumns and an example file: docs/import.md"
+    )]
+    Suppliers(ImportArgs),
+    /// Contracts, one row per contract price line: contract_ref,supplier_ref,category,
+    /// currency,sku,unit_price,payment_days,lead_time_days,valid_from,valid_to[,state].
+    #[command(
+        after_help = "Example:\n  accord import contracts contracts.csv\n\nColumns and an example file: docs/import.md"
+    )]
+    Contracts(ImportArgs),
+    /// Spend lines: line_ref,supplier_ref,date,category[,sku],description,quantity,amount,currency.
+    #[command(
+        after_help = "Example:\n  accord import spend spend-2026.csv\n\nColumns and an example file: docs/import.md"
+    )]
+    Spend(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The CSV file (UTF-8, comma-separated, with a header row).
+    pub file: PathBuf,
+    /// Check the file and report every bad row, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every entry's hash link and every signed checkpoint. Exits non-zero and names
+    /// the first bad sequence number when the log has been tampered with.
+    Verify,
+    /// Write the whole log to a file an auditor can re-verify without Accord
+    /// (docs/audit.md gives the steps).
+    #[command(after_help = "Example:\n  accord audit export --format jsonl --output audit.jsonl")]
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// Output file; standard output when omitted.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Event-log append and verify throughput on SQLite (and PostgreSQL with --database-url).
+    Store(BenchStoreArgs),
+    /// Round-robin negotiation tournament over Genius domains: quality and speed per agent.
+    #[command(
+        after_help = "Example:\n  accord bench negotiate --domains ../shared/data/genius --json tournament.json"
+    )]
+    Negotiate(BenchNegotiateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchStoreArgs {
+    /// Events to append in each scenario.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    /// Entries in the log that `verify` is timed on.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub verify_entries: u64,
+    /// Scratch directory for the benchmark databases (a temporary one by default).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchNegotiateArgs {
+    /// A directory of Genius domains, one sub-directory each.
+    #[arg(long)]
+    pub domains: PathBuf,
+    /// Rounds per negotiation (a round is one move by each side).
+    #[arg(long, default_value_t = 100)]
+    pub rounds: u32,
+    /// Comma-separated agents: boulware, linear, conceder, tit-for-tat, micro, random, accord.
+    #[arg(long, value_delimiter = ',')]
+    pub agents: Option<Vec<String>>,
+    /// Seed for every random choice; the same seed gives the same tournament.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Also write the per-agent table and every negotiation's record as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}

@@ -1,0 +1,175 @@
+//! Configuration: built-in defaults, then `accord.toml` (the data dir's, then `--config`),
+//! then `ACCORD_*` environment variables, then command-line flags, each overriding the last.
+
+use std::path::{Path, PathBuf};
+
+use accord_core::Currency;
+use anyhow::Context;
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// The name of the configuration file inside a data dir.
+pub const CONFIG_FILE: &str = "accord.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// PostgreSQL URL; when unset, the embedded SQLite file in the data dir is used.
+    pub database_url: Option<String>,
+    /// The currency reports and policy thresholds are expressed in.
+    pub reporting_currency: Currency,
+    pub audit: AuditConfig,
+    pub sqlite: SqliteConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Sign a checkpoint of the hash chain every this many entries.
+    pub checkpoint_every: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// `normal` (WAL, durable at checkpoints; a power cut may lose the last commits) or
+    /// `full` (every commit is fsynced; concurrent writers share fsyncs by group commit).
+    pub synchronous: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            reporting_currency: Currency::EUR,
+            audit: AuditConfig::default(),
+            sqlite: SqliteConfig::default(),
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_every: 1000,
+        }
+    }
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            synchronous: "full".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layered configuration for `data_dir`. `extra_file` is `--config`.
+    pub fn load(data_dir: &Path, extra_file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let in_dir = data_dir.join(CONFIG_FILE);
+        if in_dir.exists() {
+            figment = figment.merge(Toml::file(&in_dir));
+        }
+        if let Some(path) = extra_file {
+            anyhow::ensure!(
+                path.exists(),
+                "config file `{}` does not exist",
+                path.display()
+            );
+            figment = figment.merge(Toml::file(path));
+        }
+        // ACCORD_DATABASE_URL, ACCORD_AUDIT__CHECKPOINT_EVERY, ...; ACCORD_DATA_DIR and
+        // ACCORD_LOG_FORMAT are command-line settings, not configuration keys.
+        figment = figment.merge(Env::prefixed("ACCORD_").split("__").ignore(&[
+            "data_dir",
+            "log_format",
+            "config",
+            "test_database_url",
+        ]));
+        figment
+            .extract()
+            .with_context(|| format!("invalid configuration (data dir `{}`)", data_dir.display()))
+    }
+
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+}
+
+/// Where the files of a data dir live.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    pub root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: PathBuf) -> Self {
+        DataDir { root }
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.root.join("accord.db")
+    }
+
+    pub fn node_key(&self) -> PathBuf {
+        self.root.join("node.key")
+    }
+
+    pub fn is_initialised(&self) -> bool {
+        self.config_file().exists() && self.node_key().exists()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_override_in_order() {
+        figment::Jail::expect_with(|jail| {
+            let dir = jail.directory().to_owned();
+            jail.create_file(
+                CONFIG_FILE,
+                "reporting_currency = \"USD\"\n[audit]\ncheckpoint_every = 50\n",
+            )?;
+            let c = Config::load(&dir, None).unwrap();
+            assert_eq!(c.reporting_currency, Currency::USD);
+            assert_eq!(c.audit.checkpoint_every, 50);
+            jail.set_env("ACCORD_AUDIT__CHECKPOINT_EVERY", "7");
+            jail.set_env("ACCORD_DATABASE_URL", "postgres://x/y");
+            let c = Config::load(&dir, None).unwrap();
+            assert_eq!(c.audit.checkpoint_every, 7);
+            assert_eq!(c.database_url.as_deref(), Some("postgres://x/y"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            let dir = jail.directory().to_owned();
+            jail.create_file(CONFIG_FILE, "reporting_currency = \"EUX\"\n")?;
+            let err = format!("{:#}", Config::load(&dir, None).unwrap_err());
+            assert!(err.contains("EUX"), "{err}");
+            jail.create_file(CONFIG_FILE, "colour = 1\n")?;
+            assert!(Config::load(&dir, None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let text = Config::default().to_toml().unwrap();
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back, Config::default());
+    }
+}

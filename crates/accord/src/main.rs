@@ -1,0 +1,54 @@
+//! The `accord` binary: parses the command line, sets up logging and configuration, and
+//! runs one subcommand.
+
+mod cli;
+mod commands;
+mod config;
+mod import;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+use crate::cli::{Cli, LogFormat};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.log_format, cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, verbose: u8) {
+    let default = match verbose {
+        0 => "warn,accord=info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Human => registry
+            .with(fmt::layer().with_writer(std::io::stderr).compact())
+            .init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().with_writer(std::io::stderr).json())
+            .init(),
+    }
+}
