@@ -134,12 +134,18 @@ impl Accord {
         best
     }
 
-    /// Up to `k` options near `target`: the best for the opponent first, then options that
-    /// differ from those chosen in as many issues as possible while staying good for it.
-    fn meso(&mut self, target: f64, first: u32, k: usize) -> OfferSet {
+    /// Up to `k` options worth the same to the agent as `first` (within `band` either
+    /// way): `first`, then options that differ from those chosen in as many issues as
+    /// possible while staying good for the opponent, so that its pick or counter shows
+    /// which issues it trades.
+    fn meso(&mut self, first: u32, k: usize) -> OfferSet {
         let mut chosen = [first; MAX_OPTIONS];
         let mut len = 1;
-        let range = self.candidates(target);
+        let u = self.table.get(first);
+        let top = self.table.count_at_least(u + self.params.band);
+        let floor = (u - self.params.band).max(self.table.reservation());
+        let bottom = self.table.count_at_least(floor);
+        let range = top..bottom.min(top + 2 * self.params.window);
         let sorted = self.table.sorted();
         let n_issues = self.space.issues().len() as f64;
         while len < k.min(MAX_OPTIONS) {
@@ -249,7 +255,7 @@ impl Strategy for Accord {
             opponent_estimate: estimate.max(0.0),
         });
         let set = if view.max_options > 1 {
-            self.meso(target, mine, view.max_options)
+            self.meso(mine, view.max_options)
         } else {
             OfferSet::one(mine)
         };

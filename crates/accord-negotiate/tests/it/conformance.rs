@@ -1,11 +1,12 @@
-//! Conformance on the 10 ANAC Genius domains: outcome counts and Nash points.
+//! Conformance on the 10 ANAC Genius domains: outcome counts and Nash points under both
+//! disagreement conventions.
 
 use std::path::Path;
 
 use accord_negotiate::load::load_domain_dir;
 use accord_negotiate::{Disagreement, Scenario};
 
-const GENIUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/genius");
+use crate::GENIUS;
 
 fn scenario(name: &str) -> Scenario {
     load_domain_dir(&Path::new(GENIUS).join(name)).unwrap()

@@ -1,0 +1,205 @@
+//! Whole negotiations: the flagship against the baselines on real domains, MESO offers,
+//! rationales, and the tournament's shape.
+
+use std::path::Path;
+
+use accord_negotiate::Scenario;
+use accord_negotiate::load::{load_domain_dir, load_domains_dir};
+use accord_negotiate::protocol::{Deadline, Move, Phase, ProtocolKind};
+use accord_negotiate::session::{self, SessionConfig};
+use accord_negotiate::strategy::{AgentKind, Binding, Context};
+use accord_negotiate::tournament::{self, TournamentConfig};
+
+use crate::GENIUS;
+
+fn scenario(name: &str) -> Scenario {
+    load_domain_dir(&Path::new(GENIUS).join(name)).unwrap()
+}
+
+/// Plays `a` against `b` on `domain` and checks whether they agree and the flagship's
+/// advantage when it plays.
+fn check(domain: &str, a: AgentKind, b: AgentKind, agree: bool, min_advantage: [f64; 2]) {
+    let s = scenario(domain);
+    let mut sa = a.build(&Context::of(&s, 0));
+    let mut sb = b.build(&Context::of(&s, 1));
+    let t = session::run(
+        &s,
+        sa.as_mut(),
+        sb.as_mut(),
+        &SessionConfig::rounds(100, 1),
+        &mut || 0,
+    );
+    let m = t.metrics(&s);
+    assert_eq!(m.agreement, agree, "{domain} {a} vs {b}: {:?}", t.phase);
+    for (adv, min) in m.advantage.iter().zip(min_advantage) {
+        assert!(
+            *adv >= min,
+            "{domain} {a} vs {b}: advantage {:?}",
+            m.advantage
+        );
+    }
+}
+
+#[test]
+fn flagship_deals() {
+    check(
+        "Camera",
+        AgentKind::Accord,
+        AgentKind::Accord,
+        true,
+        [0.7, 0.7],
+    );
+    check(
+        "Camera",
+        AgentKind::Accord,
+        AgentKind::Conceder,
+        true,
+        [0.9, 0.0],
+    );
+    check(
+        "Grocery",
+        AgentKind::Boulware,
+        AgentKind::Accord,
+        true,
+        [0.0, 0.7],
+    );
+    check(
+        "Laptop",
+        AgentKind::Micro,
+        AgentKind::Accord,
+        true,
+        [0.0, 0.0],
+    );
+    check(
+        "Barter",
+        AgentKind::Accord,
+        AgentKind::Linear,
+        true,
+        [0.0, 0.0],
+    );
+}
+
+#[test]
+fn meso_offers_are_equivalent_for_the_buyer_and_explained() {
+    let s = scenario("Camera");
+    let mut buyer = AgentKind::Accord.build(&Context::of(&s, 0));
+    let mut supplier = AgentKind::Boulware.build(&Context::of(&s, 1));
+    let config = SessionConfig {
+        kind: ProtocolKind::Meso { k: 3 },
+        deadline: Deadline {
+            rounds: 100,
+            micros: None,
+        },
+        seed: 3,
+        explain: true,
+    };
+    let t = session::run(&s, buyer.as_mut(), supplier.as_mut(), &config, &mut || 0);
+    assert!(matches!(t.phase, Phase::Agreed { .. }), "{:?}", t.phase);
+    let mut sets = 0;
+    for r in t.history.iter().filter(|r| r.side.index() == 0) {
+        if let Move::Offer(set) = r.mv {
+            let u: Vec<f64> = set.as_slice().iter().map(|&k| s.tables[0].get(k)).collect();
+            assert!(
+                u.iter().all(|x| (x - u[0]).abs() <= 0.02 + 1e-9),
+                "options {u:?} differ for the buyer"
+            );
+            sets += usize::from(set.len() > 1);
+        }
+    }
+    assert!(sets > 10, "only {sets} multi-option offers");
+    let buyer_moves = t.history.iter().filter(|r| r.side.index() == 0).count();
+    let explained: Vec<_> = t
+        .rationales
+        .iter()
+        .filter(|(i, _)| t.history[*i as usize].side.index() == 0)
+        .collect();
+    assert_eq!(
+        explained.len(),
+        buyer_moves,
+        "every flagship move has a rationale"
+    );
+    assert!(
+        explained
+            .iter()
+            .all(|(_, r)| (0.0..=1.0).contains(&r.opponent_estimate))
+    );
+    assert!(
+        explained
+            .iter()
+            .any(|(_, r)| r.binding == Binding::Aspiration)
+    );
+}
+
+#[test]
+fn tournament_report_shape() {
+    let scenarios: Vec<Scenario> = load_domains_dir(Path::new(GENIUS))
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.outcomes() < 200)
+        .collect();
+    assert_eq!(scenarios.len(), 4);
+    let config = TournamentConfig {
+        agents: vec![AgentKind::Accord, AgentKind::Boulware],
+        rounds: 20,
+        ..TournamentConfig::new(scenarios)
+    };
+    let calls = std::sync::atomic::AtomicU64::new(0);
+    let report = tournament::run(&config, &|n| {
+        calls.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(calls.into_inner(), config.negotiations());
+    assert_eq!(report.negotiations.len(), 4 * 2 * 4);
+    let json = serde_json::to_value(&report).unwrap();
+    let row: Vec<&str> = json["agents"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        row,
+        [
+            "agent",
+            "agreement_rate",
+            "mean_advantage",
+            "mean_nash_optimality",
+            "mean_pareto_optimality",
+            "mean_welfare",
+            "negotiations",
+            "negotiations_per_second"
+        ]
+    );
+    let rec: Vec<&str> = json["negotiations"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        rec,
+        [
+            "advantage_a",
+            "advantage_b",
+            "agent_a",
+            "agent_b",
+            "agreement",
+            "domain",
+            "micros",
+            "nash_optimality",
+            "outcomes",
+            "pareto_optimality",
+            "rounds",
+            "utility_a",
+            "utility_b",
+            "welfare"
+        ]
+    );
+    // Deterministic apart from timing.
+    let again = tournament::run(&config, &|_| {});
+    for (x, y) in report.negotiations.iter().zip(&again.negotiations) {
+        assert_eq!(
+            (x.agreement, x.rounds, x.utility_a, x.utility_b),
+            (y.agreement, y.rounds, y.utility_a, y.utility_b)
+        );
+    }
+}
