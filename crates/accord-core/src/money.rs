@@ -176,6 +176,14 @@ impl Money {
     /// currency's minor unit is an error, never a silent rounding.
     pub fn parse(amount: &str, currency: Currency) -> Result<Money, MoneyError> {
         let trimmed = amount.trim();
+        // Plain decimals only: no exponent, no thousands separators, no currency signs.
+        let digits_part = trimmed.strip_prefix(['-', '+']).unwrap_or(trimmed);
+        let plain = !digits_part.is_empty()
+            && digits_part.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && digits_part.bytes().filter(|&b| b == b'.').count() <= 1;
+        if !plain {
+            return Err(MoneyError::Malformed(trimmed.into()));
+        }
         let dec = Decimal::from_str(trimmed).map_err(|_| MoneyError::Malformed(trimmed.into()))?;
         let digits = currency.minor_digits();
         let scaled = dec * Decimal::from(10i64.pow(digits));
