@@ -10,12 +10,14 @@
 use std::collections::HashMap;
 
 use accord_core::{
-    Money,
+    Money, MoneyError,
     document::{Invoice, InvoiceKind},
     id::{InvoiceId, SupplierId},
 };
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+use crate::ubl::ValidInvoice;
 
 /// What the index remembers of an invoice.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -33,6 +35,23 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
+    /// The fingerprint of a validated e-invoice, with the credit note's referenced invoice.
+    pub fn of_valid(
+        invoice: &ValidInvoice,
+        id: InvoiceId,
+        supplier: SupplierId,
+    ) -> Result<Fingerprint, MoneyError> {
+        Ok(Fingerprint {
+            invoice: id,
+            supplier,
+            kind: invoice.document().kind,
+            number: invoice.number().to_owned(),
+            issue_date: invoice.issue_date(),
+            amount: invoice.payable()?,
+            referenced_invoice: invoice.referenced_invoice().map(str::to_owned),
+        })
+    }
+
     /// The fingerprint of a core invoice; a credit note's referenced invoice comes from
     /// the e-invoice (`ValidInvoice::referenced_invoice`), which the core type does not keep.
     pub fn of(invoice: &Invoice, referenced_invoice: Option<&str>) -> Fingerprint {

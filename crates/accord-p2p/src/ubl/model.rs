@@ -12,6 +12,70 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// JSON amounts, rates and quantities are strings (`"49.10"`), as Accord writes them: a
+/// JSON number goes through binary floating point and may lose a decimal, so it is refused.
+mod exact {
+    use std::fmt;
+
+    use rust_decimal::Decimal;
+    use serde::{Deserializer, de};
+
+    pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        d.deserialize_option(OptionVisitor)
+    }
+
+    struct OptionVisitor;
+
+    impl<'de> de::Visitor<'de> for OptionVisitor {
+        type Value = Option<Decimal>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a decimal number as a string, such as \"49.10\"")
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(DecimalVisitor).map(Some)
+        }
+    }
+
+    struct DecimalVisitor;
+
+    impl de::Visitor<'_> for DecimalVisitor {
+        type Value = Decimal;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a decimal number as a string, such as \"49.10\"")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
+            super::super::reader::decimal(v.trim())
+                .map_err(|_| E::custom(format!("malformed decimal `{v}`")))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
+            Err(E::custom(format!(
+                "the number `{v}` must be a string such as \"{v}\", so that no decimal is lost"
+            )))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+    }
+}
+
 /// An EN 16931 invoice or credit note as read from UBL 2.1 or JSON.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,10 +136,10 @@ pub struct EInvoice {
     #[serde(default)]
     pub allowances_charges: Vec<AllowanceCharge>,
     /// BT-110 total VAT amount in the document currency.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub tax_total: Option<Decimal>,
     /// BT-111 total VAT amount in the VAT accounting currency.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub tax_total_in_tax_currency: Option<Decimal>,
     /// BG-23 VAT breakdown, one entry per category and rate.
     #[serde(default)]
@@ -279,7 +343,7 @@ pub struct PaymentInstructions {
 pub struct TaxCategory {
     /// UNCL5305 code: S, Z, E, AE, K, G, O, L, M.
     pub code: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub percent: Option<Decimal>,
 }
 
@@ -288,12 +352,12 @@ pub struct TaxCategory {
 #[serde(deny_unknown_fields)]
 pub struct AllowanceCharge {
     pub is_charge: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub amount: Option<Decimal>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub base_amount: Option<Decimal>,
     /// The percentage applied to the base amount (`cbc:MultiplierFactorNumeric`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub percent: Option<Decimal>,
     #[serde(default)]
     pub reason: Option<String>,
@@ -309,10 +373,10 @@ pub struct AllowanceCharge {
 #[serde(deny_unknown_fields)]
 pub struct TaxSubtotal {
     /// BT-116 taxable amount.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub taxable_amount: Option<Decimal>,
     /// BT-117 tax amount.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub tax_amount: Option<Decimal>,
     /// BT-118 / BT-119 category and rate.
     #[serde(default)]
@@ -328,28 +392,28 @@ pub struct TaxSubtotal {
 #[serde(deny_unknown_fields)]
 pub struct MonetaryTotals {
     /// BT-106 sum of invoice line net amounts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub line_extension: Option<Decimal>,
     /// BT-109 total without VAT.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub tax_exclusive: Option<Decimal>,
     /// BT-112 total with VAT.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub tax_inclusive: Option<Decimal>,
     /// BT-107 sum of document allowances.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub allowance_total: Option<Decimal>,
     /// BT-108 sum of document charges.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub charge_total: Option<Decimal>,
     /// BT-113 paid amount.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub prepaid: Option<Decimal>,
     /// BT-114 rounding amount.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub rounding: Option<Decimal>,
     /// BT-115 amount due for payment.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub payable: Option<Decimal>,
 }
 
@@ -358,19 +422,19 @@ pub struct MonetaryTotals {
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// BT-146 item net price.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub amount: Option<Decimal>,
     /// BT-149 base quantity (the price is for this many units); 1 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub base_quantity: Option<Decimal>,
     /// BT-150 unit of the base quantity.
     #[serde(default)]
     pub base_unit_code: Option<String>,
     /// BT-147 item price discount.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub discount: Option<Decimal>,
     /// BT-148 item gross price.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub gross: Option<Decimal>,
 }
 
@@ -419,13 +483,13 @@ pub struct Line {
     #[serde(default)]
     pub note: Option<String>,
     /// BT-129 invoiced quantity.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub quantity: Option<Decimal>,
     /// BT-130 unit of measure (UN/ECE Rec 20).
     #[serde(default)]
     pub unit_code: Option<String>,
     /// BT-131 line net amount.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact::option")]
     pub net_amount: Option<Decimal>,
     /// BT-132 referenced purchase order line.
     #[serde(default)]

@@ -699,7 +699,7 @@ fn line_leaf(
     Ok(())
 }
 
-fn decimal(text: &str) -> Result<Decimal, &'static str> {
+pub(crate) fn decimal(text: &str) -> Result<Decimal, &'static str> {
     // `Decimal::from_str` also takes `1_000` and `1e3`; EN 16931 wants plain decimals.
     let plain = !text.is_empty()
         && text

@@ -134,3 +134,28 @@ fn remove_and_reinsert() {
     assert!(index.is_empty());
     assert!(index.check(&fp(2, 1, I, "X1", 1, 100, None)).is_empty());
 }
+
+#[test]
+fn fingerprints_come_from_validated_invoices() {
+    let xml = super::rules::MINIMAL;
+    let v = accord_p2p::read_ubl(xml).unwrap();
+    let f = Fingerprint::of_valid(
+        &v,
+        InvoiceId::from_parts(0, 1),
+        SupplierId::from_parts(0, 1),
+    )
+    .unwrap();
+    assert_eq!(f.number, "INV-0042");
+    assert_eq!(f.amount, Money::new(5000, Currency::EUR));
+    let mut index = DuplicateIndex::new();
+    index.insert(f);
+    let again = Fingerprint::of_valid(
+        &v,
+        InvoiceId::from_parts(0, 2),
+        SupplierId::from_parts(0, 1),
+    )
+    .unwrap();
+    let hits = index.check(&again);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].kind, DuplicateKind::Exact);
+}

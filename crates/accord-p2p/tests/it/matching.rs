@@ -339,3 +339,36 @@ fn a_matcher_is_reusable_across_invoices() {
         );
     }
 }
+
+mod properties {
+    use accord_p2p::{
+        generate_order,
+        matching::{ExceptionKind, MatchInput, Matcher, PoIndex},
+        tolerance::TolerancePolicy,
+    };
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// A generated order always matches; raising one line's price by more than the
+        /// default tolerance (2 % or 1.00) gives exactly one price variance, on that line.
+        #[test]
+        fn one_overpriced_line_one_exception(seed in any::<u64>(), lines in 1usize..60, pick in any::<prop::sample::Index>()) {
+            let (po, receipt, invoice) = generate_order(seed, lines);
+            let policy = TolerancePolicy::default();
+            let index = PoIndex::new(&po, std::slice::from_ref(&receipt));
+            let mut m = Matcher::new(&policy);
+            prop_assert!(m.match_invoice(&index, &MatchInput::new(&invoice)).is_matched());
+            let i = pick.index(lines);
+            let mut bad = invoice.clone();
+            let p = &mut bad.lines[i].unit_price;
+            // +3 % and at least +1.01: beyond both limits of the OR.
+            p.minor += (p.minor * 3 / 100).max(101);
+            let r = m.match_invoice(&index, &MatchInput::new(&bad));
+            prop_assert_eq!(r.exceptions.len(), 1);
+            prop_assert_eq!(r.exceptions[0].kind, ExceptionKind::PriceVariance);
+            prop_assert_eq!(r.exceptions[0].po_line, Some(i as u32 + 1));
+        }
+    }
+}

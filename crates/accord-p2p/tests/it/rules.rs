@@ -265,6 +265,15 @@ fn unreadable_documents_get_typed_errors() {
         parse_err("<CreditNote xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\"/>");
     assert!(matches!(e, ParseError::WrongNamespace { .. }), "{e}");
     assert!(matches!(parse_err(""), ParseError::Empty));
+    // No DTDs: nothing can define entities or fetch external ones.
+    let e = parse_err("<!DOCTYPE Invoice [<!ENTITY x \"y\">]><Invoice/>");
+    assert!(
+        e.to_string()
+            .contains("document type declarations are not accepted"),
+        "{e}"
+    );
+    let e = parse_err(&MINIMAL.replacen("Stapler", "&custom;", 1));
+    assert!(e.to_string().contains("unknown entity `&custom;`"), "{e}");
     assert!(matches!(
         parse_err("<?xml version=\"1.0\"?>\n<!-- nothing -->"),
         ParseError::Empty
@@ -348,6 +357,21 @@ fn json_input_meets_the_same_rules() {
     assert_eq!(
         err.violations()[0].path,
         "cac:LegalMonetaryTotal/cbc:PayableAmount"
+    );
+    // Amounts are JSON strings: a JSON number could have lost a decimal on the way.
+    v["totals"]["payable"] = serde_json::json!(50.1);
+    let err = read_json(&v.to_string()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the number `50.1` must be a string such as \"50.1\""),
+        "{err}"
+    );
+    v["totals"]["payable"] = serde_json::json!("5e1");
+    assert!(
+        read_json(&v.to_string())
+            .unwrap_err()
+            .to_string()
+            .contains("malformed decimal `5e1`")
     );
     // Unknown fields and bad JSON are parse errors, with a position.
     let err = read_json("{\"number\": \"1\", \"colour\": \"red\"}").unwrap_err();
