@@ -5,20 +5,34 @@
 //! Pure: no I/O except [`PolicySet::load_dir`] and [`check_dir`], which read a policy
 //! directory; no async; time is passed in.
 
+pub mod approval;
 pub mod autonomy;
 pub mod explain;
 pub mod gate;
+pub mod mandate;
 pub mod policy_set;
+pub mod region;
 pub mod vocab;
 
+pub use approval::{
+    ApprovalAction, ApprovalError, ApprovalRequest, ApprovalState, ApprovalStep, Approver,
+    Authorises, EscalationChain, SodViolation, check_payment_release,
+};
 pub use autonomy::{
     AutonomyLevel, AutonomyTable, CategoryAutonomy, KillSwitch, KillSwitchError, KillSwitchEvent,
     Review,
 };
 pub use explain::explain;
 pub use gate::{Gate, GateEnv, GateError, Outcome, Verdict};
+pub use mandate::{
+    Better, Cmp, Condition, CostModel, ForbiddenCombination, IssueBound, IssueValue, LinearCost,
+    Mandate, MandateGuard, MoveContext, MoveKind, Offer, UtilityModel, Violation, WalkAway,
+};
 pub use policy_set::{
     CheckReport, Diagnostic, LoadError, PolicyInfo, PolicySet, Severity, check_dir, check_sources,
+};
+pub use region::{
+    BuyerKind, PaymentBasis, PaymentCap, PaymentRule, RegionError, RegionPack, RegionRules,
 };
 pub use vocab::{
     Action, AgentKind, GateRequest, Principal, Resource, Role, SupplierFacts, UnknownName,
