@@ -150,10 +150,11 @@ pub struct EInvoice {
     /// BG-25 invoice lines.
     #[serde(default)]
     pub lines: Vec<Line>,
-    /// `currencyID` attributes that differ from the document currency, with their path.
-    /// Filled by the UBL reader only; checked by rule PEPPOL-EN16931-R051.
+    /// `(path, currencyID)` of amounts whose `currencyID` differs from the document
+    /// currency. Filled by the UBL reader only (JSON amounts carry no currency); checked by
+    /// rule PEPPOL-EN16931-R051.
     #[serde(skip)]
-    pub(crate) foreign_currency_ids: Vec<(String, String)>,
+    pub foreign_currency_ids: Vec<(String, String)>,
 }
 
 impl Default for EInvoice {

@@ -188,6 +188,7 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
         tax_total_in_tax_currency: false,
     };
     let mut root_seen = false;
+    let mut root_closed = false;
     loop {
         let pos = reader.buffer_position();
         let (ns, event) = match reader.read_resolved_event() {
@@ -199,6 +200,13 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
         };
         match event {
             Event::Start(start) => {
+                if root_closed {
+                    return Err(syntax(
+                        xml,
+                        pos,
+                        "an element follows the root element".into(),
+                    ));
+                }
                 if !root_seen {
                     root_seen = true;
                     state.doc.kind = check_root(xml, pos, &ns, start.local_name().as_ref())?;
@@ -214,7 +222,8 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
             }
             Event::End(_) => {
                 if state.stack.is_empty() {
-                    // The root closes; anything after it is only whitespace or comments.
+                    // The root closes; only whitespace, comments and PIs may follow.
+                    root_closed = true;
                     continue;
                 }
                 state.close(xml, pos as usize)?;

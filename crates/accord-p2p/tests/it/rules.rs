@@ -265,6 +265,12 @@ fn unreadable_documents_get_typed_errors() {
         parse_err("<CreditNote xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\"/>");
     assert!(matches!(e, ParseError::WrongNamespace { .. }), "{e}");
     assert!(matches!(parse_err(""), ParseError::Empty));
+    let e = parse_err(&format!("{MINIMAL}<Invoice/>"));
+    assert!(
+        e.to_string()
+            .contains("an element follows the root element"),
+        "{e}"
+    );
     // No DTDs: nothing can define entities or fetch external ones.
     let e = parse_err("<!DOCTYPE Invoice [<!ENTITY x \"y\">]><Invoice/>");
     assert!(
