@@ -4,3 +4,4 @@ mod approval;
 mod check;
 mod gate;
 mod mandate;
+mod mandate_prop;
