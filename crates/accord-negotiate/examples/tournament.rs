@@ -45,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         "band" => accord.band = v,
                         "late" => accord.late = v,
                         "endgame_moves" => accord.endgame_moves = v as u32,
+                        "model_decay" => accord.model_decay = v,
                         other => return Err(format!("unknown knob `{other}`").into()),
                     }
                 }

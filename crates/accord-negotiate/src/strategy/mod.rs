@@ -81,6 +81,10 @@ pub trait Strategy: Send {
     fn rationale(&self) -> Option<Rationale> {
         None
     }
+    /// The opponent model, for strategies that keep one (to measure its accuracy).
+    fn model(&self) -> Option<&FrequencyModel> {
+        None
+    }
 }
 
 /// What a strategy is built from: the space and its own side's utilities, never the

@@ -19,10 +19,12 @@ pub struct FrequencyModel {
     last: Vec<u32>,
     buf: Vec<u32>,
     offers: u32,
+    decay: f64,
 }
 
 impl FrequencyModel {
-    pub fn new(space: &OutcomeSpace) -> FrequencyModel {
+    /// A model that weighs an offer made at relative time `t` by `exp(−decay · t)`.
+    pub fn new(space: &OutcomeSpace, decay: f64) -> FrequencyModel {
         let radix = space.radix();
         let mut offset = Vec::with_capacity(radix.len());
         let mut total = 0usize;
@@ -40,6 +42,7 @@ impl FrequencyModel {
             last: vec![0; n],
             buf: vec![0; n],
             offers: 0,
+            decay,
         }
     }
 
@@ -53,9 +56,11 @@ impl FrequencyModel {
     pub fn observe(&mut self, space: &OutcomeSpace, k: u32, t: f64, strength: f64) {
         let n = self.weights.len();
         space.decode_into(k, &mut self.buf);
-        // Every offer counts the same: down-weighting later offers (exp(-λt), λ = 1.2, 3,
-        // 6) measured no better in the tournament, so the simplest rule stays.
-        let w = strength;
+        let w = if self.decay == 0.0 {
+            strength
+        } else {
+            strength * (-self.decay * t.clamp(0.0, 1.0)).exp()
+        };
         for i in 0..n {
             self.counts[self.offset[i] + self.buf[i] as usize] += w;
         }
@@ -145,7 +150,7 @@ mod tests {
         ])
         .unwrap();
         let values = space.value_table();
-        let mut m = FrequencyModel::new(&space);
+        let mut m = FrequencyModel::new(&space, 0.0);
         for (i, o) in offers.iter().enumerate() {
             m.observe(&space, space.index_of(o).unwrap(), i as f64 / 10.0, 1.0);
         }
