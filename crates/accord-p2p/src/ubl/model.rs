@@ -67,11 +67,11 @@ mod exact {
         }
 
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
-            Ok(Decimal::from(v))
+            self.visit_str(&v.to_string())
         }
 
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
-            Ok(Decimal::from(v))
+            self.visit_str(&v.to_string())
         }
     }
 }

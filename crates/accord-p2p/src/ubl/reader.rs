@@ -170,8 +170,6 @@ struct State {
     /// (valid when `has_attr`); the buffer is reused to avoid an allocation per amount.
     attr: String,
     has_attr: bool,
-    /// Whether the current `cac:TaxTotal` is in the VAT accounting currency (BT-111).
-    tax_total_in_tax_currency: bool,
 }
 
 /// Parses a UBL 2.1 invoice or credit note. Fails on malformed XML, a root other than
@@ -185,7 +183,6 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
         text: String::with_capacity(64),
         attr: String::with_capacity(16),
         has_attr: false,
-        tax_total_in_tax_currency: false,
     };
     let mut root_seen = false;
     let mut root_closed = false;
@@ -359,7 +356,6 @@ impl State {
         // Containers that repeat get their entry when they open; leaves fill the last one.
         match self.stack.as_slice() {
             [Tag::AllowanceCharge] => doc.allowances_charges.push(AllowanceCharge::default()),
-            [Tag::TaxTotal] => self.tax_total_in_tax_currency = false,
             [Tag::TaxTotal, Tag::TaxSubtotal] => {
                 doc.tax_subtotals.push(TaxSubtotal::default());
             }
@@ -533,7 +529,6 @@ impl State {
                 let in_tax_currency = attr.is_some()
                     && attr == tax_currency
                     && tax_currency != doc.currency.as_deref();
-                self.tax_total_in_tax_currency = in_tax_currency;
                 if in_tax_currency {
                     doc.tax_total_in_tax_currency = Some(v);
                 } else {
@@ -708,17 +703,28 @@ fn line_leaf(
     Ok(())
 }
 
+/// The most integer digits a number may have: a quadrillion of anything is not an
+/// invoice, and the bound keeps every sum and product in the rules far from overflow.
+pub(crate) const MAX_INTEGER_DIGITS: usize = 15;
+
+const DECIMAL_FORM: &str = "a decimal number with at most 15 digits before the point";
+
 pub(crate) fn decimal(text: &str) -> Result<Decimal, &'static str> {
     // `Decimal::from_str` also takes `1_000` and `1e3`; EN 16931 wants plain decimals.
-    let plain = !text.is_empty()
-        && text
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && (b == b'-' || b == b'+')));
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let int_digits = digits.find('.').unwrap_or(digits.len());
+    let plain = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && int_digits
+            <= MAX_INTEGER_DIGITS
+                + digits[..int_digits]
+                    .bytes()
+                    .take_while(|&b| b == b'0')
+                    .count();
     if !plain {
-        return Err("a decimal number");
+        return Err(DECIMAL_FORM);
     }
-    Decimal::from_str(text).map_err(|_| "a decimal number")
+    Decimal::from_str(text).map_err(|_| DECIMAL_FORM)
 }
 
 fn date(text: &str) -> Result<NaiveDate, &'static str> {

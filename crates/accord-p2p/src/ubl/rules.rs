@@ -464,7 +464,11 @@ fn lines(c: &mut Checker<'_>) {
         if let (Some(q), Some(unit), Some(net)) =
             (line.quantity, line.price.unit_net(), line.net_amount)
         {
-            if let Some(exact) = q.checked_mul(unit).map(|x| x + charges - allowances) {
+            if let Some(exact) = q
+                .checked_mul(unit)
+                .and_then(|x| x.checked_add(charges))
+                .and_then(|x| x.checked_sub(allowances))
+            {
                 if !rounds_to(net, exact) {
                     c.fail_line(
                         "PEPPOL-EN16931-R120",
@@ -515,15 +519,15 @@ fn allowance_charge_common(
     c.decimals(ac.amount, dec_rule, At(path, "cbc:Amount"));
     // PEPPOL-EN16931-R040: amount = base amount x percentage / 100 when both are given.
     if let (Some(amount), Some(base), Some(pct)) = (ac.amount, ac.base_amount, ac.percent) {
-        let exact = base * pct / HUNDRED;
-        if !rounds_to(amount, exact) {
+        // Inputs have at most 15 integer digits (reader::decimal): sums cannot overflow,
+        // but a product of two such numbers can, so products are checked.
+        let exact = base.checked_mul(pct).map(|x| x / HUNDRED);
+        if !exact.is_some_and(|exact| rounds_to(amount, exact)) {
+            let exact = exact.map_or("an overflow".to_owned(), |x| format!("`{}`", x.normalize()));
             c.fail_line(
                 "PEPPOL-EN16931-R040",
                 format!("{path}/cbc:Amount"),
-                format!(
-                    "declared `{amount}` but base `{base}` x `{pct}`% gives `{}`",
-                    exact.normalize()
-                ),
+                format!("declared `{amount}` but base `{base}` x `{pct}`% gives {exact}"),
             );
         }
     }
@@ -721,14 +725,15 @@ fn vat_breakdown(c: &mut Checker<'_>) {
         let percent = cat.percent.unwrap_or_default();
         // BR-CO-17: category tax = taxable x rate / 100, rounded to 2 decimals.
         if let (Some(taxable), Some(tax)) = (st.taxable_amount, st.tax_amount) {
-            let exact = taxable * percent / HUNDRED;
-            if !rounds_to(tax, exact) {
+            let exact = taxable.checked_mul(percent).map(|x| x / HUNDRED);
+            if !exact.is_some_and(|exact| rounds_to(tax, exact)) {
+                let exact =
+                    exact.map_or("an overflow".to_owned(), |x| format!("`{}`", x.normalize()));
                 c.fail(
                     "BR-CO-17",
                     format!("{p}/cbc:TaxAmount"),
                     format!(
-                        "declared `{tax}` but taxable `{taxable}` x `{percent}`% gives `{}`",
-                        exact.normalize()
+                        "declared `{tax}` but taxable `{taxable}` x `{percent}`% gives {exact}"
                     ),
                 );
             }

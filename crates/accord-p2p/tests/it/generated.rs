@@ -60,6 +60,27 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Damaged input never panics: a truncated or byte-flipped invoice is either refused
+    /// with a typed error or, if the damage hit only text, read and judged by the rules.
+    #[test]
+    fn damaged_documents_never_panic(seed in 0u64..50, cut in any::<prop::sample::Index>(), flip in any::<u8>()) {
+        let xml = generate_invoice(seed, 3);
+        let mut i = cut.index(xml.len());
+        while !xml.is_char_boundary(i) {
+            i -= 1;
+        }
+        let _ = accord_p2p::read_ubl(&xml[..i]);
+        let mut bytes = xml.clone().into_bytes();
+        bytes[i] = flip;
+        if let Ok(s) = String::from_utf8(bytes) {
+            let _ = accord_p2p::read_ubl(&s);
+        }
+    }
+}
+
 #[test]
 fn generation_is_deterministic() {
     assert_eq!(generate_invoice(3, 5), generate_invoice(3, 5));

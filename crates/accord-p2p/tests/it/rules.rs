@@ -304,6 +304,30 @@ fn unreadable_documents_get_typed_errors() {
         "{e}"
     );
     assert!(e.to_string().contains("expected a decimal number"), "{e}");
+    // Absurd magnitudes are refused before any arithmetic can overflow.
+    let huge = MINIMAL.replacen(">3<", ">79228162514264337593543950335<", 1);
+    let e = parse_err(&huge);
+    assert!(
+        e.to_string().contains("at most 15 digits before the point"),
+        "{e}"
+    );
+    // Two in-range numbers whose product overflows are a rule failure, not a panic.
+    let big = MINIMAL.replacen(
+        "<cbc:TaxableAmount currencyID=\"EUR\">28.00",
+        "<cbc:TaxableAmount currencyID=\"EUR\">999999999999999",
+        1,
+    );
+    let big = big.replacen("<cbc:ID>S</cbc:ID><cbc:Percent>25</cbc:Percent></cac:TaxCategory>\n    </cac:TaxSubtotal>", "<cbc:ID>S</cbc:ID><cbc:Percent>999999999999999</cbc:Percent></cac:TaxCategory>\n    </cac:TaxSubtotal>", 1);
+    assert_ne!(big, MINIMAL);
+    let err = read_ubl(&big).unwrap_err();
+    assert!(
+        err.violations()
+            .iter()
+            .any(|v| v.rule == "BR-CO-17" && v.message.contains("gives an overflow")),
+        "{err}"
+    );
+    let fine = MINIMAL.replacen(">3<", ">0000000000000000003<", 1);
+    assert!(read_ubl(&fine).is_ok());
 }
 
 #[test]
