@@ -107,6 +107,25 @@ impl Context {
     }
 }
 
+impl fmt::Display for Rationale {
+    /// A plain-language line for the decision log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self.binding {
+            Binding::Aspiration => "the concession curve",
+            Binding::Reservation => "the reservation value",
+            Binding::BestReceived => "the best offer already received",
+            Binding::Endgame => "the deadline: re-offering the opponent's best offer",
+            Binding::AcceptNext => "accepting: the offer beats the next own offer",
+            Binding::AcceptLate => "accepting late: the offer is the best expected",
+        };
+        write!(
+            f,
+            "target {:.3} set by {why}; own utility {:.3}, opponent's estimated {:.3}",
+            self.target, self.own_utility, self.opponent_estimate
+        )
+    }
+}
+
 /// The agents the tournament and the CLI know by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum AgentKind {
@@ -212,6 +231,20 @@ pub(crate) fn floor(table: &UtilityTable) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rationale_reads() {
+        let r = Rationale {
+            target: 0.8,
+            binding: Binding::Aspiration,
+            own_utility: 0.81,
+            opponent_estimate: 0.5,
+        };
+        assert_eq!(
+            r.to_string(),
+            "target 0.800 set by the concession curve; own utility 0.810, opponent's estimated 0.500"
+        );
+    }
 
     #[test]
     fn names_round_trip() {

@@ -203,3 +203,70 @@ fn tournament_report_shape() {
         );
     }
 }
+
+#[test]
+fn procurement_deal_creates_and_splits_value() {
+    use accord_core::{Currency, Money};
+    use accord_negotiate::procurement::{
+        Bounds, Buyer, EarlyPayment, ProcurementSpace, Supplier, Terms, percent,
+    };
+
+    let eur = |s: &str| Money::parse(s, Currency::parse("EUR").unwrap()).unwrap();
+    let ps = ProcurementSpace::new(Bounds {
+        price_min: eur("8.80"),
+        price_max: eur("10.40"),
+        price_tick: eur("0.05"),
+        payment_days: (15, 90, 15),
+        lead_time_days: (7, 28, 7),
+        contract_months: vec![12, 24, 36],
+        early_payment: vec![EarlyPayment {
+            discount: percent(2),
+            within_days: 10,
+        }],
+    })
+    .unwrap();
+    let buyer = Buyer {
+        batna: Terms {
+            price: eur("10.00"),
+            payment_days: 30,
+            lead_time_days: 14,
+            contract_months: 12,
+            early_payment: None,
+        },
+        annual_volume: 20_000,
+        cost_of_capital: percent(7),
+        lead_time_cost_per_day: eur("120.00"),
+    };
+    let supplier = Supplier {
+        unit_cost: eur("8.40"),
+        margin_floor: percent(4),
+        cost_of_capital: percent(18),
+        annual_volume: 20_000,
+        usual_lead_time_days: 21,
+        rush_cost_per_day: eur("300.00"),
+        value_per_contract_month: eur("250.00"),
+    };
+    let s = ps.scenario("tail-supplier", &buyer, &supplier).unwrap();
+    assert_eq!(s.outcomes(), 33 * 6 * 4 * 3 * 2);
+    for opponent in [AgentKind::Boulware, AgentKind::Linear, AgentKind::Accord] {
+        let mut a = AgentKind::Accord.build(&Context::of(&s, 0));
+        let mut b = opponent.build(&Context::of(&s, 1));
+        let t = session::run(
+            &s,
+            a.as_mut(),
+            b.as_mut(),
+            &SessionConfig::rounds(100, 5),
+            &mut || 0,
+        );
+        let k = t
+            .agreement()
+            .unwrap_or_else(|| panic!("no deal with {opponent}"));
+        let terms = ps.terms(k);
+        let saving = buyer.saving(&terms).unwrap();
+        let surplus = supplier.surplus(&terms).unwrap();
+        assert!(
+            saving.minor > 0 && surplus.minor > 0,
+            "{opponent}: {terms:?} saves {saving}, leaves {surplus}"
+        );
+    }
+}
