@@ -2,6 +2,9 @@
 //! or the invoice gets typed exceptions that say what differs, by how much, under which
 //! tolerance, and which role may override.
 //!
+//! Credit notes are matched for unmatched lines only: their quantities are returns and a
+//! higher unit price is a larger credit, so neither is an exception.
+//!
 //! Speed: a [`PoIndex`] is built once per order (lines by number and by SKU, received
 //! quantities summed over posted receipts); a [`Matcher`] keeps its scratch buffers
 //! between invoices, so matching allocates only for the exceptions it reports.
@@ -11,7 +14,7 @@ use std::collections::HashMap;
 use accord_core::{
     CategoryCode, Currency,
     document::{GoodsReceipt, Invoice, InvoiceKind, PurchaseOrder},
-    lifecycle::{InvoiceState, ReceiptState},
+    lifecycle::{InvoiceState, PurchaseOrderState, ReceiptState},
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -88,7 +91,8 @@ pub enum ExceptionKind {
     TaxVariance,
     /// The invoice is not in the order's currency; nothing money-related was compared.
     CurrencyMismatch,
-    /// The invoice quotes another order number or comes from another supplier.
+    /// The invoice quotes another order number, comes from another supplier, or the order
+    /// is not issued (draft, pending approval, cancelled).
     OrderMismatch,
 }
 
@@ -258,7 +262,22 @@ impl<'p> Matcher<'p> {
                 format!("the invoice quotes order `{r}`, not `{}`", order.number),
             ));
         }
+        if matches!(
+            order.state,
+            PurchaseOrderState::Draft
+                | PurchaseOrderState::PendingApproval
+                | PurchaseOrderState::Cancelled
+        ) {
+            exceptions.push(doc_exception(
+                ExceptionKind::OrderMismatch,
+                format!(
+                    "order `{}` is `{:?}`, not issued",
+                    order.number, order.state
+                ),
+            ));
+        }
         let same_currency = inv.currency == order.currency;
+        let is_invoice = inv.kind == InvoiceKind::Invoice;
         if !same_currency {
             exceptions.push(doc_exception(
                 ExceptionKind::CurrencyMismatch,
@@ -299,7 +318,9 @@ impl<'p> Matcher<'p> {
                 continue;
             };
             let pl = &order.lines[pi];
-            if same_currency {
+            // A credit note's higher unit price is a larger credit: only invoices are
+            // checked for price.
+            if same_currency && is_invoice {
                 let expected = pl.unit_price.to_decimal();
                 let actual = line.unit_price.to_decimal();
                 let (tol, scope) =
@@ -330,7 +351,7 @@ impl<'p> Matcher<'p> {
 
         // Quantities are cumulative per order line; a credit note returns, so only
         // invoices are checked against ordered and received quantities.
-        if inv.kind == InvoiceKind::Invoice {
+        if is_invoice {
             for &pi in &self.touched {
                 let pl = &order.lines[pi];
                 let prior = input

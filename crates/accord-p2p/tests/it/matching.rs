@@ -279,13 +279,27 @@ fn tax_duplicates_currency_and_order() {
 }
 
 #[test]
-fn credit_notes_skip_quantity_checks() {
+fn credit_notes_skip_quantity_and_price_checks() {
     check(
         |c| {
             c.invoice.kind = InvoiceKind::CreditNote;
             c.receipt.lines.clear();
+            bump_price(&mut c.invoice, 0, 500);
+            c.invoice.lines[2].po_line = Some(42);
         },
-        &[],
+        &[(ExceptionKind::UnmatchedLine, Some(42))],
+    );
+}
+
+#[test]
+fn an_order_that_is_not_issued_is_an_exception() {
+    let r = check(
+        |c| c.po.state = accord_core::lifecycle::PurchaseOrderState::Cancelled,
+        &[(ExceptionKind::OrderMismatch, None)],
+    );
+    assert_eq!(
+        r.exceptions[0].explanation,
+        "order `PO-00000007` is `Cancelled`, not issued"
     );
 }
 
