@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use accord_negotiate::Disagreement;
 use accord_negotiate::load::load_domains_dir;
 use accord_negotiate::strategy::{AccordParams, AgentKind};
 use accord_negotiate::tournament::{self, TournamentConfig};
@@ -17,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut agents = AgentKind::ALL.to_vec();
     let mut seed = 0;
     let mut json = None;
+    let mut disagreement = Disagreement::Reservation;
     let mut accord = AccordParams::default();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -32,6 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--seed" => seed = value()?.parse()?,
             "--json" => json = Some(PathBuf::from(value()?)),
+            // Measure Nash optimality against NegMAS's disagreement point.
+            "--negmas-disagreement" => disagreement = Disagreement::ReservationOrWorst,
             // Tuning knobs of the flagship, for measurement only: `e=0.1,window=32,…`.
             "--accord" => {
                 for kv in value()?.split(',') {
@@ -62,6 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         agents,
         seed,
         accord,
+        disagreement,
     };
     let start = Instant::now();
     let report = tournament::run(&config, &|_| {});

@@ -5,6 +5,24 @@
 //! The crate is pure: no I/O (except [`load`], which reads Genius folders for tests and the
 //! CLI), no async, no global state. Time and randomness are passed in, so a negotiation
 //! replays exactly from its seed.
+//!
+//! # Code map
+//!
+//! - [`space`]: issues and the mixed-radix numbering of outcomes (`u32`), lazy or dense.
+//! - [`utility`]: `LinearAdditive` value functions and the dense, sorted `UtilityTable`
+//!   every strategy and the analysis read; [`procurement`] values outcomes in `Money`.
+//! - [`genius`]: Genius XML and GeniusWeb JSON readers (from strings).
+//! - [`analysis`]: sort-and-sweep Pareto frontier, Nash, Kalai–Smorodinsky and welfare
+//!   points, and the NegMAS metrics.
+//! - [`scenario`]: a space, both tables and the one-off analysis, shared by `Arc`.
+//! - [`protocol`]: the state machine; [`session`] plays two strategies through it.
+//! - [`strategy`]: the `Strategy` trait, the baselines and the flagship `Accord`.
+//! - [`tournament`]: all pairs on all scenarios in parallel, summarised per agent.
+//!
+//! Architecture invariants: strategies see only their own side's utilities, never the
+//! opponent's; no strategy offers or accepts below its reservation value; the protocol
+//! machine changes nothing on an illegal move; one seed gives one transcript; money is
+//! only ever computed in `Money` and rounded once per figure, utilities are `f64` scores.
 
 pub mod analysis;
 pub mod genius;

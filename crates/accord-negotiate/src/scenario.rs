@@ -52,6 +52,14 @@ impl Scenario {
         }
     }
 
+    /// The same scenario measured under another disagreement convention.
+    pub fn with_disagreement(&self, disagreement: Disagreement) -> Scenario {
+        Scenario {
+            stats: Arc::new(self.analyse(disagreement)),
+            ..self.clone()
+        }
+    }
+
     /// The analysis under another disagreement convention.
     pub fn analyse(&self, disagreement: Disagreement) -> ScenarioStats {
         let [a, b] = &self.tables;

@@ -11,6 +11,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::analysis::Disagreement;
 use crate::scenario::Scenario;
 use crate::session::{self, SessionConfig};
 use crate::strategy::{AccordParams, AgentKind, Context};
@@ -25,6 +26,9 @@ pub struct TournamentConfig {
     pub seed: u64,
     /// Tuning of the flagship (the default is the measured one).
     pub accord: AccordParams,
+    /// Disagreement point of the Nash and Kalai points the metrics measure against:
+    /// `Reservation` (default) or NegMAS's `ReservationOrWorst`.
+    pub disagreement: Disagreement,
 }
 
 impl TournamentConfig {
@@ -36,6 +40,7 @@ impl TournamentConfig {
             agents: AgentKind::ALL.to_vec(),
             seed: 0,
             accord: AccordParams::default(),
+            disagreement: Disagreement::Reservation,
         }
     }
 
@@ -92,7 +97,14 @@ pub fn run(config: &TournamentConfig, progress: &(dyn Fn(u64) + Sync)) -> Tourna
     let scenarios: Vec<Scenario> = config
         .scenarios
         .iter()
-        .flat_map(|s| [s.clone(), s.swapped()])
+        .map(|s| match config.disagreement {
+            Disagreement::Reservation => s.clone(),
+            d => s.with_disagreement(d),
+        })
+        .flat_map(|s| {
+            let swapped = s.swapped();
+            [s, swapped]
+        })
         .collect();
     let mut jobs = Vec::with_capacity(config.negotiations() as usize);
     for (si, _) in scenarios.iter().enumerate() {
