@@ -50,6 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         "late" => accord.late = v,
                         "endgame_moves" => accord.endgame_moves = v as u32,
                         "model_decay" => accord.model_decay = v,
+                        "fresh" => accord.fresh = v != 0.0,
                         other => return Err(format!("unknown knob `{other}`").into()),
                     }
                 }

@@ -32,6 +32,8 @@ pub struct AccordParams {
     /// frequency model. 1.2 measured the most accurate model on average (see the
     /// `opponent_model` example) and ties for the best tournament results.
     pub model_decay: f64,
+    /// Make a new offer (at or above the target) when the opponent stalls.
+    pub fresh: bool,
     /// Own moves left from which the opponent's best offer is re-offered.
     pub endgame_moves: u32,
 }
@@ -45,6 +47,7 @@ impl Default for AccordParams {
             late: 0.97,
             endgame_moves: 2,
             model_decay: 1.2,
+            fresh: true,
         }
     }
 }
@@ -64,6 +67,10 @@ pub struct Accord {
     /// The opponent's previous single offer; an identical repeat teaches the model nothing
     /// new and is skipped, which also keeps `cache` valid.
     last_seen: Option<u32>,
+    /// Outcomes this agent has offered (bitset), and how far down its sorted list every
+    /// outcome has been offered.
+    offered: Vec<u64>,
+    fresh: usize,
     /// Last pick: candidate range, model version, choice and its estimate.
     cache: Option<(std::ops::Range<usize>, u32, u32, f64)>,
     /// Previous answers of the two candidate searches, to start the next ones from.
@@ -84,6 +91,8 @@ impl Accord {
             best_received: f64::NEG_INFINITY,
             best_received_outcome: None,
             last_seen: None,
+            offered: vec![0; table.utils().len().div_ceil(64)],
+            fresh: 0,
             cache: None,
             hints: (0, 0),
             table,
@@ -103,6 +112,10 @@ impl Accord {
             out = (self.table.reservation(), Binding::Reservation);
         }
         out
+    }
+
+    fn was_offered(&self, k: u32) -> bool {
+        self.offered[k as usize / 64] & (1 << (k % 64)) != 0
     }
 
     /// Candidate range in the sorted outcome list for a target: outcomes with own utility
@@ -198,6 +211,7 @@ impl Strategy for Accord {
         let received = best_offer(&self.table, view.offers);
         let strength = 1.0 / view.offers.len().max(1) as f64;
         let repeat = view.offers.len() == 1 && self.last_seen == Some(view.offers[0]);
+        let stalled = repeat || view.offers.is_empty();
         if !repeat {
             for &k in view.offers {
                 self.model.observe(&self.space, k, view.t, strength);
@@ -227,6 +241,21 @@ impl Strategy for Accord {
                     mine = k;
                     estimate = self.model.estimate(&self.space, &self.values, k);
                 }
+            }
+        }
+        // A reciprocating opponent (MiCRO) moves only when this agent makes new offers.
+        // When the opponent stalls and the best candidate was offered before, offer an
+        // outcome not offered yet that is at least as good for this agent as the target:
+        // movement without concession.
+        if self.params.fresh && stalled && self.was_offered(mine) && binding != Binding::Endgame {
+            let n = self.hints.0;
+            while self.fresh < n && self.was_offered(self.table.sorted()[self.fresh]) {
+                self.fresh += 1;
+            }
+            if self.fresh < n {
+                mine = self.table.sorted()[self.fresh];
+                binding = Binding::NewOffer;
+                estimate = self.model.estimate(&self.space, &self.values, mine);
             }
         }
         let own = self.table.get(mine);
@@ -264,6 +293,9 @@ impl Strategy for Accord {
         } else {
             OfferSet::one(mine)
         };
+        for &k in set.as_slice() {
+            self.offered[k as usize / 64] |= 1 << (k % 64);
+        }
         Move::Offer(set)
     }
 

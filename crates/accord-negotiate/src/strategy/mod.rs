@@ -49,6 +49,9 @@ pub enum Binding {
     Reservation,
     /// The best offer already received (no reason to ask for less).
     BestReceived,
+    /// A new offer at least as good as the target for this agent, because the opponent
+    /// stalls and moves only when it sees new offers.
+    NewOffer,
     /// The end of the deadline: re-offer the opponent's own best offer, which it is
     /// known to find acceptable.
     Endgame,
@@ -115,6 +118,7 @@ impl fmt::Display for Rationale {
             Binding::Reservation => "the reservation value",
             Binding::BestReceived => "the best offer already received",
             Binding::Endgame => "the deadline: re-offering the opponent's best offer",
+            Binding::NewOffer => "a stalled opponent: a new offer, no concession",
             Binding::AcceptNext => "accepting: the offer beats the next own offer",
             Binding::AcceptLate => "accepting late: the offer is the best expected",
         };
