@@ -270,3 +270,39 @@ fn procurement_deal_creates_and_splits_value() {
         );
     }
 }
+
+#[test]
+fn clock_deadline_ends_the_negotiation() {
+    use accord_negotiate::protocol::EndReason;
+
+    let s = scenario("Wholesaler");
+    let mut a = AgentKind::Boulware.build(&Context::of(&s, 0));
+    let mut b = AgentKind::Boulware.build(&Context::of(&s, 1));
+    // 10 µs pass per move on the caller's clock; the limit is 300 µs, well before the
+    // 100-round deadline, so time drives the concession and ends the negotiation.
+    let config = SessionConfig {
+        kind: ProtocolKind::Alternating,
+        deadline: Deadline {
+            rounds: 100,
+            micros: Some(300),
+        },
+        seed: 0,
+        explain: false,
+    };
+    let mut now = 0;
+    let t = session::run(&s, a.as_mut(), b.as_mut(), &config, &mut || {
+        now += 10;
+        now
+    });
+    match t.phase {
+        Phase::Ended {
+            reason: EndReason::TimeLimit,
+        } => assert!(t.history.len() < 30),
+        Phase::Agreed { .. } => assert!(
+            t.history.len() < 30,
+            "agreed after {} moves",
+            t.history.len()
+        ),
+        other => panic!("{other:?}"),
+    }
+}
