@@ -4,9 +4,11 @@
 //! received and at its reservation value), learns the opponent's preferences from the
 //! opponent's offers (frequency model), and at each target offers the outcome best for
 //! the opponent among those near the target. As MESO buyer it offers several options of
-//! near-equal value to itself that differ in the issues they trade. It accepts an offer
-//! at least as good as its own next offer, or, late, the best offer it has seen; never
-//! below its reservation value. Every choice leaves a [`Rationale`].
+//! near-equal value to itself that differ in the issues they trade. When the opponent
+//! stalls it makes a new offer that concedes nothing; in its last two moves it re-offers
+//! the opponent's best offer. It accepts an offer at least as good as its own next offer,
+//! or, late, the best offer it has seen; never below its reservation value. Every choice
+//! leaves a [`Rationale`].
 
 use std::sync::Arc;
 
