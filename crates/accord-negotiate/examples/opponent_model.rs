@@ -39,9 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .flat_map(|s| [s.swapped(), s])
         .collect();
     println!(
-        "{:<8} {}",
+        "{:<8}{}",
         "decay",
-        AgentKind::ALL.map(|a| format!("{a:>12}")).join("")
+        AgentKind::ALL.map(|a| format!("{:>12}", a.name())).join("")
     );
     for decay in [0.0, 1.2, 3.0, 6.0] {
         let params = AccordParams {
