@@ -56,22 +56,23 @@ pub struct Metrics {
 /// by `u1` descending. Sort-and-sweep, `O(n log n)`. Outcomes with identical utility
 /// pairs on the frontier are all kept.
 pub fn pareto_frontier(u1: &[f64], u2: &[f64], reservation: [f64; 2]) -> Vec<Point> {
-    let mut idx: Vec<u32> = (0..u1.len() as u32)
-        .filter(|&k| u1[k as usize] >= reservation[0] && u2[k as usize] >= reservation[1])
+    // Sorting the utility pairs themselves, not indices into them, keeps the comparisons
+    // in cache.
+    let mut pts: Vec<(f64, f64, u32)> = (0..u1.len())
+        .filter(|&k| u1[k] >= reservation[0] && u2[k] >= reservation[1])
+        .map(|k| (u1[k], u2[k], k as u32))
         .collect();
-    idx.sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        u1[b]
-            .total_cmp(&u1[a])
-            .then(u2[b].total_cmp(&u2[a]))
-            .then(a.cmp(&b))
+    pts.sort_unstable_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(b.1.total_cmp(&a.1))
+            .then(a.2.cmp(&b.2))
     });
     let mut out: Vec<Point> = Vec::new();
     let mut best = f64::NEG_INFINITY;
-    for k in idx {
-        let p = [u1[k as usize], u2[k as usize]];
-        if p[1] > best {
-            best = p[1];
+    for (x, y, k) in pts {
+        let p = [x, y];
+        if y > best {
+            best = y;
             out.push(Point { outcome: k, u: p });
         } else if out.last().is_some_and(|l| l.u == p) {
             out.push(Point { outcome: k, u: p });
