@@ -5,9 +5,9 @@
 //! (invoices for `ubl/*`, invoice lines for `match/*`, invoices for `duplicate/*`).
 //!
 //! With `ACCORD_BENCH_CPU=1` the benches measure this thread's CPU time (from
-//! `/proc/thread-self/schedstat`, Linux only) instead of wall time, which stays meaningful
-//! on a machine shared with other builds: wall time there counts time spent waiting for a
-//! core.
+//! `/proc/thread-self/schedstat`, Linux only, with flat sampling) instead of wall time,
+//! which stays meaningful on a machine shared with other builds: wall time there counts
+//! time spent waiting for a core.
 
 use std::hint::black_box;
 
@@ -25,7 +25,7 @@ use accord_p2p::{
 };
 use chrono::NaiveDate;
 use criterion::{
-    Criterion, Throughput,
+    Criterion, SamplingMode, Throughput,
     measurement::{Measurement, ValueFormatter},
 };
 
@@ -43,9 +43,10 @@ fn shared_examples() -> Vec<String> {
         .collect()
 }
 
-fn ubl<M: Measurement>(c: &mut Criterion<M>) {
+fn ubl<M: Measurement>(c: &mut Criterion<M>, mode: SamplingMode) {
     let examples = shared_examples();
     let mut g = c.benchmark_group("ubl");
+    g.sampling_mode(mode);
     g.throughput(Throughput::Elements(examples.len() as u64));
     g.bench_function("read_shared_examples", |b| {
         b.iter(|| {
@@ -64,9 +65,10 @@ fn ubl<M: Measurement>(c: &mut Criterion<M>) {
     g.finish();
 }
 
-fn matching<M: Measurement>(c: &mut Criterion<M>) {
+fn matching<M: Measurement>(c: &mut Criterion<M>, mode: SamplingMode) {
     let policy = TolerancePolicy::default();
     let mut g = c.benchmark_group("match");
+    g.sampling_mode(mode);
     for lines in [10usize, 1000] {
         let (po, receipt, invoice) = generate_order(7, lines);
         let receipts = [receipt];
@@ -90,7 +92,7 @@ fn matching<M: Measurement>(c: &mut Criterion<M>) {
     g.finish();
 }
 
-fn duplicates<M: Measurement>(c: &mut Criterion<M>) {
+fn duplicates<M: Measurement>(c: &mut Criterion<M>, mode: SamplingMode) {
     let day = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
     let fp = |i: u64| Fingerprint {
         invoice: InvoiceId::from_parts(0, u128::from(i) + 1),
@@ -107,6 +109,7 @@ fn duplicates<M: Measurement>(c: &mut Criterion<M>) {
     }
     let probe: Vec<_> = (100_000..101_000).map(fp).collect();
     let mut g = c.benchmark_group("duplicate");
+    g.sampling_mode(mode);
     g.throughput(Throughput::Elements(probe.len() as u64));
     g.bench_function("check_against_100k", |b| {
         b.iter(|| {
@@ -204,15 +207,17 @@ fn config<M: Measurement>(c: Criterion<M>) -> Criterion<M> {
 
 fn main() {
     if std::env::var_os("ACCORD_BENCH_CPU").is_some() {
+        // The kernel updates a thread's run time at scheduler ticks, not at each read:
+        // flat sampling keeps every sample long (about 100 ms) so the tick does not show.
         let mut c = config(Criterion::default().with_measurement(ThreadCpu));
-        ubl(&mut c);
-        matching(&mut c);
-        duplicates(&mut c);
+        ubl(&mut c, SamplingMode::Flat);
+        matching(&mut c, SamplingMode::Flat);
+        duplicates(&mut c, SamplingMode::Flat);
     } else {
         let mut c = config(Criterion::default());
-        ubl(&mut c);
-        matching(&mut c);
-        duplicates(&mut c);
+        ubl(&mut c, SamplingMode::Auto);
+        matching(&mut c, SamplingMode::Auto);
+        duplicates(&mut c, SamplingMode::Auto);
     }
     Criterion::default().configure_from_args().final_summary();
 }
