@@ -386,3 +386,34 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_policy_is_json_configuration() {
+    let json = r#"{
+        "global": {
+            "price": {"limit": {"both": {"percent": "2", "absolute": "1.00", "join": "or"}}},
+            "quantity": {"limit": {"absolute": "0"}, "override_role": "buyer"}
+        },
+        "categories": {"office": {"price": {"limit": {"percent": "5"}, "override_role": "category-manager"}}},
+        "items": {"SKU-1": {"received": {"limit": {"percent": "10"}}}},
+        "duplicate_override_role": "ap-manager"
+    }"#;
+    let p: TolerancePolicy = serde_json::from_str(json).unwrap();
+    let office = CategoryCode::parse("office").unwrap();
+    use accord_p2p::tolerance::ToleranceKind::*;
+    let (t, scope) = p.resolve(Price, Some("SKU-1"), Some(&office));
+    assert_eq!((t.to_string(), scope), ("5%".to_owned(), Scope::Category));
+    assert_eq!(t.override_role.as_deref(), Some("category-manager"));
+    let (t, scope) = p.resolve(Received, Some("SKU-1"), Some(&office));
+    assert_eq!((t.to_string(), scope), ("10%".to_owned(), Scope::Item));
+    let (t, scope) = p.resolve(Price, Some("SKU-2"), None);
+    assert_eq!(
+        (t.to_string(), scope),
+        ("2% or 1.00".to_owned(), Scope::Global)
+    );
+    // Not set anywhere: exact.
+    let (t, _) = p.resolve(Tax, None, None);
+    assert_eq!(t, &Tolerance::exact());
+    let back: TolerancePolicy = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(back, p);
+}
