@@ -160,7 +160,36 @@ pub fn read_ubl(xml: &str) -> Result<ValidInvoice, InvoiceError> {
     ValidInvoice::new(parse_ubl(xml)?, Profile::En16931)
 }
 
-/// Reads and validates the JSON form, through the same rules as UBL.
+/// Reads and validates the JSON form, through the same rules as UBL. The JSON is the
+/// serde form of [`EInvoice`]: snake_case field names, absent fields allowed (the rules
+/// report what is missing), unknown fields refused, and amounts, rates and quantities as
+/// strings so that no decimal goes through floating point.
+///
+/// ```
+/// let json = r#"{
+///   "customization_id": "urn:cen.eu:en16931:2017",
+///   "number": "INV-1", "issue_date": "2025-03-01", "due_date": "2025-03-31",
+///   "type_code": "380", "currency": "EUR",
+///   "references": {"order": "PO-7"},
+///   "seller": {"registration_name": "Tulip B.V.", "legal_id": {"value": "12345678"},
+///              "address": {"country": "NL"}},
+///   "buyer": {"registration_name": "Accord Buyer GmbH", "address": {"country": "DE"}},
+///   "tax_total": "2.50",
+///   "tax_subtotals": [{"taxable_amount": "10.00", "tax_amount": "2.50",
+///                      "category": {"code": "S", "percent": "25"}}],
+///   "totals": {"line_extension": "10.00", "tax_exclusive": "10.00",
+///              "tax_inclusive": "12.50", "payable": "12.50"},
+///   "lines": [{"id": "1", "quantity": "4", "unit_code": "EA", "net_amount": "10.00",
+///              "order_line_ref": "1",
+///              "item": {"name": "Pens", "seller_id": "PEN", "tax": {"code": "S", "percent": "25"}},
+///              "price": {"amount": "2.50"}}]
+/// }"#;
+/// let invoice = accord_p2p::read_json(json).unwrap();
+/// assert_eq!(invoice.payable().unwrap().to_string(), "EUR 12.50");
+/// let broken = json.replace(r#""payable": "12.50""#, r#""payable": "12.00""#);
+/// let err = accord_p2p::read_json(&broken).unwrap_err();
+/// assert_eq!(err.violations()[0].rule, "BR-CO-16");
+/// ```
 pub fn read_json(json: &str) -> Result<ValidInvoice, InvoiceError> {
     ValidInvoice::new(parse_json(json)?, Profile::En16931)
 }

@@ -127,3 +127,37 @@ fn example5_carries_its_references() {
     assert_eq!(core.payable.to_string(), "DKK 2337.50");
     assert_eq!(core.tax.to_string(), "DKK 675.00");
 }
+
+/// Under the stricter PEPPOL BIS profile the line arithmetic becomes fatal. Seven of the
+/// public EN 16931 examples break it (a negative line amount for a positive quantity and
+/// price, a line amount for one unit of two, a net price that is not gross less discount);
+/// pinning the set keeps the reading of those rules honest.
+#[test]
+fn peppol_profile_flags_the_known_line_quirks() {
+    use accord_p2p::{Profile, ValidInvoice, parse_ubl};
+    let mut failing = Vec::new();
+    for (name, xml) in shared_examples() {
+        if let Err(e) = ValidInvoice::new(parse_ubl(&xml).unwrap(), Profile::PeppolBis3) {
+            assert!(
+                e.violations()
+                    .iter()
+                    .all(|v| v.rule.starts_with("PEPPOL-EN16931-R")
+                        || v.severity == accord_p2p::Severity::Warning),
+                "{name}: {e}"
+            );
+            failing.push(name);
+        }
+    }
+    assert_eq!(
+        failing,
+        [
+            "guide-example1.xml",
+            "guide-example2.xml",
+            "guide-example3.xml",
+            "ubl-tc434-example1.xml",
+            "ubl-tc434-example10.xml",
+            "ubl-tc434-example2.xml",
+            "ubl-tc434-example3.xml",
+        ]
+    );
+}
