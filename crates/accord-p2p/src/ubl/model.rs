@@ -155,6 +155,62 @@ pub struct EInvoice {
     /// rule PEPPOL-EN16931-R051.
     #[serde(skip)]
     pub foreign_currency_ids: Vec<(String, String)>,
+    /// Where things are in the UBL source, for locating rule violations by line.
+    #[serde(skip)]
+    pub source: SourceLines,
+}
+
+/// One-based source line numbers of the elements violations point at, recorded by the
+/// UBL reader (empty for JSON input). Layout is not content: all `SourceLines` compare
+/// equal, so two documents with the same terms are equal however they were indented.
+#[derive(Clone, Debug, Default)]
+pub struct SourceLines {
+    /// The start of each `cac:InvoiceLine` / `cac:CreditNoteLine`.
+    pub lines: Vec<u32>,
+    /// The start of each `cac:TaxTotal/cac:TaxSubtotal`.
+    pub tax_subtotals: Vec<u32>,
+    /// The start of each document-level `cac:AllowanceCharge`.
+    pub allowances_charges: Vec<u32>,
+    /// Other elements by their path (`cac:LegalMonetaryTotal/cbc:PayableAmount`, ...).
+    pub elements: Vec<(&'static str, u32)>,
+}
+
+impl PartialEq for SourceLines {
+    fn eq(&self, _: &SourceLines) -> bool {
+        true
+    }
+}
+
+impl Eq for SourceLines {}
+
+impl SourceLines {
+    /// The line a violation path points at: the element itself when recorded, else the
+    /// line, breakdown entry or allowance it is under.
+    pub fn locate(&self, path: &str) -> Option<u32> {
+        if let Some(&(_, l)) = self.elements.iter().find(|(p, _)| *p == path) {
+            return Some(l);
+        }
+        let indexed = |prefix: &str, v: &[u32]| -> Option<u32> {
+            let rest = path.strip_prefix(prefix)?.strip_prefix('[')?;
+            let n: usize = rest[..rest.find(']')?].parse().ok()?;
+            v.get(n.checked_sub(1)?).copied()
+        };
+        indexed("cac:InvoiceLine", &self.lines)
+            .or_else(|| indexed("cac:CreditNoteLine", &self.lines))
+            .or_else(|| indexed("cac:TaxTotal/cac:TaxSubtotal", &self.tax_subtotals))
+            .or_else(|| indexed("cac:AllowanceCharge", &self.allowances_charges))
+            .or_else(|| {
+                // A missing element points at its nearest recorded ancestor.
+                let mut p = path;
+                while let Some((parent, _)) = p.rsplit_once('/') {
+                    if let Some(&(_, l)) = self.elements.iter().find(|(e, _)| *e == parent) {
+                        return Some(l);
+                    }
+                    p = parent;
+                }
+                None
+            })
+    }
 }
 
 impl Default for EInvoice {
@@ -185,6 +241,7 @@ impl Default for EInvoice {
             totals: Default::default(),
             lines: Default::default(),
             foreign_currency_ids: Default::default(),
+            source: Default::default(),
         }
     }
 }

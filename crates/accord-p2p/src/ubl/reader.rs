@@ -21,8 +21,8 @@ use rust_decimal::Decimal;
 use super::{
     ParseError,
     model::{
-        AllowanceCharge, EInvoice, Identifier, Line, Party, PrecedingInvoice, TaxRegistration,
-        TaxSubtotal,
+        AllowanceCharge, EInvoice, Identifier, Line, Party, PrecedingInvoice, SourceLines,
+        TaxRegistration, TaxSubtotal,
     },
 };
 
@@ -162,8 +162,52 @@ tags!(
     BaseQuantity = "cbc",
 );
 
+/// Counts lines forward as the reader advances, so locating N elements costs one pass.
+struct LineCounter {
+    pos: usize,
+    line: u32,
+}
+
+impl LineCounter {
+    fn at(&mut self, xml: &str, pos: usize) -> u32 {
+        let pos = pos.min(xml.len());
+        if pos > self.pos {
+            let newlines = xml.as_bytes()[self.pos..pos]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.line += newlines as u32;
+            self.pos = pos;
+        }
+        self.line
+    }
+}
+
+/// The elements whose own line is worth recording, by path (see `SourceLines::locate`).
+const LOCATED: &[&str] = &[
+    "cac:AccountingSupplierParty",
+    "cac:AccountingCustomerParty",
+    "cac:AccountingSupplierParty/cac:Party/cac:PostalAddress",
+    "cac:AccountingCustomerParty/cac:Party/cac:PostalAddress",
+    "cac:TaxTotal",
+    "cac:TaxTotal/cbc:TaxAmount",
+    "cac:LegalMonetaryTotal",
+    "cac:LegalMonetaryTotal/cbc:LineExtensionAmount",
+    "cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount",
+    "cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount",
+    "cac:LegalMonetaryTotal/cbc:AllowanceTotalAmount",
+    "cac:LegalMonetaryTotal/cbc:ChargeTotalAmount",
+    "cac:LegalMonetaryTotal/cbc:PrepaidAmount",
+    "cac:LegalMonetaryTotal/cbc:PayableRoundingAmount",
+    "cac:LegalMonetaryTotal/cbc:PayableAmount",
+    "cbc:DocumentCurrencyCode",
+    "cbc:IssueDate",
+    "cbc:DueDate",
+];
+
 struct State {
     doc: EInvoice,
+    lines: LineCounter,
     stack: Vec<Tag>,
     text: String,
     /// The `currencyID`, `unitCode` or `schemeID` attribute of the innermost open element
@@ -179,6 +223,7 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
     reader.config_mut().expand_empty_elements = true;
     let mut state = State {
         doc: EInvoice::default(),
+        lines: LineCounter { pos: 0, line: 1 },
         stack: Vec::with_capacity(16),
         text: String::with_capacity(64),
         attr: String::with_capacity(16),
@@ -215,7 +260,7 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
                     }
                     _ => Tag::Other,
                 };
-                state.open(tag, &start);
+                state.open(tag, &start, xml, pos as usize);
             }
             Event::End(_) => {
                 if state.stack.is_empty() {
@@ -333,7 +378,7 @@ impl State {
         matches!(self.stack.last(), Some(t) if t.is_leaf())
     }
 
-    fn open(&mut self, tag: Tag, start: &BytesStart<'_>) {
+    fn open(&mut self, tag: Tag, start: &BytesStart<'_>, xml: &str, pos: usize) {
         self.text.clear();
         self.has_attr = false;
         if tag.is_leaf() && !start.attributes_raw().is_empty() {
@@ -352,6 +397,7 @@ impl State {
             }
         }
         self.stack.push(tag);
+        self.locate(xml, pos);
         let doc = &mut self.doc;
         // Containers that repeat get their entry when they open; leaves fill the last one.
         match self.stack.as_slice() {
@@ -390,6 +436,34 @@ impl State {
             }
             _ => {}
         }
+    }
+
+    /// Records the source line of the element just opened when violations may point at it.
+    fn locate(&mut self, xml: &str, pos: usize) {
+        use Tag::*;
+        let src: &mut SourceLines = &mut self.doc.source;
+        let list = match self.stack.as_slice() {
+            [Line] => &mut src.lines,
+            [TaxTotal, TaxSubtotal] => &mut src.tax_subtotals,
+            [AllowanceCharge] => &mut src.allowances_charges,
+            [TaxTotal | LegalMonetaryTotal | AccountingSupplierParty | AccountingCustomerParty]
+            | [TaxTotal | LegalMonetaryTotal, _]
+            | [DocumentCurrencyCode | IssueDate | DueDate]
+            | [
+                AccountingSupplierParty | AccountingCustomerParty,
+                Party,
+                PostalAddress,
+            ] => {
+                let path = self.path();
+                if let Some(p) = LOCATED.iter().find(|p| **p == path) {
+                    let line = self.lines.at(xml, pos);
+                    self.doc.source.elements.push((p, line));
+                }
+                return;
+            }
+            _ => return,
+        };
+        list.push(self.lines.at(xml, pos));
     }
 
     fn close(&mut self, xml: &str, pos: usize) -> Result<(), ParseError> {

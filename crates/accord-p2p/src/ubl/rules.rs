@@ -48,6 +48,10 @@ pub struct Violation {
     /// Where, such as `cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount` or
     /// `cac:InvoiceLine[2]/cbc:LineExtensionAmount` (lines count from 1).
     pub path: String,
+    /// The source line of the element, or of the invoice line, breakdown entry or
+    /// allowance it is in (UBL input only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
     pub message: String,
 }
 
@@ -58,11 +62,11 @@ impl fmt::Display for Violation {
         } else {
             ""
         };
-        write!(
-            f,
-            "{}{warn} at `{}`: {}",
-            self.rule, self.path, self.message
-        )
+        write!(f, "{}{warn} at `{}`", self.rule, self.path)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 
@@ -131,6 +135,7 @@ impl Checker<'_> {
             rule,
             severity,
             path: path.into(),
+            line: None,
             message: message.into(),
         });
     }
@@ -209,6 +214,9 @@ pub fn validate(doc: &EInvoice, profile: Profile) -> Vec<Violation> {
     totals(&mut c);
     vat_breakdown(&mut c);
     currency(&mut c);
+    for v in &mut c.out {
+        v.line = doc.source.locate(&v.path);
+    }
     c.out
 }
 

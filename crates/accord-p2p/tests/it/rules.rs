@@ -168,6 +168,46 @@ fn line_arithmetic_is_fatal_only_under_peppol() {
 }
 
 #[test]
+fn violations_carry_source_lines() {
+    let line_of = |xml: &str, rule: &str| -> Option<u32> {
+        let err = read_ubl(xml).unwrap_err();
+        err.violations()
+            .iter()
+            .find(|v| v.rule == rule)
+            .unwrap()
+            .line
+    };
+    let xml = MINIMAL.replacen(
+        ">50.00</cbc:PayableAmount>",
+        ">55.00</cbc:PayableAmount>",
+        1,
+    );
+    assert_eq!(line_of(&xml, "BR-CO-16"), Some(55));
+    let err = read_ubl(&xml).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "BR-CO-16 at `cac:LegalMonetaryTotal/cbc:PayableAmount` (line 55): declared `55.00`"
+        ),
+        "{err}"
+    );
+    let xml = MINIMAL.replacen("<cbc:Name>Paper, 2 reams</cbc:Name>", "", 1);
+    assert_eq!(line_of(&xml, "BR-25"), Some(69));
+    let xml = MINIMAL.replacen(">0.00</cbc:TaxAmount>", ">0.01</cbc:TaxAmount>", 1);
+    assert_eq!(line_of(&xml, "BR-CO-17"), Some(43));
+    let xml = MINIMAL.replacen(
+        "<cbc:RegistrationName>Tulip Supplies B.V.</cbc:RegistrationName>",
+        "",
+        1,
+    );
+    assert_eq!(line_of(&xml, "BR-06"), Some(16));
+    // JSON has no lines.
+    let mut doc = parse_ubl(MINIMAL).unwrap();
+    doc.number = None;
+    let json = serde_json::to_string(&doc).unwrap();
+    assert_eq!(read_json(&json).unwrap_err().violations()[0].line, None);
+}
+
+#[test]
 fn mandatory_elements() {
     check(&[("<cbc:ID>INV-0042</cbc:ID>", "")], &["BR-02@cbc:ID"]);
     check(
