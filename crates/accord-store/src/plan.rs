@@ -239,15 +239,15 @@ pub(crate) fn prepare(commands: Vec<Append>) -> Result<Vec<PreparedCommand>> {
         .collect()
 }
 
-/// One `events` row to insert.
-pub(crate) struct EventRow {
+/// One `events` row to insert; text borrows from the prepared commands.
+pub(crate) struct EventRow<'a> {
     pub seq: i64,
-    pub stream: String,
+    pub stream: &'a str,
     pub stream_version: i64,
     pub kind: &'static str,
-    pub payload: String,
-    pub recorded_at: String,
-    pub key: Option<String>,
+    pub payload: &'a str,
+    pub recorded_at: &'a str,
+    pub key: Option<&'a str>,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
 }
@@ -262,11 +262,11 @@ pub(crate) struct CheckpointRow {
 
 /// Everything one all-or-nothing request writes.
 #[derive(Default)]
-pub(crate) struct Plan {
-    pub events: Vec<EventRow>,
-    pub keys: Vec<(String, Appended)>,
+pub(crate) struct Plan<'a> {
+    pub events: Vec<EventRow<'a>>,
+    pub keys: Vec<(&'a str, Appended)>,
     /// Projection ops with the seq of the event that caused them, in seq order.
-    pub proj: Vec<(i64, ProjOp)>,
+    pub proj: Vec<(i64, &'a ProjOp)>,
     pub checkpoints: Vec<CheckpointRow>,
     /// One result per command.
     pub results: Vec<Appended>,
@@ -295,21 +295,21 @@ pub(crate) fn now_text() -> String {
 }
 
 /// Assigns seqs and versions, hashes, and collects rows. Fails without side effects.
-pub(crate) fn plan(
+pub(crate) fn plan<'a>(
     tip: &Tip<'_>,
-    commands: Vec<PreparedCommand>,
-    recorded_at: &str,
-) -> Result<Plan> {
+    commands: &'a [PreparedCommand],
+    recorded_at: &'a str,
+) -> Result<Plan<'a>> {
     let mut out = Plan {
         tip_seq: tip.seq,
         tip_hash: tip.hash,
         ..Plan::default()
     };
-    let mut versions: HashMap<String, u64> = HashMap::new();
-    let mut batch_keys: HashMap<String, Appended> = HashMap::new();
+    let mut versions: HashMap<&'a str, u64> = HashMap::new();
+    let mut batch_keys: HashMap<&'a str, Appended> = HashMap::new();
     let mut buf = Vec::with_capacity(1024);
-    for (index, cmd) in commands.into_iter().enumerate() {
-        if let Some(key) = &cmd.key {
+    for (index, cmd) in commands.iter().enumerate() {
+        if let Some(key) = cmd.key.as_deref() {
             let seen = batch_keys.get(key).or_else(|| tip.known_keys.get(key));
             if let Some(first) = seen {
                 out.results.push(Appended {
@@ -321,7 +321,7 @@ pub(crate) fn plan(
         }
         for (stream, expected) in &cmd.expect {
             let actual = versions
-                .get(stream)
+                .get(stream.as_str())
                 .or_else(|| tip.versions.get(stream))
                 .copied()
                 .unwrap_or(0);
@@ -336,14 +336,14 @@ pub(crate) fn plan(
         }
         let first_seq = out.tip_seq + 1;
         let mut last_version = 0;
-        for ev in cmd.events {
+        for ev in &cmd.events {
             let seq = out.tip_seq + 1;
-            let current = match versions.get(&ev.stream) {
+            let current = match versions.get(ev.stream.as_str()) {
                 Some(v) => *v,
                 None => tip.versions.get(&ev.stream).copied().unwrap_or(0),
             };
             let version = current + 1;
-            versions.insert(ev.stream.clone(), version);
+            versions.insert(&ev.stream, version);
             last_version = version;
             buf.clear();
             chain::write_entry(
@@ -372,17 +372,17 @@ pub(crate) fn plan(
                     signed_at: recorded_at.to_string(),
                 });
             }
-            if let Some(op) = ev.proj {
+            if let Some(op) = &ev.proj {
                 out.proj.push((seq as i64, op));
             }
             out.events.push(EventRow {
                 seq: seq as i64,
-                stream: ev.stream,
+                stream: &ev.stream,
                 stream_version: version as i64,
                 kind: ev.kind,
-                payload: ev.payload,
-                recorded_at: recorded_at.to_string(),
-                key: cmd.key.clone(),
+                payload: &ev.payload,
+                recorded_at,
+                key: cmd.key.as_deref(),
                 prev_hash: out.tip_hash,
                 hash,
             });
@@ -395,13 +395,16 @@ pub(crate) fn plan(
             stream_version: last_version,
             replayed: false,
         };
-        if let Some(key) = cmd.key {
-            batch_keys.insert(key.clone(), result);
+        if let Some(key) = cmd.key.as_deref() {
+            batch_keys.insert(key, result);
             out.keys.push((key, result));
         }
         out.results.push(result);
     }
-    out.versions = versions.into_iter().collect();
+    out.versions = versions
+        .into_iter()
+        .map(|(s, v)| (s.to_string(), v))
+        .collect();
     Ok(out)
 }
 
@@ -421,7 +424,7 @@ pub(crate) fn needs(commands: &[PreparedCommand]) -> (Vec<String>, Vec<String>) 
 
 /// Splits projection ops into runs that can each go in one multi-row statement: same
 /// kind of op, no row touched twice.
-pub(crate) fn proj_runs(ops: &[(i64, ProjOp)]) -> Vec<&[(i64, ProjOp)]> {
+pub(crate) fn proj_runs<'p, 'a>(ops: &'p [(i64, &'a ProjOp)]) -> Vec<&'p [(i64, &'a ProjOp)]> {
     let mut runs = Vec::new();
     let mut start = 0;
     let mut seen: std::collections::HashSet<(u8, &str, &str)> = std::collections::HashSet::new();

@@ -116,8 +116,8 @@ impl Writer {
                     if !single {
                         let _ = self.conn.execute("RELEASE SAVEPOINT req").await;
                     }
-                    if !plan.events.is_empty() {
-                        first_new.get_or_insert(plan.events[0].seq as u64);
+                    if let Some(seq) = plan.first_seq {
+                        first_new.get_or_insert(seq);
                     }
                     self.tip_seq = plan.tip_seq;
                     self.tip_hash = plan.tip_hash;
@@ -176,7 +176,7 @@ impl Writer {
         }
     }
 
-    async fn apply(&mut self, commands: Vec<PreparedCommand>) -> Result<Plan> {
+    async fn apply(&mut self, commands: Vec<PreparedCommand>) -> Result<Applied> {
         let (streams, keys) = plan::needs(&commands);
         self.load_versions(&streams).await?;
         let known_keys = self.load_keys(&keys).await?;
@@ -189,13 +189,19 @@ impl Writer {
                 known_keys: &known_keys,
                 signer: self.signer.as_ref().map(|k| (k, self.checkpoint_every)),
             },
-            commands,
+            &commands,
             &recorded_at,
         )?;
         write_plan(&mut self.conn, &plan)
             .await
             .map_err(constraint)?;
-        Ok(plan)
+        Ok(Applied {
+            first_seq: plan.events.first().map(|e| e.seq as u64),
+            tip_seq: plan.tip_seq,
+            tip_hash: plan.tip_hash,
+            versions: plan.versions,
+            results: plan.results,
+        })
     }
 
     async fn load_versions(&mut self, streams: &[String]) -> Result<()> {
@@ -250,6 +256,15 @@ impl Writer {
     }
 }
 
+/// What a written plan leaves behind once its borrowed rows are gone.
+struct Applied {
+    first_seq: Option<u64>,
+    tip_seq: u64,
+    tip_hash: [u8; 32],
+    versions: Vec<(String, u64)>,
+    results: Vec<Appended>,
+}
+
 fn constraint(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(d)
@@ -263,7 +278,7 @@ fn constraint(e: sqlx::Error) -> StoreError {
     }
 }
 
-async fn write_plan(conn: &mut PgConnection, plan: &Plan) -> sqlx::Result<()> {
+async fn write_plan(conn: &mut PgConnection, plan: &Plan<'_>) -> sqlx::Result<()> {
     if !plan.events.is_empty() {
         let ev = &plan.events;
         sqlx::query(
@@ -273,7 +288,7 @@ async fn write_plan(conn: &mut PgConnection, plan: &Plan) -> sqlx::Result<()> {
              $6::text[], $7::text[], $8::text[], $9::bytea[], $10::bytea[])",
         )
         .bind(ev.iter().map(|r| r.seq).collect::<Vec<_>>())
-        .bind(ev.iter().map(|r| r.stream.as_str()).collect::<Vec<_>>())
+        .bind(ev.iter().map(|r| r.stream).collect::<Vec<_>>())
         .bind(ev.iter().map(|r| r.stream_version).collect::<Vec<_>>())
         .bind(ev.iter().map(|r| r.kind).collect::<Vec<_>>())
         .bind(
@@ -281,13 +296,9 @@ async fn write_plan(conn: &mut PgConnection, plan: &Plan) -> sqlx::Result<()> {
                 .map(|_| i32::from(accord_core::EVENT_SCHEMA_VERSION))
                 .collect::<Vec<_>>(),
         )
-        .bind(ev.iter().map(|r| r.payload.as_str()).collect::<Vec<_>>())
-        .bind(
-            ev.iter()
-                .map(|r| r.recorded_at.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(ev.iter().map(|r| r.key.as_deref()).collect::<Vec<_>>())
+        .bind(ev.iter().map(|r| r.payload).collect::<Vec<_>>())
+        .bind(ev.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
+        .bind(ev.iter().map(|r| r.key).collect::<Vec<_>>())
         .bind(ev.iter().map(|r| r.prev_hash.to_vec()).collect::<Vec<_>>())
         .bind(ev.iter().map(|r| r.hash.to_vec()).collect::<Vec<_>>())
         .execute(&mut *conn)
@@ -299,7 +310,7 @@ async fn write_plan(conn: &mut PgConnection, plan: &Plan) -> sqlx::Result<()> {
             "INSERT INTO idempotency (key, first_seq, last_seq, stream_version) \
              SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::int8[])",
         )
-        .bind(k.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+        .bind(k.iter().map(|(k, _)| *k).collect::<Vec<_>>())
         .bind(
             k.iter()
                 .map(|(_, a)| a.first_seq as i64)
@@ -346,7 +357,7 @@ macro_rules! col {
     };
 }
 
-async fn write_proj(conn: &mut PgConnection, rows: &[(i64, ProjOp)]) -> sqlx::Result<()> {
+async fn write_proj(conn: &mut PgConnection, rows: &[(i64, &ProjOp)]) -> sqlx::Result<()> {
     let Some((_, first)) = rows.first() else {
         return Ok(());
     };

@@ -3,8 +3,9 @@
 //! group (group commit: one fsync for many callers), and acknowledges each caller after
 //! the commit.
 //!
-//! INVARIANT: the cached tip equals the last committed entry. It is re-read inside every
-//! write transaction, so another process appending to the same file only costs a reload.
+//! INVARIANT: the cached tip equals the last committed entry. Another process appending
+//! to the same file takes our next seq, so our insert fails on the `seq` key; the writer
+//! then reloads the tip, forgets the cached stream versions and tries once more.
 
 use std::collections::HashMap;
 
@@ -90,94 +91,138 @@ impl Writer {
         }
     }
 
+    /// Commits a group; if another process appended meanwhile (our next seq is taken),
+    /// reloads the tip and tries once more.
     async fn commit_group(&mut self, group: Vec<WriteRequest>) {
-        let saved = (self.tip_seq, self.tip_hash);
-        let begin = async {
-            self.conn.execute("BEGIN IMMEDIATE").await?;
-            self.check_tip().await
-        };
-        if let Err(e) = begin.await {
-            let msg = e.to_string();
-            let _ = self.conn.execute("ROLLBACK").await;
-            for r in group {
-                let _ = r
-                    .reply
-                    .send(Err(StoreError::Invalid(format!("cannot begin: {msg}"))));
-            }
-            return;
-        }
-        let single = group.len() == 1;
-        let mut done: Vec<(WriteRequest, Result<Vec<Appended>>)> = Vec::with_capacity(group.len());
-        let mut first_new = None;
-        for mut req in group {
-            let commands = std::mem::take(&mut req.commands);
-            if !single {
-                if let Err(e) = self.conn.execute("SAVEPOINT req").await {
-                    done.push((req, Err(e.into())));
-                    continue;
-                }
-            }
-            let outcome = self.apply(commands).await;
-            let outcome = match outcome {
-                Ok(plan) => {
-                    if !single {
-                        let _ = self.conn.execute("RELEASE req").await;
-                    }
-                    if !plan.events.is_empty() {
-                        first_new.get_or_insert(plan.events[0].seq as u64);
-                    }
-                    self.tip_seq = plan.tip_seq;
-                    self.tip_hash = plan.tip_hash;
-                    if self.versions.len() > MAX_CACHED_STREAMS {
-                        self.versions.clear();
-                    }
-                    self.versions.extend(plan.versions);
-                    Ok(plan.results)
-                }
-                Err(e) => {
-                    if !single {
-                        let _ = self.conn.execute("ROLLBACK TO req").await;
-                        let _ = self.conn.execute("RELEASE req").await;
-                    }
-                    Err(e)
-                }
+        let mut outcome = self.try_group(&group).await;
+        if matches!(outcome, Err(GroupError::Stale)) {
+            outcome = match self.check_tip().await {
+                Ok(()) => self.try_group(&group).await,
+                Err(e) => Err(GroupError::Failed(e.to_string())),
             };
-            done.push((req, outcome));
         }
-        let any_ok = done.iter().any(|(_, r)| r.is_ok());
-        let end = if any_ok { "COMMIT" } else { "ROLLBACK" };
-        if let Err(e) = self.conn.execute(end).await {
-            let msg = e.to_string();
-            let _ = self.conn.execute("ROLLBACK").await;
-            (self.tip_seq, self.tip_hash) = saved;
-            self.versions.clear();
-            for (r, _) in done {
-                let _ = r
-                    .reply
-                    .send(Err(StoreError::Invalid(format!("commit failed: {msg}"))));
+        match outcome {
+            Ok((results, first_new)) => {
+                if let Some(first_seq) = first_new {
+                    let _ = self.feed.send(Change {
+                        first_seq,
+                        last_seq: self.tip_seq,
+                    });
+                }
+                for (r, result) in group.into_iter().zip(results) {
+                    let _ = r.reply.send(result);
+                }
             }
-            return;
-        }
-        if let Some(first_seq) = first_new {
-            let _ = self.feed.send(Change {
-                first_seq,
-                last_seq: self.tip_seq,
-            });
-        }
-        for (r, outcome) in done {
-            let _ = r.reply.send(outcome);
+            Err(e) => {
+                let msg = match e {
+                    GroupError::Stale => "another process kept appending".to_string(),
+                    GroupError::Failed(m) => m,
+                };
+                for r in group {
+                    let _ = r
+                        .reply
+                        .send(Err(StoreError::Invalid(format!("commit failed: {msg}"))));
+                }
+            }
         }
     }
 
-    /// Plans and writes one all-or-nothing request inside the open transaction.
-    async fn apply(&mut self, commands: Vec<PreparedCommand>) -> Result<Plan> {
-        let t0 = std::time::Instant::now();
-        let (streams, keys) = plan::needs(&commands);
+    /// One transaction for the whole group: the first write carries `BEGIN IMMEDIATE`,
+    /// each request runs in a savepoint (unless alone), and `COMMIT` ends it. Statements
+    /// of one request go to SQLite in one round trip.
+    async fn try_group(
+        &mut self,
+        group: &[WriteRequest],
+    ) -> Result<(Vec<Result<Vec<Appended>>>, Option<u64>), GroupError> {
+        let saved = (self.tip_seq, self.tip_hash);
+        let single = group.len() == 1;
+        let mut began = false;
+        let mut results = Vec::with_capacity(group.len());
+        let mut first_new = None;
+        let mut new_versions: Vec<(String, u64)> = Vec::new();
+        let recorded_at = plan::now_text();
+        for req in group {
+            let planned = self.plan_request(&req.commands, &recorded_at).await;
+            let plan = match planned {
+                Ok(p) => p,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            if plan.events.is_empty() {
+                // Every command was a replay: nothing to write.
+                results.push(Ok(plan.results));
+                continue;
+            }
+            let prefix = match (began, single) {
+                (false, true) => "BEGIN IMMEDIATE; ",
+                (false, false) => "BEGIN IMMEDIATE; SAVEPOINT req; ",
+                (true, _) => "SAVEPOINT req; ",
+            };
+            let suffix = if single { "; COMMIT" } else { "; RELEASE req" };
+            match write_plan(&mut self.conn, &plan, prefix, suffix).await {
+                Ok(()) => {
+                    began = true;
+                    first_new.get_or_insert(plan.events[0].seq as u64);
+                    self.tip_seq = plan.tip_seq;
+                    self.tip_hash = plan.tip_hash;
+                    for (s, v) in &plan.versions {
+                        self.versions.insert(s.clone(), *v);
+                    }
+                    new_versions.extend(plan.versions);
+                    results.push(Ok(plan.results));
+                }
+                Err(e) => {
+                    let stale = is_seq_conflict(&e);
+                    if single {
+                        let _ = self.conn.execute("ROLLBACK").await;
+                    } else if self.conn.execute("ROLLBACK TO req").await.is_ok() {
+                        began = true;
+                        let _ = self.conn.execute("RELEASE req").await;
+                    }
+                    if stale {
+                        if began && !single {
+                            let _ = self.conn.execute("ROLLBACK").await;
+                        }
+                        self.forget(saved);
+                        return Err(GroupError::Stale);
+                    }
+                    results.push(Err(constraint(e)));
+                }
+            }
+        }
+        if began && !single {
+            let any_ok = results.iter().any(|r| r.is_ok());
+            let end = if any_ok { "COMMIT" } else { "ROLLBACK" };
+            if let Err(e) = self.conn.execute(end).await {
+                let _ = self.conn.execute("ROLLBACK").await;
+                self.forget(saved);
+                return Err(GroupError::Failed(e.to_string()));
+            }
+        }
+        if self.versions.len() > MAX_CACHED_STREAMS {
+            self.versions.clear();
+        }
+        Ok((results, first_new))
+    }
+
+    /// Drops what a failed transaction taught the caches.
+    fn forget(&mut self, saved: (u64, [u8; 32])) {
+        (self.tip_seq, self.tip_hash) = saved;
+        self.versions.clear();
+    }
+
+    /// Looks up what the request needs and plans it on top of the current tip.
+    async fn plan_request<'a>(
+        &mut self,
+        commands: &'a [PreparedCommand],
+        recorded_at: &'a str,
+    ) -> Result<Plan<'a>> {
+        let (streams, keys) = plan::needs(commands);
         self.load_versions(&streams).await?;
         let known_keys = self.load_keys(&keys).await?;
-        let t1 = t0.elapsed();
-        let recorded_at = plan::now_text();
-        let plan = plan::plan(
+        plan::plan(
             &Tip {
                 seq: self.tip_seq,
                 hash: self.tip_hash,
@@ -186,20 +231,8 @@ impl Writer {
                 signer: self.signer.as_ref().map(|k| (k, self.checkpoint_every)),
             },
             commands,
-            &recorded_at,
-        )?;
-        let t2 = t0.elapsed();
-        write_plan(&mut self.conn, &plan)
-            .await
-            .map_err(constraint)?;
-        if std::env::var("ACCORD_TIMING").is_ok() {
-            eprintln!(
-                "lookups {t1:?} plan {:?} write {:?}",
-                t2 - t1,
-                t0.elapsed() - t2
-            );
-        }
-        Ok(plan)
+            recorded_at,
+        )
     }
 
     async fn load_versions(&mut self, streams: &[String]) -> Result<()> {
@@ -265,6 +298,17 @@ impl Writer {
     }
 }
 
+pub(crate) enum GroupError {
+    /// Our next seq was taken: another process appended to the file.
+    Stale,
+    Failed(String),
+}
+
+fn is_seq_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d)
+        if d.is_unique_violation() && d.message().contains("events.seq"))
+}
+
 /// Unique or check violations mean the batch itself is unacceptable.
 fn constraint(e: sqlx::Error) -> StoreError {
     match &e {
@@ -297,68 +341,80 @@ fn chunks<T>(mut rows: &[T]) -> Vec<&[T]> {
     out
 }
 
-async fn write_plan(conn: &mut SqliteConnection, plan: &Plan) -> sqlx::Result<()> {
+/// Statements with more events than this are not kept in the statement cache.
+const CACHED_UP_TO: usize = 16;
+
+/// Writes a plan in ONE round trip: `prefix`, every insert, `suffix`.
+async fn write_plan(
+    conn: &mut SqliteConnection,
+    plan: &Plan<'_>,
+    prefix: &str,
+    suffix: &str,
+) -> sqlx::Result<()> {
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(prefix);
     for rows in chunks(&plan.events) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        qb.push(
             "INSERT INTO events (seq, stream, stream_version, type, schema_version, payload, \
              recorded_at, idempotency_key, prev_hash, hash) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.seq)
-                .push_bind(r.stream.as_str())
+                .push_bind(r.stream)
                 .push_bind(r.stream_version)
                 .push_bind(r.kind)
                 .push_bind(i64::from(accord_core::EVENT_SCHEMA_VERSION))
-                .push_bind(r.payload.as_str())
-                .push_bind(r.recorded_at.as_str())
-                .push_bind(r.key.as_deref())
+                .push_bind(r.payload)
+                .push_bind(r.recorded_at)
+                .push_bind(r.key)
                 .push_bind(r.prev_hash.as_slice())
                 .push_bind(r.hash.as_slice());
         });
-        qb.build().execute(&mut *conn).await?;
+        qb.push("; ");
     }
     for rows in chunks(&plan.keys) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO idempotency (key, first_seq, last_seq, stream_version) ",
-        );
+        qb.push("INSERT INTO idempotency (key, first_seq, last_seq, stream_version) ");
         qb.push_values(rows, |mut b, (k, a)| {
-            b.push_bind(k.as_str())
+            b.push_bind(*k)
                 .push_bind(a.first_seq as i64)
                 .push_bind(a.last_seq as i64)
                 .push_bind(a.stream_version as i64);
         });
-        qb.build().execute(&mut *conn).await?;
+        qb.push("; ");
     }
     for run in plan::proj_runs(&plan.proj) {
         for rows in chunks(run) {
-            write_proj(conn, rows).await?;
+            push_proj(&mut qb, rows);
         }
     }
     for c in &plan.checkpoints {
-        sqlx::query(
-            "INSERT INTO audit_checkpoints (seq, hash, public_key, signature, signed_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(c.seq)
-        .bind(c.hash.as_slice())
-        .bind(c.public_key.as_slice())
-        .bind(c.signature.as_slice())
-        .bind(c.signed_at.as_str())
+        qb.push(
+            "INSERT INTO audit_checkpoints (seq, hash, public_key, signature, signed_at) VALUES (",
+        );
+        let mut sep = qb.separated(", ");
+        sep.push_bind(c.seq)
+            .push_bind(c.hash.as_slice())
+            .push_bind(c.public_key.as_slice())
+            .push_bind(c.signature.as_slice())
+            .push_bind(c.signed_at.as_str());
+        qb.push("); ");
+    }
+    qb.push(suffix.trim_start_matches("; "));
+    qb.build()
+        .persistent(plan.events.len() <= CACHED_UP_TO)
         .execute(&mut *conn)
         .await?;
-    }
     Ok(())
 }
 
-/// Writes a run of projection ops of one kind, none touching the same row twice.
-async fn write_proj(conn: &mut SqliteConnection, rows: &[(i64, ProjOp)]) -> sqlx::Result<()> {
+/// Appends the statement(s) for a run of projection ops of one kind, none touching the
+/// same row twice.
+fn push_proj<'a>(qb: &mut QueryBuilder<'a, Sqlite>, rows: &[(i64, &'a ProjOp)]) {
     let Some((_, first)) = rows.first() else {
-        return Ok(());
+        return;
     };
-    let mut qb: QueryBuilder<Sqlite>;
     match first {
         ProjOp::Supplier { .. } => {
-            qb = QueryBuilder::new(
+            qb.push(
                 "INSERT INTO suppliers (id, external_ref, name, region, size, status, risk, \
                  payment_days, data, last_seq) ",
             );
@@ -392,11 +448,11 @@ async fn write_proj(conn: &mut SqliteConnection, rows: &[(i64, ProjOp)]) -> sqlx
                  name = excluded.name, region = excluded.region, size = excluded.size, \
                  status = excluded.status, risk = excluded.risk, \
                  payment_days = excluded.payment_days, data = excluded.data, \
-                 last_seq = excluded.last_seq",
+                 last_seq = excluded.last_seq; ",
             );
         }
         ProjOp::Contract { .. } => {
-            qb = QueryBuilder::new(
+            qb.push(
                 "INSERT INTO contracts (id, external_ref, supplier, category, currency, state, \
                  valid_from, valid_to, data, last_seq) ",
             );
@@ -430,11 +486,11 @@ async fn write_proj(conn: &mut SqliteConnection, rows: &[(i64, ProjOp)]) -> sqlx
                  supplier = excluded.supplier, category = excluded.category, \
                  currency = excluded.currency, state = excluded.state, \
                  valid_from = excluded.valid_from, valid_to = excluded.valid_to, \
-                 data = excluded.data, last_seq = excluded.last_seq",
+                 data = excluded.data, last_seq = excluded.last_seq; ",
             );
         }
         ProjOp::Spend { .. } => {
-            qb = QueryBuilder::new(
+            qb.push(
                 "INSERT INTO spend (id, external_ref, supplier, category, sku, description, \
                  quantity, currency, amount_minor, date, last_seq) ",
             );
@@ -465,9 +521,10 @@ async fn write_proj(conn: &mut SqliteConnection, rows: &[(i64, ProjOp)]) -> sqlx
                         .push_bind(*seq);
                 }
             });
+            qb.push("; ");
         }
         ProjOp::Document { .. } => {
-            qb = QueryBuilder::new("INSERT INTO documents (kind, id, state, data, last_seq) ");
+            qb.push("INSERT INTO documents (kind, id, state, data, last_seq) ");
             qb.push_values(rows, |mut b, (seq, op)| {
                 if let ProjOp::Document {
                     kind,
@@ -485,47 +542,34 @@ async fn write_proj(conn: &mut SqliteConnection, rows: &[(i64, ProjOp)]) -> sqlx
             });
             qb.push(
                 " ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
-                 data = excluded.data, last_seq = excluded.last_seq",
+                 data = excluded.data, last_seq = excluded.last_seq; ",
             );
         }
         ProjOp::State { .. } => {
             for (seq, op) in rows {
                 if let ProjOp::State { kind, id, state } = op {
-                    state_update(kind, state, *seq, id)
-                        .execute(&mut *conn)
-                        .await?;
+                    // The state is bound twice: anonymous parameters are numbered in order
+                    // across the whole multi-statement query.
+                    let table = if *kind == "contract" {
+                        "contracts"
+                    } else {
+                        "documents"
+                    };
+                    qb.push(format!("UPDATE {table} SET state = "));
+                    qb.push_bind(state.as_str());
+                    qb.push(", data = json_set(data, '$.state', ");
+                    qb.push_bind(state.as_str());
+                    qb.push("), last_seq = ");
+                    qb.push_bind(*seq);
+                    qb.push(" WHERE id = ");
+                    qb.push_bind(id.as_str());
+                    if *kind != "contract" {
+                        qb.push(" AND kind = ");
+                        qb.push_bind(*kind);
+                    }
+                    qb.push("; ");
                 }
             }
-            return Ok(());
         }
-    }
-    qb.build().execute(&mut *conn).await?;
-    Ok(())
-}
-
-/// A life-cycle move: the state column and the state inside the stored JSON.
-fn state_update<'q>(
-    kind: &'q str,
-    state: &'q str,
-    seq: i64,
-    id: &'q str,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    if kind == "contract" {
-        sqlx::query(
-            "UPDATE contracts SET state = ?1, data = json_set(data, '$.state', ?1), \
-             last_seq = ?2 WHERE id = ?3",
-        )
-        .bind(state)
-        .bind(seq)
-        .bind(id)
-    } else {
-        sqlx::query(
-            "UPDATE documents SET state = ?1, data = json_set(data, '$.state', ?1), \
-             last_seq = ?2 WHERE id = ?3 AND kind = ?4",
-        )
-        .bind(state)
-        .bind(seq)
-        .bind(id)
-        .bind(kind)
     }
 }
