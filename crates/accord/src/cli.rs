@@ -174,6 +174,10 @@ pub struct ExportArgs {
 pub enum BenchCommand {
     /// Event-log append and verify throughput on SQLite (and PostgreSQL with --database-url).
     Store(BenchStoreArgs),
+    /// The CSV importer end to end: generate a spend file, import it into a fresh SQLite
+    /// data dir, report lines per second and peak memory.
+    #[command(after_help = "Example:\n  accord bench import --lines 1000000")]
+    Import(BenchImportArgs),
     /// Round-robin negotiation tournament over Genius domains: quality and speed per agent.
     #[command(
         after_help = "Example:\n  accord bench negotiate --domains ../shared/data/genius --json tournament.json"
@@ -190,6 +194,19 @@ pub struct BenchStoreArgs {
     #[arg(long, default_value_t = 1_000_000)]
     pub verify_entries: u64,
     /// Scratch directory for the benchmark databases (a temporary one by default).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchImportArgs {
+    /// Spend lines to generate and import.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub lines: u64,
+    /// Suppliers the lines are spread over.
+    #[arg(long, default_value_t = 2_000)]
+    pub suppliers: u64,
+    /// Scratch directory (a temporary one by default).
     #[arg(long)]
     pub dir: Option<PathBuf>,
 }

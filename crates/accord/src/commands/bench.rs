@@ -8,11 +8,16 @@ use accord_store::bench::{self, AppendMode, BenchReport};
 use anyhow::Context;
 
 use super::progress_bar;
-use crate::cli::{BenchCommand, BenchNegotiateArgs, BenchStoreArgs, GlobalArgs};
+use crate::{
+    cli::{BenchCommand, BenchImportArgs, BenchNegotiateArgs, BenchStoreArgs, GlobalArgs},
+    config::{Config, DataDir},
+    import::{self, Kind},
+};
 
 pub async fn run(g: &GlobalArgs, command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Store(args) => store(g, args).await,
+        BenchCommand::Import(args) => import(args).await,
         BenchCommand::Negotiate(args) => negotiate(args).await,
     }
 }
@@ -90,7 +95,9 @@ async fn negotiate(args: BenchNegotiateArgs) -> anyhow::Result<ExitCode> {
     }
     let total = config.negotiations();
     let bar = progress_bar(total, "negotiating");
+    let started = std::time::Instant::now();
     let report = tokio::task::block_in_place(|| tournament::run(&config, &|n| bar.inc(n)));
+    let secs = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     println!(
         "{} domains, {} agents, {} negotiations, {} rounds, seed {}",
@@ -101,11 +108,120 @@ async fn negotiate(args: BenchNegotiateArgs) -> anyhow::Result<ExitCode> {
         config.seed
     );
     println!("{}", tournament::format_table(&report.agents));
+    println!("played in {secs:.2} s on {} threads", rayon_threads());
+    for agent in &config.agents {
+        let name = agent.name();
+        let own: Vec<_> = report
+            .negotiations
+            .iter()
+            .filter(|r| r.agent_a == name && r.agent_b == name)
+            .collect();
+        if own.is_empty() {
+            continue;
+        }
+        let n = own.len() as f64;
+        println!(
+            "self-play {name:<12} agreement {:.3}  nash_optimality {:.3}  pareto_optimality {:.3}",
+            own.iter().filter(|r| r.agreement).count() as f64 / n,
+            own.iter().map(|r| r.nash_optimality).sum::<f64>() / n,
+            own.iter().map(|r| r.pareto_optimality).sum::<f64>() / n,
+        );
+    }
     if let Some(path) = &args.json {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create `{}`", path.display()))?;
         serde_json::to_writer(std::io::BufWriter::new(file), &report)?;
         println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+async fn import(args: BenchImportArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let scratch;
+    let root = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            scratch = tempfile::tempdir()?;
+            scratch.path().to_owned()
+        }
+    };
+    std::fs::create_dir_all(&root)?;
+    let suppliers_csv = root.join("suppliers.csv");
+    let spend_csv = root.join("spend.csv");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&suppliers_csv)?);
+        writeln!(w, "supplier_ref,name,region,size_class")?;
+        for s in 0..args.suppliers {
+            let (region, size) = [
+                ("FR", "micro"),
+                ("DE", "small"),
+                ("IN", "micro"),
+                ("US", "large"),
+            ][(s % 4) as usize];
+            writeln!(w, "S{s:06},Supplier {s},{region},{size}")?;
+        }
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&spend_csv)?);
+        writeln!(
+            w,
+            "line_ref,supplier_ref,date,category,sku,description,quantity,amount,currency"
+        )?;
+        for i in 0..args.lines {
+            let s = (i * 7919) % args.suppliers.max(1);
+            let day = 1 + i % 28;
+            let cents = 100 + (i * 104_729) % 500_000;
+            writeln!(
+                w,
+                "L{i:09},S{s:06},2026-03-{day:02},cat-{},SKU-{},Item {i},{},{}.{:02},EUR",
+                s % 12,
+                i % 5000,
+                1 + i % 40,
+                cents / 100,
+                cents % 100
+            )?;
+        }
+    }
+    let file_mib = std::fs::metadata(&spend_csv)?.len() as f64 / (1024.0 * 1024.0);
+    println!(
+        "accord bench import: {} spend lines ({file_mib:.0} MiB CSV) over {} suppliers, SQLite, synchronous=FULL",
+        args.lines, args.suppliers
+    );
+    let dir = DataDir::new(root.join("data"));
+    std::fs::create_dir_all(&dir.root)?;
+    let config = Config::default();
+    let store = super::open_store(&dir, &config, Some(accord_store::NodeKey::generate())).await?;
+    let bar = progress_bar(0, "suppliers");
+    import::run(&store, Kind::Suppliers, &suppliers_csv, false, &bar)
+        .await
+        .map_err(|e| anyhow::anyhow!("supplier import failed: {e:?}"))?;
+    bar.finish_and_clear();
+    let rss_before = peak_rss_mib();
+    let bar = progress_bar(0, "spend");
+    let started = std::time::Instant::now();
+    let report = import::run(&store, Kind::Spend, &spend_csv, false, &bar)
+        .await
+        .map_err(|e| anyhow::anyhow!("spend import failed: {e:?}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    println!(
+        "imported {} lines in {secs:.1} s: {:.0} lines/s (check pass + write pass, events, projections, hash chain, signed checkpoints)",
+        report.created,
+        report.created as f64 / secs
+    );
+    if let (Some(before), Some(after)) = (rss_before, peak_rss_mib()) {
+        println!("peak resident memory: {after:.0} MiB (before the spend import: {before:.0} MiB)");
     }
     Ok(ExitCode::SUCCESS)
 }

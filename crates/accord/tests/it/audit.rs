@@ -9,23 +9,32 @@ async fn a_changed_byte_in_the_database_fails_verify_at_that_entry() {
     let a = Accord::new();
     a.ok(&["init", "--checkpoint-every", "4"]);
     a.ok(&["quickstart", examples().to_str().unwrap()]);
-    assert!(a.ok(&["audit", "verify"]).contains("audit log OK: 14 entries, 3 signed checkpoints"));
+    assert!(
+        a.ok(&["audit", "verify"])
+            .contains("audit log OK: 14 entries, 3 signed checkpoints")
+    );
 
     let db = a.data_dir().join("accord.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    conn.execute("DROP TRIGGER events_no_update").await.unwrap();
-    // One byte of one spend line's payload: 504.00 becomes 604.00.
-    let changed = sqlx::query("UPDATE events SET payload = replace(payload, '50400', '60400') WHERE seq = 9")
-        .execute(&mut conn)
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
+    conn.execute("DROP TRIGGER events_no_update").await.unwrap();
+    // One byte of one spend line's payload: 504.00 becomes 604.00.
+    let changed =
+        sqlx::query("UPDATE events SET payload = replace(payload, '50400', '60400') WHERE seq = 9")
+            .execute(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(changed.rows_affected(), 1);
     conn.close().await.unwrap();
 
     let out = a.run(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("audit log BROKEN at entry 9: hash does not match"), "{err}");
+    assert!(
+        err.contains("audit log BROKEN at entry 9: hash does not match"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -34,12 +43,29 @@ fn export_writes_every_entry_and_checkpoint() {
     a.ok(&["init", "--checkpoint-every", "5"]);
     a.ok(&["quickstart", examples().to_str().unwrap()]);
     let path = a.dir.path().join("audit.jsonl");
-    a.ok(&["audit", "export", "--format", "jsonl", "--output", path.to_str().unwrap()]);
+    a.ok(&[
+        "audit",
+        "export",
+        "--format",
+        "jsonl",
+        "--output",
+        path.to_str().unwrap(),
+    ]);
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().count(), 14 + 2, "14 entries and 2 checkpoints");
     let csv_path = a.dir.path().join("audit.csv");
-    a.ok(&["audit", "export", "--format", "csv", "-o", csv_path.to_str().unwrap()]);
-    assert_eq!(std::fs::read_to_string(&csv_path).unwrap().lines().count(), 1 + 14 + 2);
+    a.ok(&[
+        "audit",
+        "export",
+        "--format",
+        "csv",
+        "-o",
+        csv_path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&csv_path).unwrap().lines().count(),
+        1 + 14 + 2
+    );
 }
 
 #[test]
@@ -57,13 +83,21 @@ fn json_logs_and_help_are_available() {
 #[tokio::test]
 async fn postgres_backend_runs_the_same_job() {
     let Ok(base) = std::env::var("ACCORD_TEST_DATABASE_URL") else {
-        eprintln!("SKIPPED postgres_backend_runs_the_same_job: ACCORD_TEST_DATABASE_URL is not set");
+        eprintln!(
+            "SKIPPED postgres_backend_runs_the_same_job: ACCORD_TEST_DATABASE_URL is not set"
+        );
         return;
     };
     let name = format!("accord_cli_{}", std::process::id());
     let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-    admin.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await.unwrap();
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await
+        .unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
     let url = match base.rfind('/') {
         Some(i) => format!("{}/{name}", &base[..i]),
         None => unreachable!("a database URL has a path"),
@@ -76,5 +110,8 @@ async fn postgres_backend_runs_the_same_job() {
     let again = a.ok(&["quickstart", examples().to_str().unwrap()]);
     assert!(again.contains("5 unchanged"), "{again}");
     assert_eq!(a.entries(), 14);
-    admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
 }

@@ -21,7 +21,11 @@ fn quickstart_imports_the_examples_and_reimport_changes_nothing() {
     assert!(out.contains("contracts       2"), "{out}");
     assert!(out.contains("spend lines     6"), "{out}");
     let before = a.entries();
-    assert_eq!(before, 1 + 5 + 2 + 6, "genesis, suppliers, contracts, spend");
+    assert_eq!(
+        before,
+        1 + 5 + 2 + 6,
+        "genesis, suppliers, contracts, spend"
+    );
     let again = a.ok(&["quickstart", examples().to_str().unwrap()]);
     assert!(again.contains("0 new, 0 updated, 5 unchanged"), "{again}");
     assert_eq!(a.entries(), before);
@@ -60,10 +64,19 @@ fn every_bad_row_is_reported_and_nothing_is_written() {
 #[test]
 fn malformed_headers_and_csv_are_refused() {
     let a = initialised();
-    let f = a.file("s.csv", "supplier_ref,name,regoin,size_class\nS3,X,FR,micro\n");
+    let f = a.file(
+        "s.csv",
+        "supplier_ref,name,regoin,size_class\nS3,X,FR,micro\n",
+    );
     let err = stderr(&a.run(&["import", "suppliers", &f]));
-    assert!(err.contains(&format!("{f}:1: regoin: unknown column")), "{err}");
-    assert!(err.contains(&format!("{f}:1: region: required column is missing")), "{err}");
+    assert!(
+        err.contains(&format!("{f}:1: regoin: unknown column")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{f}:1: region: required column is missing")),
+        "{err}"
+    );
     let f = a.file("e.csv", "");
     let err = stderr(&a.run(&["import", "suppliers", &f]));
     assert!(err.contains("is empty: expected a header row"), "{err}");
@@ -72,26 +85,41 @@ fn malformed_headers_and_csv_are_refused() {
 #[test]
 fn changed_master_data_is_an_update_and_changed_history_a_conflict() {
     let a = initialised();
-    let f = a.file("s2.csv", "supplier_ref,name,region,size_class\nS1,Acme SAS,FR,small\nS2,Bolt,IN,small\n");
+    let f = a.file(
+        "s2.csv",
+        "supplier_ref,name,region,size_class\nS1,Acme SAS,FR,small\nS2,Bolt,IN,small\n",
+    );
     let out = a.ok(&["import", "suppliers", &f]);
     assert!(out.contains("0 new, 1 updated, 1 unchanged"), "{out}");
 
     let spend = "line_ref,supplier_ref,date,category,description,quantity,amount,currency\n";
-    let f = a.file("sp.csv", &format!("{spend}L1,S1,2026-01-02,office,Paper,10,100.00,EUR\n"));
+    let f = a.file(
+        "sp.csv",
+        &format!("{spend}L1,S1,2026-01-02,office,Paper,10,100.00,EUR\n"),
+    );
     a.ok(&["import", "spend", &f]);
     let before = a.entries();
     let g = a.file("sp2.csv", &format!("{spend}L2,S1,2026-01-02,office,Pens,1,3.00,EUR\nL1,S1,2026-01-02,office,Paper,10,90.00,EUR\n"));
     let out = a.run(&["import", "spend", &g]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(&format!("{g}:3: line_ref: line `L1` already exists with other data")));
-    assert_eq!(a.entries(), before, "the good row L2 was not written either");
+    assert!(stderr(&out).contains(&format!(
+        "{g}:3: line_ref: line `L1` already exists with other data"
+    )));
+    assert_eq!(
+        a.entries(),
+        before,
+        "the good row L2 was not written either"
+    );
 }
 
 #[test]
 fn dry_run_writes_nothing() {
     let a = initialised();
     let before = a.entries();
-    let f = a.file("s3.csv", "supplier_ref,name,region,size_class\nS7,New,DE,large\n");
+    let f = a.file(
+        "s3.csv",
+        "supplier_ref,name,region,size_class\nS7,New,DE,large\n",
+    );
     let out = a.ok(&["import", "suppliers", "--dry-run", &f]);
     assert!(out.contains("dry run"), "{out}");
     assert_eq!(a.entries(), before);
@@ -102,7 +130,11 @@ fn uninitialised_data_dir_is_a_clear_error() {
     let a = Accord::new();
     let out = a.run(&["status"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is not an accord data dir; run `accord --data-dir"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not an accord data dir; run `accord --data-dir"),
+        "{}",
+        stderr(&out)
+    );
     a.ok(&["init"]);
     let again = a.run(&["init"]);
     assert!(stderr(&again).contains("already initialised"));
