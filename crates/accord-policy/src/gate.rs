@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     autonomy::{AutonomyLevel, AutonomyTable, KillSwitch, Review},
-    policy_set::{NAMESPACE, PolicySet, entity_uid},
+    policy_set::{ALL_ATTRS, NAMESPACE, NEEDS_ACTION, PolicySet, SUBJECT_ATTRS, entity_uid},
     vocab::{AgentKind, GateRequest, Principal, Resource, Role},
 };
 
@@ -238,9 +238,13 @@ impl Gate {
             return v;
         }
         // The propose flavour's action entity joins only now: most requests stop at step 1.
-        let entities = match entities.add_entities([pair.propose_entity.clone()], None) {
-            Ok(e) => e,
-            Err(e) => return deny(EVALUATION_ERROR_ID, e.to_string()),
+        let entities = if self.needs_action(request) {
+            match entities.add_entities([pair.propose_entity.clone()], None) {
+                Ok(e) => e,
+                Err(e) => return deny(EVALUATION_ERROR_ID, e.to_string()),
+            }
+        } else {
+            entities
         };
         if act_allowed {
             // INVARIANT: no pack can let an agent act alone in a `recommend_only` category.
@@ -400,36 +404,65 @@ impl Gate {
         amount: Option<Money>,
         autonomy: AutonomyLevel,
     ) -> Result<(EntityUid, EntityUid, Entities), String> {
-        let principal = self.principal_entity(&request.principal)?;
-        let resource = self.resource_entity(&request.resource, amount, autonomy)?;
+        let mask = if self.sliced {
+            self.policies
+                .slices
+                .attrs(request.action.index(), request.principal.is_agent())
+        } else {
+            ALL_ATTRS | NEEDS_ACTION
+        };
+        let principal = self.principal_entity(&request.principal, mask)?;
+        let resource = self.resource_entity(&request.resource, amount, autonomy, mask)?;
         let (p, r) = (principal.uid(), resource.uid());
         let pair = &self.policies.actions[request.action.index()];
-        let entities =
+        let entities = if mask & NEEDS_ACTION != 0 {
             Entities::from_entities([principal, resource, pair.act_entity.clone()], None)
-                .map_err(|e| e.to_string())?;
+        } else {
+            Entities::from_entities([principal, resource], None)
+        }
+        .map_err(|e| e.to_string())?;
         Ok((p, r, entities))
     }
 
-    fn principal_entity(&self, principal: &Principal) -> Result<Entity, String> {
+    /// Whether the request's entities need the action entity (see `NEEDS_ACTION`).
+    fn needs_action(&self, request: &GateRequest) -> bool {
+        !self.sliced
+            || self
+                .policies
+                .slices
+                .attrs(request.action.index(), request.principal.is_agent())
+                & NEEDS_ACTION
+                != 0
+    }
+
+    fn principal_entity(&self, principal: &Principal, mask: u32) -> Result<Entity, String> {
+        if principal.id().is_empty() {
+            return Err("the principal has an empty id".to_owned());
+        }
+        let want = |i: usize| mask & (1 << (SUBJECT_ATTRS.len() + i)) != 0;
         let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
-        let (uid, attrs, parents) = match principal {
+        let mut attrs = Vec::with_capacity(2);
+        if want(0) {
+            attrs.push(("id".to_owned(), s(principal.id())));
+        }
+        let (uid, parents) = match principal {
             Principal::User { id, roles } => (
                 self.uid(0, id),
-                vec![("id".to_owned(), s(id))],
                 roles
                     .iter()
                     .map(|r| self.roles[*r as usize].clone())
                     .collect::<HashSet<_>>(),
             ),
-            Principal::Agent { id, agent, version } => (
-                self.uid(1, id),
-                vec![("id".to_owned(), s(id)), ("version".to_owned(), s(version))],
-                HashSet::from([self.agent_kinds[*agent as usize].clone()]),
-            ),
+            Principal::Agent { id, agent, version } => {
+                if want(1) {
+                    attrs.push(("version".to_owned(), s(version)));
+                }
+                (
+                    self.uid(1, id),
+                    HashSet::from([self.agent_kinds[*agent as usize].clone()]),
+                )
+            }
         };
-        if principal.id().is_empty() {
-            return Err("the principal has an empty id".to_owned());
-        }
         Entity::new_with_tags(uid, attrs, parents, []).map_err(|e| e.to_string())
     }
 
@@ -442,53 +475,32 @@ impl Gate {
         r: &Resource,
         amount: Option<Money>,
         autonomy: AutonomyLevel,
+        mask: u32,
     ) -> Result<Entity, String> {
-        let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
         let supplier = r.supplier.as_ref();
-        let attrs = [
-            (
-                "amount".to_owned(),
-                RestrictedExpression::new_long(amount.map_or(0, |m| m.minor)),
-            ),
-            ("currency".to_owned(), s(self.reporting.code())),
-            (
-                "deal_currency".to_owned(),
-                s(r.amount.as_ref().map_or("", |m| m.currency.code())),
-            ),
-            (
-                "category".to_owned(),
-                s(r.category.as_ref().map_or("", |c| c.as_str())),
-            ),
-            (
-                "region".to_owned(),
-                s(r.region.as_ref().map_or("", |c| c.as_str())),
-            ),
-            (
-                "supplier_risk".to_owned(),
-                s(supplier.map_or("", |f| f.risk.as_str())),
-            ),
-            (
-                "supplier_size".to_owned(),
-                s(supplier.map_or("", |f| f.size.as_str())),
-            ),
-            (
-                "supplier_new".to_owned(),
-                RestrictedExpression::new_bool(supplier.is_some_and(|f| f.new)),
-            ),
-            ("autonomy".to_owned(), s(autonomy.as_str())),
-            (
-                "requester".to_owned(),
-                s(r.requester.as_deref().unwrap_or("")),
-            ),
-            (
-                "approver".to_owned(),
-                s(r.approver.as_deref().unwrap_or("")),
-            ),
-            (
-                "has_goods_receipt".to_owned(),
-                RestrictedExpression::new_bool(r.has_goods_receipt),
-            ),
-        ];
+        let mut attrs = Vec::with_capacity(SUBJECT_ATTRS.len());
+        for (bit, name) in SUBJECT_ATTRS.iter().enumerate() {
+            if mask & (1 << bit) == 0 {
+                continue;
+            }
+            let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
+            // INVARIANT: the order matches `SUBJECT_ATTRS`.
+            let value = match bit {
+                0 => RestrictedExpression::new_long(amount.map_or(0, |m| m.minor)),
+                1 => s(self.reporting.code()),
+                2 => s(r.amount.as_ref().map_or("", |m| m.currency.code())),
+                3 => s(r.category.as_ref().map_or("", |c| c.as_str())),
+                4 => s(r.region.as_ref().map_or("", |c| c.as_str())),
+                5 => s(supplier.map_or("", |f| f.risk.as_str())),
+                6 => s(supplier.map_or("", |f| f.size.as_str())),
+                7 => RestrictedExpression::new_bool(supplier.is_some_and(|f| f.new)),
+                8 => s(autonomy.as_str()),
+                9 => s(r.requester.as_deref().unwrap_or("")),
+                10 => s(r.approver.as_deref().unwrap_or("")),
+                _ => RestrictedExpression::new_bool(r.has_goods_receipt),
+            };
+            attrs.push(((*name).to_owned(), value));
+        }
         Entity::new_with_tags(self.uid(2, &r.id), attrs, [], []).map_err(|e| e.to_string())
     }
 
@@ -497,7 +509,7 @@ impl Gate {
     fn check_schema_fit(&self) -> Result<(), GateError> {
         let probe = Resource::new("probe");
         let mut entities = vec![
-            self.resource_entity(&probe, None, AutonomyLevel::ActAlone)
+            self.resource_entity(&probe, None, AutonomyLevel::ActAlone, ALL_ATTRS)
                 .map_err(GateError::SchemaMismatch)?,
         ];
         for p in [
@@ -505,7 +517,7 @@ impl Gate {
             Principal::agent(AgentKind::Negotiator, "0"),
         ] {
             entities.push(
-                self.principal_entity(&p)
+                self.principal_entity(&p, ALL_ATTRS)
                     .map_err(GateError::SchemaMismatch)?,
             );
         }

@@ -515,8 +515,62 @@ fn may_match_propose(c: &ActionConstraint, actions: &[ActionPair]) -> bool {
 /// errors are therefore those of the whole set; a test compares both on many requests.
 #[derive(Clone, Debug)]
 pub(crate) struct Slices {
-    /// Indexed by `slice_index(action, propose, agent)`.
+    /// Indexed by `Slices::index(action, propose, agent)`.
     sets: Vec<cedar_policy::PolicySet>,
+    /// Per `action * 2 + agent`: which attributes (bits over [`SUBJECT_ATTRS`] then
+    /// [`PRINCIPAL_ATTRS`]) any policy of the two slices mentions. The gate builds only
+    /// those: an attribute whose name appears nowhere in a policy's text cannot be read by
+    /// it (Cedar has no computed attribute names, and `has` names the attribute too).
+    masks: Vec<u32>,
+}
+
+/// The attributes of `Accord::Subject`, in the gate's order.
+pub(crate) const SUBJECT_ATTRS: [&str; 12] = [
+    "amount",
+    "currency",
+    "deal_currency",
+    "category",
+    "region",
+    "supplier_risk",
+    "supplier_size",
+    "supplier_new",
+    "autonomy",
+    "requester",
+    "approver",
+    "has_goods_receipt",
+];
+
+/// The attributes of `Accord::User` and `Accord::Agent`, in the gate's order.
+pub(crate) const PRINCIPAL_ATTRS: [&str; 2] = ["id", "version"];
+
+/// A mask with every attribute.
+pub(crate) const ALL_ATTRS: u32 = (1 << (SUBJECT_ATTRS.len() + PRINCIPAL_ATTRS.len())) - 1;
+
+/// Mask bit: some policy's condition reads `action`, so the request needs the action
+/// entity with its groups.
+pub(crate) const NEEDS_ACTION: u32 = 1 << 31;
+
+/// Rewrites a policy of a slice with its action scope removed, and returns it with the
+/// JSON text of its conditions (annotations left out, so that a reason mentioning
+/// "amount" does not count as reading the attribute).
+///
+/// INVARIANT: only called for a policy whose action scope matches every request the
+/// slice serves (`action_may_match`), so the scope is `true` there and dropping it
+/// changes nothing; without it, Cedar needs no action entity to evaluate the scope.
+fn drop_action_scope(p: &cedar_policy::Policy) -> (cedar_policy::Policy, String) {
+    let Ok(mut json) = p.to_json() else {
+        // Keep the policy as it is; mentioning `action` keeps the action entity.
+        return (p.clone(), format!("\"action\" {p}"));
+    };
+    let conditions = json
+        .get("conditions")
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    json["action"] = serde_json::json!({ "op": "All" });
+    match cedar_policy::Policy::from_json(Some(p.id().clone()), json) {
+        Ok(rewritten) => (rewritten, conditions),
+        Err(_) => (p.clone(), format!("\"action\" {conditions}")),
+    }
 }
 
 impl Slices {
@@ -533,30 +587,52 @@ impl Slices {
         &self.sets[Slices::index(action, propose, agent)]
     }
 
+    pub(crate) fn attrs(&self, action: usize, agent: bool) -> u32 {
+        self.masks[action * 2 + usize::from(agent)]
+    }
+
     fn build(set: &cedar_policy::PolicySet, actions: &[ActionPair]) -> Slices {
         let user_ty = cedar_policy::EntityTypeName::from_str(&format!("{NAMESPACE}::User"))
             .expect("static type names parse");
         let agent_ty = cedar_policy::EntityTypeName::from_str(&format!("{NAMESPACE}::Agent"))
             .expect("static type names parse");
         let mut sets = Vec::with_capacity(actions.len() * 4);
-        for pair in actions {
+        let mut masks = vec![0u32; actions.len() * 2];
+        for (i, pair) in actions.iter().enumerate() {
             for (uid, groups) in [
                 (&pair.act_uid, &pair.act_groups),
                 (&pair.propose_uid, &pair.propose_groups),
             ] {
-                for ty in [&user_ty, &agent_ty] {
-                    let policies = set.policies().filter(|p| {
-                        action_may_match(&p.action_constraint(), uid, groups)
-                            && principal_may_match(&p.principal_constraint(), ty)
-                    });
+                for (agent, ty) in [(false, &user_ty), (true, &agent_ty)] {
+                    let policies: Vec<&cedar_policy::Policy> = set
+                        .policies()
+                        .filter(|p| {
+                            action_may_match(&p.action_constraint(), uid, groups)
+                                && principal_may_match(&p.principal_constraint(), ty)
+                        })
+                        .collect();
+                    let mut sliced = Vec::with_capacity(policies.len());
+                    for p in policies {
+                        let (policy, conditions) = drop_action_scope(p);
+                        for (bit, name) in SUBJECT_ATTRS.iter().chain(&PRINCIPAL_ATTRS).enumerate()
+                        {
+                            if conditions.contains(name) {
+                                masks[i * 2 + usize::from(agent)] |= 1 << bit;
+                            }
+                        }
+                        if conditions.contains("\"action\"") {
+                            masks[i * 2 + usize::from(agent)] |= NEEDS_ACTION;
+                        }
+                        sliced.push(policy);
+                    }
                     sets.push(
-                        cedar_policy::PolicySet::from_policies(policies.cloned())
+                        cedar_policy::PolicySet::from_policies(sliced)
                             .expect("a subset of a valid set is valid"),
                     );
                 }
             }
         }
-        Slices { sets }
+        Slices { sets, masks }
     }
 }
 

@@ -271,7 +271,7 @@ fn the_kill_switch_stops_every_agent_but_not_people() {
 fn segregation_of_duties() {
     let payment = |approver: &str, receipt: bool| {
         Resource::new("payment/1")
-            .with_amount(Money::new(100_00, Currency::EUR))
+            .with_amount(Money::new(10_000, Currency::EUR))
             .with_supplier(RiskTier::Low, SizeClass::Small, false)
             .with_requester("rita")
             .with_approver(approver)
@@ -303,7 +303,7 @@ fn segregation_of_duties() {
     );
     // The requester cannot approve their own invoice exception.
     let exception = Resource::new("invoice/1")
-        .with_amount(Money::new(100_00, Currency::EUR))
+        .with_amount(Money::new(10_000, Currency::EUR))
         .with_supplier(RiskTier::Low, SizeClass::Small, false)
         .with_requester("alf");
     check(
@@ -430,4 +430,66 @@ policy set: sha256:{}",
         GATE.policies().hash()
     );
     assert_eq!(text, expected);
+}
+
+#[test]
+fn slicing_the_policy_set_never_changes_a_verdict() {
+    let full = Gate::new(Arc::new(PolicySet::default_pack()), Currency::EUR)
+        .unwrap()
+        .unsliced();
+    let (a, k, fx) = (autonomy(), KillSwitch::Running, fx());
+    let env = GateEnv {
+        fx: Some(&fx),
+        autonomy: &a,
+        kill_switch: &k,
+    };
+    let mut principals: Vec<Principal> = AgentKind::ALL
+        .iter()
+        .map(|k| Principal::agent(*k, "1.0.0"))
+        .collect();
+    for r in Role::ALL {
+        principals.push(Principal::user("ann", &[*r]));
+    }
+    principals.push(Principal::user(
+        "rita",
+        &[Role::Treasurer, Role::Approver, Role::Buyer],
+    ));
+    let mut resources = Vec::new();
+    for eur in [9_000, 50_001] {
+        for (risk, new) in [
+            (RiskTier::Low, false),
+            (RiskTier::Medium, false),
+            (RiskTier::High, true),
+        ] {
+            for category in ["office", "legal"] {
+                for (requester, approver, receipt) in [("rita", "ann", true), ("bo", "rita", false)]
+                {
+                    resources.push(
+                        deal(eur)
+                            .with_supplier(risk, SizeClass::Small, new)
+                            .with_category(CategoryCode::parse(category).unwrap())
+                            .with_requester(requester)
+                            .with_approver(approver)
+                            .with_goods_receipt(receipt),
+                    );
+                }
+            }
+        }
+    }
+    let mut outcomes = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for p in &principals {
+        for action in Action::ALL {
+            for r in &resources {
+                let req = GateRequest::new(p.clone(), *action, r.clone());
+                let (sliced, whole) = (GATE.decide(&req, &env), full.decide(&req, &env));
+                assert_eq!(sliced, whole, "{req:?}");
+                outcomes.insert(format!("{:?}", sliced.outcome));
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 3_000, "{n}");
+    // The grid reaches allow, deny and each approver role the default pack names.
+    assert_eq!(outcomes.len(), 6, "{outcomes:?}");
 }
