@@ -1,4 +1,5 @@
-//! A tight loop of gate decisions, to time the gate with `perf stat` outside criterion.
+//! A tight loop of gate decisions, to profile the gate with `perf` outside criterion:
+//! `cargo run --release -p accord-policy --example gate_loop -- 100000`.
 
 use std::{sync::Arc, time::Instant};
 
@@ -36,11 +37,6 @@ fn main() {
         allowed += usize::from(gate.decide(&req, &env).is_allow());
     }
     let el = t.elapsed();
-    let t2 = Instant::now();
-    for _ in 0..n {
-        allowed += usize::from(gate.build_entities_only(&req));
-    }
-    println!("entities only: {:?} each", t2.elapsed() / n);
     println!(
         "{n} decisions, {allowed} allowed, {:?} each, {:.0}/s",
         el / n,

@@ -90,9 +90,7 @@ impl Verdict {
 
 impl From<Verdict> for PolicyVerdict {
     fn from(v: Verdict) -> PolicyVerdict {
-        let mut core = v.to_core();
-        core.policy_ids = v.policy_ids;
-        core
+        v.to_core()
     }
 }
 
@@ -289,13 +287,6 @@ impl Gate {
             vec![DEFAULT_DENY_ID.to_owned()]
         };
         self.verdict(Outcome::Deny, deny_ids, autonomy.level, Vec::new())
-    }
-
-    /// Builds the entities of `request` without deciding, for profiling the gate.
-    #[doc(hidden)]
-    pub fn build_entities_only(&self, request: &GateRequest) -> bool {
-        self.entities(request, request.resource.amount, AutonomyLevel::ActAlone)
-            .is_ok()
     }
 
     /// Renders a verdict in plain language (for `accord policy explain`).

@@ -2,7 +2,7 @@
 //! ([`mandate`]), regional rule packs ([`region`]), approvals ([`approval`]), autonomy
 //! levels and the kill switch ([`autonomy`]).
 //!
-//! Pure: no I/O except [`PolicySet::load_dir`] and [`check_dir`], which read a policy
+//! Pure: no I/O except [`PolicySet::load_dir`] and [`check`], which read a policy
 //! directory; no async; time is passed in.
 
 pub mod approval;
@@ -29,7 +29,7 @@ pub use mandate::{
     Mandate, MandateGuard, MoveContext, MoveKind, Offer, UtilityModel, Violation, WalkAway,
 };
 pub use policy_set::{
-    CheckReport, Diagnostic, LoadError, PolicyInfo, PolicySet, Severity, check_dir, check_sources,
+    CheckReport, Diagnostic, LoadError, PolicyInfo, PolicySet, Severity, check, check_sources,
 };
 pub use region::{
     BuyerKind, PaymentBasis, PaymentCap, PaymentRule, RegionError, RegionPack, RegionRules,

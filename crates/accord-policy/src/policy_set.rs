@@ -2,7 +2,7 @@
 //! Accord's conventions, validated against the schema, and hashed. A set with any error is
 //! refused whole, with every diagnostic; there is no half-loaded state.
 //!
-//! The only I/O in this crate is [`PolicySet::load_dir`] and [`check_dir`], which read a
+//! The only I/O in this crate is [`PolicySet::load_dir`] and [`check`], which read a
 //! directory and hand the texts to the pure [`PolicySet::from_sources`].
 
 use std::{collections::HashMap, fmt, path::Path, str::FromStr, sync::Arc};
@@ -158,7 +158,7 @@ pub struct CheckReport {
 
 /// Validates the policy set in `dir` and reports every diagnostic; for `accord policy
 /// check`. Reads the directory (I/O), then checks purely.
-pub fn check_dir(dir: &Path) -> CheckReport {
+pub fn check(dir: &Path) -> CheckReport {
     match read_dir_sources(dir) {
         Ok((schema, files)) => check_sources(&schema, &files),
         Err(e) => CheckReport {
@@ -170,7 +170,7 @@ pub fn check_dir(dir: &Path) -> CheckReport {
     }
 }
 
-/// Like [`check_dir`], on texts already in memory: `schema` is `(file name, text)` and
+/// Like [`check`], on texts already in memory: `schema` is `(file name, text)` and
 /// `files` the `.cedar` files as `(file name, text)`.
 pub fn check_sources(schema: &(String, String), files: &[(String, String)]) -> CheckReport {
     match PolicySet::build(schema, files) {

@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use accord_policy::{
-    PolicySet, Severity, check_dir, check_sources, policy_set::default_pack_sources,
-};
+use accord_policy::{PolicySet, Severity, check, check_sources, policy_set::default_pack_sources};
 
 fn default_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/default")
@@ -39,7 +37,7 @@ fn errors_after(file: &str, from: &str, to: &str) -> Vec<String> {
 
 #[test]
 fn the_default_pack_loads_from_disk_like_the_embedded_copy() {
-    let report = check_dir(&default_dir());
+    let report = check(&default_dir());
     assert!(report.ok, "{:#?}", report.diagnostics);
     assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
     assert_eq!(
@@ -107,7 +105,7 @@ fn invalid_sets_are_refused_with_diagnostics() {
 
 #[test]
 fn a_missing_directory_or_schema_is_a_diagnostic() {
-    let report = check_dir(&default_dir().join("nope"));
+    let report = check(&default_dir().join("nope"));
     assert!(!report.ok);
     assert!(
         report.diagnostics[0]
