@@ -37,8 +37,8 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat, verbose: u8) {
     let default = match verbose {
-        0 => "warn,accord=info",
-        1 => "debug",
+        0 => "warn,sqlx=error,accord=info",
+        1 => "debug,sqlx=warn",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
