@@ -51,5 +51,5 @@ pub mod ubl;
 pub use generate::{generate_invoice, generate_order};
 pub use ubl::{
     EInvoice, InvoiceError, ParseError, Profile, Severity, ValidInvoice, Violation, Violations,
-    parse_json, parse_ubl, read_json, read_ubl,
+    parse_json, parse_ubl, read_json, read_ubl, read_ubl_with,
 };

@@ -156,8 +156,43 @@ pub fn parse_json(json: &str) -> Result<EInvoice, ParseError> {
 }
 
 /// Reads and validates a UBL 2.1 invoice or credit note under the EN 16931 profile.
+/// Violations carry their source line.
 pub fn read_ubl(xml: &str) -> Result<ValidInvoice, InvoiceError> {
-    ValidInvoice::new(parse_ubl(xml)?, Profile::En16931)
+    read_ubl_with(xml, Profile::En16931)
+}
+
+/// Reads and validates a UBL 2.1 invoice or credit note under `profile`. Violations,
+/// fatal or warnings, carry their source line.
+pub fn read_ubl_with(xml: &str, profile: Profile) -> Result<ValidInvoice, InvoiceError> {
+    match ValidInvoice::check(parse_ubl(xml)?, profile) {
+        Ok(mut valid) => {
+            fill_lines(xml, &valid.doc.source, &mut valid.warnings);
+            Ok(valid)
+        }
+        Err(failed) => {
+            let (doc, mut violations) = *failed;
+            fill_lines(xml, &doc.source, &mut violations);
+            Err(InvoiceError::Invalid(Violations(violations)))
+        }
+    }
+}
+
+/// Sets each violation's source line, counting lines in one pass up to the last offset.
+fn fill_lines(xml: &str, source: &model::SourceLines, violations: &mut [Violation]) {
+    let mut located: Vec<(usize, usize)> = violations
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| source.locate(&v.path).map(|o| (o as usize, i)))
+        .collect();
+    located.sort_unstable();
+    let bytes = xml.as_bytes();
+    let (mut pos, mut line) = (0usize, 1u32);
+    for (offset, i) in located {
+        let offset = offset.min(bytes.len());
+        line += bytes[pos..offset].iter().filter(|&&b| b == b'\n').count() as u32;
+        pos = offset;
+        violations[i].line = Some(line);
+    }
 }
 
 /// Reads and validates the JSON form, through the same rules as UBL. The JSON is the
@@ -210,10 +245,19 @@ fn money(amount: Decimal, currency: Currency) -> Result<Money, MoneyError> {
 impl ValidInvoice {
     /// Validates `doc` under `profile`. Fatal violations refuse it, all of them together
     /// (warnings included, for context); warnings alone are kept on the result.
+    /// Violations carry no source line here; `read_ubl_with` adds them.
     pub fn new(doc: EInvoice, profile: Profile) -> Result<ValidInvoice, InvoiceError> {
+        ValidInvoice::check(doc, profile).map_err(|e| InvoiceError::Invalid(Violations(e.1)))
+    }
+
+    /// Validation keeping the document on failure, so that violations can be located in it.
+    fn check(
+        doc: EInvoice,
+        profile: Profile,
+    ) -> Result<ValidInvoice, Box<(EInvoice, Vec<Violation>)>> {
         let violations = rules::validate(&doc, profile);
         if violations.iter().any(|v| v.severity == Severity::Fatal) {
-            return Err(InvoiceError::Invalid(Violations(violations)));
+            return Err(Box::new((doc, violations)));
         }
         let warnings = violations;
         // INVARIANT: BR-05 and BR-CL-04 passed, so the currency is present and known.

@@ -155,12 +155,12 @@ pub struct EInvoice {
     /// rule PEPPOL-EN16931-R051.
     #[serde(skip)]
     pub foreign_currency_ids: Vec<(String, String)>,
-    /// Where things are in the UBL source, for locating rule violations by line.
+    /// Where things are in the UBL source, for locating rule violations.
     #[serde(skip)]
     pub source: SourceLines,
 }
 
-/// One-based source line numbers of the elements violations point at, recorded by the
+/// Byte offsets in the UBL source of the elements violations point at, recorded by the
 /// UBL reader (empty for JSON input). Layout is not content: all `SourceLines` compare
 /// equal, so two documents with the same terms are equal however they were indented.
 #[derive(Clone, Debug, Default)]
@@ -184,8 +184,8 @@ impl PartialEq for SourceLines {
 impl Eq for SourceLines {}
 
 impl SourceLines {
-    /// The line a violation path points at: the element itself when recorded, else the
-    /// line, breakdown entry or allowance it is under.
+    /// The offset a violation path points at: the element itself when recorded, else the
+    /// invoice line, breakdown entry, allowance or nearest recorded ancestor it is under.
     pub fn locate(&self, path: &str) -> Option<u32> {
         if let Some(&(_, l)) = self.elements.iter().find(|(p, _)| *p == path) {
             return Some(l);

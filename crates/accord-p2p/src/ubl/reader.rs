@@ -162,27 +162,6 @@ tags!(
     BaseQuantity = "cbc",
 );
 
-/// Counts lines forward as the reader advances, so locating N elements costs one pass.
-struct LineCounter {
-    pos: usize,
-    line: u32,
-}
-
-impl LineCounter {
-    fn at(&mut self, xml: &str, pos: usize) -> u32 {
-        let pos = pos.min(xml.len());
-        if pos > self.pos {
-            let newlines = xml.as_bytes()[self.pos..pos]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            self.line += newlines as u32;
-            self.pos = pos;
-        }
-        self.line
-    }
-}
-
 /// The elements whose own line is worth recording, by path (see `SourceLines::locate`).
 const LOCATED: &[&str] = &[
     "cac:AccountingSupplierParty",
@@ -207,7 +186,6 @@ const LOCATED: &[&str] = &[
 
 struct State {
     doc: EInvoice,
-    lines: LineCounter,
     stack: Vec<Tag>,
     text: String,
     /// The `currencyID`, `unitCode` or `schemeID` attribute of the innermost open element
@@ -223,7 +201,6 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
     reader.config_mut().expand_empty_elements = true;
     let mut state = State {
         doc: EInvoice::default(),
-        lines: LineCounter { pos: 0, line: 1 },
         stack: Vec::with_capacity(16),
         text: String::with_capacity(64),
         attr: String::with_capacity(16),
@@ -260,7 +237,7 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
                     }
                     _ => Tag::Other,
                 };
-                state.open(tag, &start, xml, pos as usize);
+                state.open(tag, &start, pos as usize);
             }
             Event::End(_) => {
                 if state.stack.is_empty() {
@@ -316,6 +293,11 @@ pub fn parse(xml: &str) -> Result<EInvoice, ParseError> {
         return Err(ParseError::Empty);
     }
     Ok(state.doc)
+}
+
+/// A byte offset as stored in `SourceLines` (documents past 4 GiB saturate).
+fn offset(pos: usize) -> u32 {
+    u32::try_from(pos).unwrap_or(u32::MAX)
 }
 
 fn syntax(xml: &str, offset: u64, message: String) -> ParseError {
@@ -378,7 +360,7 @@ impl State {
         matches!(self.stack.last(), Some(t) if t.is_leaf())
     }
 
-    fn open(&mut self, tag: Tag, start: &BytesStart<'_>, xml: &str, pos: usize) {
+    fn open(&mut self, tag: Tag, start: &BytesStart<'_>, pos: usize) {
         self.text.clear();
         self.has_attr = false;
         if tag.is_leaf() && !start.attributes_raw().is_empty() {
@@ -397,7 +379,7 @@ impl State {
             }
         }
         self.stack.push(tag);
-        self.locate(xml, pos);
+        self.locate(pos);
         let doc = &mut self.doc;
         // Containers that repeat get their entry when they open; leaves fill the last one.
         match self.stack.as_slice() {
@@ -438,8 +420,10 @@ impl State {
         }
     }
 
-    /// Records the source line of the element just opened when violations may point at it.
-    fn locate(&mut self, xml: &str, pos: usize) {
+    /// Records where the element just opened starts, when violations may point at it.
+    /// Offsets, not line numbers: counting lines costs a pass over the text, which only
+    /// a document with violations pays (see `ubl::read_ubl_with`).
+    fn locate(&mut self, pos: usize) {
         use Tag::*;
         let src: &mut SourceLines = &mut self.doc.source;
         let list = match self.stack.as_slice() {
@@ -456,14 +440,13 @@ impl State {
             ] => {
                 let path = self.path();
                 if let Some(p) = LOCATED.iter().find(|p| **p == path) {
-                    let line = self.lines.at(xml, pos);
-                    self.doc.source.elements.push((p, line));
+                    self.doc.source.elements.push((p, offset(pos)));
                 }
                 return;
             }
             _ => return,
         };
-        list.push(self.lines.at(xml, pos));
+        list.push(offset(pos));
     }
 
     fn close(&mut self, xml: &str, pos: usize) -> Result<(), ParseError> {

@@ -48,8 +48,8 @@ pub struct Violation {
     /// Where, such as `cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount` or
     /// `cac:InvoiceLine[2]/cbc:LineExtensionAmount` (lines count from 1).
     pub path: String,
-    /// The source line of the element, or of the invoice line, breakdown entry or
-    /// allowance it is in (UBL input only).
+    /// The one-based source line of the element, or of the invoice line, breakdown entry
+    /// or allowance it is in. Filled by `read_ubl` and `read_ubl_with` (UBL input only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
     pub message: String,
@@ -214,9 +214,6 @@ pub fn validate(doc: &EInvoice, profile: Profile) -> Vec<Violation> {
     totals(&mut c);
     vat_breakdown(&mut c);
     currency(&mut c);
-    for v in &mut c.out {
-        v.line = doc.source.locate(&v.path);
-    }
     c.out
 }
 
