@@ -105,6 +105,23 @@ pub struct GateEnv<'a> {
     pub kill_switch: &'a KillSwitch,
 }
 
+impl<'a> GateEnv<'a> {
+    /// An environment without FX rates: amounts must be in the reporting currency or
+    /// carry `reporting_amount`.
+    pub fn new(autonomy: &'a AutonomyTable, kill_switch: &'a KillSwitch) -> GateEnv<'a> {
+        GateEnv {
+            fx: None,
+            autonomy,
+            kill_switch,
+        }
+    }
+
+    pub fn with_fx(mut self, fx: &'a FxTable) -> GateEnv<'a> {
+        self.fx = Some(fx);
+        self
+    }
+}
+
 /// The gate could not be built for this policy set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GateError {

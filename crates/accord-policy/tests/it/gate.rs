@@ -48,11 +48,7 @@ fn deal(eur: i64) -> Resource {
 
 fn decide(p: Principal, action: Action, r: Resource) -> accord_policy::Verdict {
     let (a, k, fx) = (autonomy(), KillSwitch::Running, fx());
-    let env = GateEnv {
-        fx: Some(&fx),
-        autonomy: &a,
-        kill_switch: &k,
-    };
+    let env = GateEnv::new(&a, &k).with_fx(&fx);
     GATE.decide(&GateRequest::new(p, action, r), &env)
 }
 
