@@ -24,11 +24,11 @@ use std::{
     sync::Arc,
 };
 
-use accord_core::{Currency, Money};
+use accord_core::{Currency, Money, RegionCode, SizeClass};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::region::{PaymentBasis, PaymentCap};
+use crate::region::{BuyerKind, PaymentBasis, PaymentCap, RegionError, RegionRules};
 
 /// The value of one issue in an offer.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -493,6 +493,21 @@ impl MandateGuard {
             first_own: None,
             previous_own: None,
         }
+    }
+
+    /// A guard for a negotiation with a supplier of `size` in `region`, paid by a `buyer`:
+    /// looks up the legal cap in `rules`. A region without a pack is refused.
+    pub fn for_supplier(
+        mandate: Arc<Mandate>,
+        rules: &RegionRules,
+        region: &RegionCode,
+        size: SizeClass,
+        buyer: BuyerKind,
+    ) -> Result<MandateGuard, RegionError> {
+        Ok(MandateGuard::new(
+            mandate,
+            rules.payment_cap(region, size, buyer)?,
+        ))
     }
 
     pub fn mandate(&self) -> &Mandate {

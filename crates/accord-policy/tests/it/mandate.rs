@@ -95,14 +95,14 @@ fn offer(price: i64, days: i64) -> Offer {
 }
 
 fn guard(region: &str, size: SizeClass) -> MandateGuard {
-    let cap = RegionRules::builtin()
-        .payment_cap(
-            &RegionCode::parse(region).unwrap(),
-            size,
-            BuyerKind::Private,
-        )
-        .unwrap();
-    MandateGuard::new(Arc::new(mandate()), cap)
+    MandateGuard::for_supplier(
+        Arc::new(mandate()),
+        RegionRules::builtin(),
+        &RegionCode::parse(region).unwrap(),
+        size,
+        BuyerKind::Private,
+    )
+    .unwrap()
 }
 
 /// Checks one acceptance with no history against `expected` (`None` = passes).
