@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if want("group") {
         println!(
             "{}",
-            bench::bench_append_sqlite(&dir, AppendMode::GroupCommit { writers: 64 }, n / 2)
+            bench::bench_append_sqlite(&dir, AppendMode::GroupCommit { writers: 256 }, n / 2)
                 .await?
         );
     }

@@ -112,15 +112,30 @@ pub async fn bench_append_sqlite(dir: &Path, mode: AppendMode, n: u64) -> Result
     };
     let path = fresh_file(dir, "bench-append")?;
     let store = SqliteStore::open(&path, sqlite_options(durability)).await?;
+    // Events are built before the clock starts: the figure is the store's.
+    let mut events: Vec<Option<Event>> = (0..n).map(|i| Some(spend_event(i))).collect();
     let start = Instant::now();
     let (name, notes) = match mode {
         AppendMode::Batched { batch } => {
-            let mut i = 0;
-            while i < n {
-                let end = (i + batch.max(1) as u64).min(n);
-                let cmds = (i..end).map(|j| Append::new(spend_event(j))).collect();
-                store.append_batch(cmds).await?;
-                i = end;
+            // Two batches in flight: the next one is canonicalised and hashed-ready
+            // while the writer commits the previous one, as an importer would do.
+            let batch = batch.max(1);
+            let mut in_flight: Option<tokio::task::JoinHandle<Result<Vec<_>>>> = None;
+            for chunk in events.chunks_mut(batch) {
+                let cmds: Vec<Append> = chunk
+                    .iter_mut()
+                    .filter_map(|e| e.take().map(Append::new))
+                    .collect();
+                let s = store.clone();
+                let next = tokio::spawn(async move { s.append_batch(cmds).await });
+                if let Some(prev) = in_flight.replace(next) {
+                    prev.await
+                        .map_err(|e| StoreError::Invalid(e.to_string()))??;
+                }
+            }
+            if let Some(last) = in_flight {
+                last.await
+                    .map_err(|e| StoreError::Invalid(e.to_string()))??;
             }
             (
                 format!("sqlite append, batches of {batch}"),
@@ -128,8 +143,10 @@ pub async fn bench_append_sqlite(dir: &Path, mode: AppendMode, n: u64) -> Result
             )
         }
         AppendMode::Single => {
-            for i in 0..n {
-                store.append(Append::new(spend_event(i))).await?;
+            for e in events.iter_mut() {
+                if let Some(e) = e.take() {
+                    store.append(Append::new(e)).await?;
+                }
             }
             (
                 "sqlite append, one event per transaction".to_string(),
@@ -137,15 +154,19 @@ pub async fn bench_append_sqlite(dir: &Path, mode: AppendMode, n: u64) -> Result
             )
         }
         AppendMode::GroupCommit { writers } => {
-            let writers = writers.max(1) as u64;
+            let writers = writers.max(1);
+            let mut per_writer: Vec<Vec<Event>> = vec![Vec::new(); writers];
+            for (i, e) in events.iter_mut().enumerate() {
+                if let Some(e) = e.take() {
+                    per_writer[i % writers].push(e);
+                }
+            }
             let mut tasks = Vec::new();
-            for w in 0..writers {
+            for mine in per_writer {
                 let store = store.clone();
                 tasks.push(tokio::spawn(async move {
-                    let mut i = w;
-                    while i < n {
-                        store.append(Append::new(spend_event(i))).await?;
-                        i += writers;
+                    for e in mine {
+                        store.append(Append::new(e)).await?;
                     }
                     Ok::<_, StoreError>(())
                 }));

@@ -94,7 +94,14 @@ impl Writer {
     /// Commits a group; if another process appended meanwhile (our next seq is taken),
     /// reloads the tip and tries once more.
     async fn commit_group(&mut self, group: Vec<WriteRequest>) {
-        let mut outcome = self.try_group(&group).await;
+        let mut outcome = if group.len() > 1 {
+            match self.try_group_at_once(&group).await {
+                Some(done) => done,
+                None => self.try_group(&group).await,
+            }
+        } else {
+            self.try_group(&group).await
+        };
         if matches!(outcome, Err(GroupError::Stale)) {
             outcome = match self.check_tip().await {
                 Ok(()) => self.try_group(&group).await,
@@ -205,6 +212,52 @@ impl Writer {
             self.versions.clear();
         }
         Ok((results, first_new))
+    }
+
+    /// The fast path of group commit: plans every request first (conflicts and replays
+    /// show up in planning), then writes all of them in ONE round trip and one commit.
+    /// Returns `None` when the database refused something; the caller then retries the
+    /// group request by request, so one bad request fails alone.
+    async fn try_group_at_once(
+        &mut self,
+        group: &[WriteRequest],
+    ) -> Option<Result<(Vec<Result<Vec<Appended>>>, Option<u64>), GroupError>> {
+        let saved = (self.tip_seq, self.tip_hash);
+        let recorded_at = plan::now_text();
+        let mut plans = Vec::with_capacity(group.len());
+        for req in group {
+            let planned = self.plan_request(&req.commands, &recorded_at).await;
+            if let Ok(p) = &planned {
+                // Later requests of the group build on this one.
+                self.tip_seq = p.tip_seq;
+                self.tip_hash = p.tip_hash;
+                for (s, v) in &p.versions {
+                    self.versions.insert(s.clone(), *v);
+                }
+            }
+            plans.push(planned);
+        }
+        let first_new = plans
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .find_map(|p| p.events.first().map(|e| e.seq as u64));
+        if first_new.is_some() {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("BEGIN IMMEDIATE; ");
+            for p in plans.iter().flatten() {
+                push_plan(&mut qb, p);
+            }
+            qb.push("COMMIT");
+            if let Err(e) = qb.build().persistent(false).execute(&mut self.conn).await {
+                let _ = self.conn.execute("ROLLBACK").await;
+                self.forget(saved);
+                if is_seq_conflict(&e) {
+                    return Some(Err(GroupError::Stale));
+                }
+                return None;
+            }
+        }
+        let results = plans.into_iter().map(|p| p.map(|p| p.results)).collect();
+        Some(Ok((results, first_new)))
     }
 
     /// Drops what a failed transaction taught the caches.
@@ -352,6 +405,17 @@ async fn write_plan(
     suffix: &str,
 ) -> sqlx::Result<()> {
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(prefix);
+    push_plan(&mut qb, plan);
+    qb.push(suffix.trim_start_matches("; "));
+    qb.build()
+        .persistent(plan.events.len() <= CACHED_UP_TO)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Appends every insert of `plan` to `qb`, each statement ending in `; `.
+fn push_plan<'a>(qb: &mut QueryBuilder<'a, Sqlite>, plan: &'a Plan<'a>) {
     for rows in chunks(&plan.events) {
         qb.push(
             "INSERT INTO events (seq, stream, stream_version, type, schema_version, payload, \
@@ -383,7 +447,7 @@ async fn write_plan(
     }
     for run in plan::proj_runs(&plan.proj) {
         for rows in chunks(run) {
-            push_proj(&mut qb, rows);
+            push_proj(qb, rows);
         }
     }
     for c in &plan.checkpoints {
@@ -398,12 +462,6 @@ async fn write_plan(
             .push_bind(c.signed_at.as_str());
         qb.push("); ");
     }
-    qb.push(suffix.trim_start_matches("; "));
-    qb.build()
-        .persistent(plan.events.len() <= CACHED_UP_TO)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// Appends the statement(s) for a run of projection ops of one kind, none touching the
