@@ -89,6 +89,10 @@ pub enum Command {
     #[command(subcommand)]
     Import(ImportCommand),
 
+    /// Check a Cedar policy set, or explain the verdict it gives for one request.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+
     /// Verify or export the hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -142,6 +146,57 @@ pub struct ImportArgs {
     /// Check the file and report every bad row, but write nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy directory (`.cedar` files and one `.cedarschema`) against its
+    /// schema and Accord's vocabulary; prints every diagnostic and the set's hash.
+    #[command(after_help = "Example:\n  accord policy check policies/default")]
+    Check {
+        /// The policy directory; the built-in default pack when omitted.
+        dir: Option<PathBuf>,
+    },
+    /// Print the gate's verdict for one request, the deciding policies and their reasons.
+    #[command(after_help = "\
+Examples:
+  accord policy explain --principal agent:negotiator --action negotiation.accept \\
+      --resource-json deal.json
+  accord policy explain --principal user:alice:treasurer --action payment.release \\
+      --resource-json payment.json
+
+The resource JSON carries what policies look at, e.g.
+  {\"id\": \"negotiation/42\", \"amount\": {\"minor\": 1200000, \"currency\": \"EUR\"},
+   \"category\": \"office-supplies\", \"region\": \"FR\",
+   \"supplier\": {\"risk\": \"low\", \"size\": \"small\", \"new\": false},
+   \"requester\": \"bob\", \"has_goods_receipt\": true}")]
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Who acts: `agent:KIND[@VERSION]` (negotiator, sourcing, sentinel, matcher) or
+    /// `user:ID:ROLE[,ROLE…]` (requester, buyer, category_manager, approver, ap_clerk,
+    /// treasurer, auditor, admin).
+    #[arg(long)]
+    pub principal: String,
+    /// The action, such as negotiation.offer, negotiation.accept, contract.award,
+    /// purchase_order.issue, invoice.approve_exception, payment.release, supplier.onboard,
+    /// supplier.change_bank_details, autonomy.change, agents.pause.
+    #[arg(long)]
+    pub action: String,
+    /// A JSON file describing the resource (`-` for standard input).
+    #[arg(long)]
+    pub resource_json: PathBuf,
+    /// The policy directory; the built-in default pack when omitted.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
+    /// The autonomy level of the resource's category.
+    #[arg(long, default_value = "act_alone", value_parser = ["recommend_only", "act_with_review", "act_alone"])]
+    pub autonomy: String,
+    /// Evaluate as if the kill switch were on (every agent paused).
+    #[arg(long)]
+    pub paused: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod import;
 mod init;
+mod policy;
 mod status;
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quickstart(args) => init::quickstart(g, args).await,
         Command::Status => status::run(g).await,
         Command::Import(args) => import::run(g, args).await,
+        Command::Policy(args) => policy::run(args),
         Command::Audit(args) => audit::run(g, args).await,
         Command::Bench(args) => bench::run(g, args).await,
     }

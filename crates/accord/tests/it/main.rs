@@ -3,6 +3,7 @@
 
 mod audit;
 mod import;
+mod policy;
 
 use std::{
     path::{Path, PathBuf},
