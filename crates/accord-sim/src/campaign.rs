@@ -83,6 +83,10 @@ pub struct SupplierResult {
     /// Effective payment days (the early-payment window when a discount is taken) less
     /// today's.
     pub payment_days_change: i64,
+    /// An illegal move by either strategy, which ended the session (should never happen).
+    pub fault: Option<String>,
+    /// How an unsuccessful session ended (`round_limit`, `walkaway`), for diagnosis.
+    pub ended: Option<String>,
 }
 
 /// Figures for a group of suppliers.
@@ -188,6 +192,8 @@ pub fn negotiate(
         value: Money::zero(currency),
         supplier_surplus: Money::zero(currency),
         payment_days_change: 0,
+        fault: None,
+        ended: None,
     };
     if rng.random::<f64>() < persona.silence {
         return Ok(result);
@@ -211,6 +217,13 @@ pub fn negotiate(
         .sum::<f64>()
         / 60.0;
     result.outcome = Outcome::NoDeal;
+    result.fault = t
+        .fault
+        .as_ref()
+        .map(|(side, why)| format!("{side:?}: {why}"));
+    if let Phase::Ended { reason } = t.phase {
+        result.ended = Some(format!("{reason:?}"));
+    }
     if let Phase::Agreed { outcome, .. } = t.phase {
         let terms = n.space.terms(outcome);
         let (days, paid) = match terms.early_payment {

@@ -501,7 +501,11 @@ fn validate(config: &EnterpriseConfig) -> Result<(), SimError> {
         return bad("at least one region is needed");
     }
     for r in &config.regions {
-        if !(r.weight > 0.0) || r.eur_rate <= Decimal::ZERO || r.price_level <= Decimal::ZERO {
+        if !r.weight.is_finite()
+            || r.weight <= 0.0
+            || r.eur_rate <= Decimal::ZERO
+            || r.price_level <= Decimal::ZERO
+        {
             return bad("region weights, rates and price levels must be positive");
         }
         if r.payment_days.is_empty() || r.payment_days.iter().any(|d| d.0 % 15 != 0 || d.0 == 0) {

@@ -66,10 +66,10 @@ pub struct SupplierPersona {
 /// concession habits, some tit-for-tat, a few with their own capable bots.
 const STYLES: [(AgentKind, f64); 6] = [
     (AgentKind::Boulware, 0.25),
-    (AgentKind::Linear, 0.20),
-    (AgentKind::Conceder, 0.22),
+    (AgentKind::Linear, 0.22),
+    (AgentKind::Conceder, 0.26),
     (AgentKind::TitForTat, 0.15),
-    (AgentKind::Micro, 0.10),
+    (AgentKind::Micro, 0.04),
     (AgentKind::Accord, 0.08),
 ];
 
@@ -95,10 +95,10 @@ impl SupplierPersona {
         let price = supplier.skus[0].price;
         let volume = annual_volume(supplier);
         let (margin, coc, median_delay, silence, certainty) = match size {
-            SizeClass::Micro => ((0.06, 0.22), (0.14, 0.26), 240.0, 0.14, 1.6),
-            SizeClass::Small => ((0.07, 0.24), (0.10, 0.18), 150.0, 0.10, 1.3),
-            SizeClass::Medium => ((0.08, 0.26), (0.07, 0.12), 90.0, 0.07, 1.0),
-            SizeClass::Large => ((0.10, 0.28), (0.04, 0.08), 45.0, 0.05, 0.7),
+            SizeClass::Micro => ((0.06, 0.22), (0.12, 0.22), 240.0, 0.14, 1.6),
+            SizeClass::Small => ((0.07, 0.24), (0.08, 0.14), 150.0, 0.10, 1.3),
+            SizeClass::Medium => ((0.08, 0.26), (0.05, 0.09), 90.0, 0.07, 1.0),
+            SizeClass::Large => ((0.10, 0.28), (0.03, 0.06), 45.0, 0.05, 0.7),
         };
         let margin = uniform(rng, margin.0, margin.1);
         let unit_cost = price.scale(dec(1.0 - margin))?;
@@ -106,7 +106,7 @@ impl SupplierPersona {
         let margin_floor = if rng.random::<f64>() < UNDERWATER_SHARE {
             today_margin_on_cost + uniform(rng, 0.01, 0.05)
         } else {
-            uniform(rng, 0.01, 0.45) * today_margin_on_cost
+            uniform(rng, 0.35, 0.9) * today_margin_on_cost
         };
         let capacity = ((volume as f64) * uniform(rng, 1.05, 2.5)).ceil() as i64;
         let utilisation = volume as f64 / capacity as f64;
@@ -167,7 +167,7 @@ pub(crate) fn population(
     suppliers: &[SimSupplier],
     seed: u64,
 ) -> Result<Vec<SupplierPersona>, SimError> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_BE75_0A5E);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0FBE_750A_5E00);
     suppliers
         .iter()
         .map(|s| SupplierPersona::draw(s, &mut rng))
@@ -178,7 +178,8 @@ pub(crate) fn population(
 /// relative to each supplier's current terms.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BuyerTemplate {
-    /// The buyer's annual cost of capital (what a day of payment terms is worth to it).
+    /// The buyer's annual cost of capital (what a day of payment terms is worth to it),
+    /// including the premium a working-capital target puts on it.
     pub cost_of_capital: Decimal,
     /// Yearly cost of one day of lead time, as a fraction of the supplier's annual spend.
     pub lead_time_cost_rate: Decimal,
@@ -203,7 +204,7 @@ pub struct BuyerTemplate {
 impl Default for BuyerTemplate {
     fn default() -> BuyerTemplate {
         BuyerTemplate {
-            cost_of_capital: percent(10),
+            cost_of_capital: percent(12),
             lead_time_cost_rate: Decimal::new(3, 4),
             max_price_cut: percent(12),
             max_price_rise: percent(3),
@@ -216,7 +217,7 @@ impl Default for BuyerTemplate {
                 discount: percent(2),
                 within_days: 10,
             }],
-            rounds: 20,
+            rounds: 30,
             protocol: ProtocolKind::Alternating,
         }
     }
