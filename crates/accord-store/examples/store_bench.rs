@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL") {
             println!("{}", bench::bench_append_pg(&url, 4, 1, n / 10).await?);
             println!("{}", bench::bench_append_pg(&url, 4, 100, n).await?);
+            println!("{}", bench::bench_append_pg(&url, 4, 1000, n).await?);
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

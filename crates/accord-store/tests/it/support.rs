@@ -179,11 +179,17 @@ macro_rules! both_backends {
                     Ok(url) if !url.is_empty() => {
                         super::$name($crate::support::Backend::Pg(url)).await;
                     }
-                    _ => eprintln!(
-                        "SKIPPED: {} not set; the PostgreSQL run of `{}` did not run",
-                        $crate::support::PG_ENV,
-                        stringify!($name)
-                    ),
+                    _ => {
+                        // Written to the real stderr, not the captured one, so that the
+                        // skip shows in a normal `cargo test` run.
+                        use std::io::Write;
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "SKIPPED: {} not set; the PostgreSQL run of `{}` did not run",
+                            $crate::support::PG_ENV,
+                            stringify!($name)
+                        );
+                    }
                 }
             }
         }
