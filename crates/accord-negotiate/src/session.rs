@@ -101,21 +101,20 @@ pub fn run(
         };
         let strategy: &mut dyn Strategy = if turn == Side::A { a } else { b };
         let mv = strategy.respond(&view, &mut rngs[turn.index()]);
-        if config.explain {
-            if let Some(r) = strategy.rationale() {
-                rationales.push((protocol.moves(), r));
-            }
+        if config.explain
+            && let Some(r) = strategy.rationale()
+        {
+            rationales.push((protocol.moves(), r));
         }
-        if let Err(e) = protocol.apply(turn, mv, now) {
-            if protocol.phase()
+        if let Err(e) = protocol.apply(turn, mv, now)
+            && protocol.phase()
                 != (Phase::Ended {
                     reason: EndReason::TimeLimit,
                 })
-            {
-                fault = Some((turn, e.to_string()));
-                // A strategy bug must not stall the session: treat it as walking away.
-                let _ = protocol.apply(turn, Move::End, now);
-            }
+        {
+            fault = Some((turn, e.to_string()));
+            // A strategy bug must not stall the session: treat it as walking away.
+            let _ = protocol.apply(turn, Move::End, now);
         }
     }
     Transcript {

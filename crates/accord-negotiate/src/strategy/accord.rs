@@ -137,10 +137,11 @@ impl Accord {
     fn pick(&mut self, target: f64) -> (u32, f64) {
         let range = self.candidates(target);
         let version = self.model.offers();
-        if let Some((r, v, k, e)) = &self.cache {
-            if *r == range && *v == version {
-                return (*k, *e);
-            }
+        if let Some((r, v, k, e)) = &self.cache
+            && *r == range
+            && *v == version
+        {
+            return (*k, *e);
         }
         let sorted = self.table.sorted();
         let mut best = (sorted[range.start], f64::NEG_INFINITY);
@@ -226,24 +227,23 @@ impl Strategy for Accord {
         if let Some((_, u)) = received {
             self.best_received = self.best_received.max(u);
         }
-        if let Some((i, u)) = received {
-            if u >= previous_best {
-                self.best_received_outcome = Some(view.offers[i as usize]);
-            }
+        if let Some((i, u)) = received
+            && u >= previous_best
+        {
+            self.best_received_outcome = Some(view.offers[i as usize]);
         }
         let (mut target, mut binding) = self.target(view.t);
         let (mut mine, mut estimate) = self.pick(target);
-        if view.moves_left <= self.params.endgame_moves && !view.last_move {
-            if let Some(k) = self
+        if view.moves_left <= self.params.endgame_moves
+            && !view.last_move
+            && let Some(k) = self
                 .best_received_outcome
                 .filter(|&k| self.table.get(k) >= reservation)
-            {
-                if self.table.get(k) < self.table.get(mine) {
-                    (target, binding) = (self.table.get(k), Binding::Endgame);
-                    mine = k;
-                    estimate = self.model.estimate(&self.space, &self.values, k);
-                }
-            }
+            && self.table.get(k) < self.table.get(mine)
+        {
+            (target, binding) = (self.table.get(k), Binding::Endgame);
+            mine = k;
+            estimate = self.model.estimate(&self.space, &self.values, k);
         }
         // A reciprocating opponent (MiCRO) moves only when this agent makes new offers.
         // When the opponent stalls and the best candidate was offered before, offer an

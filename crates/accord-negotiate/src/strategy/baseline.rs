@@ -11,10 +11,11 @@ use crate::protocol::{Move, OfferSet};
 use crate::utility::UtilityTable;
 
 fn accept_or_offer(table: &UtilityTable, view: &View<'_>, mine: u32, threshold: f64) -> Move {
-    if let Some((i, u)) = best_offer(table, view.offers) {
-        if u >= threshold && u >= table.reservation() {
-            return Move::Accept { option: i };
-        }
+    if let Some((i, u)) = best_offer(table, view.offers)
+        && u >= threshold
+        && u >= table.reservation()
+    {
+        return Move::Accept { option: i };
     }
     Move::Offer(OfferSet::one(mine))
 }
