@@ -89,7 +89,6 @@ macro_rules! string_enum {
     };
 }
 
-
 string_enum!(
     /// Supplier size class, as used by small-business payment laws (India's MSMED Act,
     /// the EU SME definition).

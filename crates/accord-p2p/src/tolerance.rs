@@ -229,10 +229,10 @@ impl TolerancePolicy {
         sku: Option<&str>,
         fallback_category: Option<&'a CategoryCode>,
     ) -> (&'a Tolerance, Scope) {
-        if let Some(sku) = sku {
-            if let Some(t) = self.items.get(sku).and_then(|s| s.get(kind)) {
-                return (t, Scope::Item);
-            }
+        if let Some(sku) = sku
+            && let Some(t) = self.items.get(sku).and_then(|s| s.get(kind))
+        {
+            return (t, Scope::Item);
         }
         if !self.categories.is_empty() {
             let category = sku

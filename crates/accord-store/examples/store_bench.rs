@@ -37,12 +37,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if want("verify") {
         println!("{}", bench::bench_verify_sqlite(&dir, n).await?);
     }
-    if want("pg") {
-        if let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL") {
-            println!("{}", bench::bench_append_pg(&url, 4, 1, n / 10).await?);
-            println!("{}", bench::bench_append_pg(&url, 4, 100, n).await?);
-            println!("{}", bench::bench_append_pg(&url, 4, 1000, n).await?);
-        }
+    if want("pg")
+        && let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL")
+    {
+        println!("{}", bench::bench_append_pg(&url, 4, 1, n / 10).await?);
+        println!("{}", bench::bench_append_pg(&url, 4, 100, n).await?);
+        println!("{}", bench::bench_append_pg(&url, 4, 1000, n).await?);
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

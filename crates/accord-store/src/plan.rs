@@ -362,7 +362,7 @@ pub(crate) fn plan<'a>(
             let hash = chain::link_hash(&out.tip_hash, &buf);
             if let Some((key, _)) = tip
                 .signer
-                .filter(|&(_, every)| every > 0 && seq % every == 0)
+                .filter(|&(_, every)| every > 0 && seq.is_multiple_of(every))
             {
                 out.checkpoints.push(CheckpointRow {
                     seq: seq as i64,

@@ -165,14 +165,14 @@ impl Checker<'_> {
     }
 
     fn decimals(&mut self, value: Option<Decimal>, rule: &'static str, path: impl fmt::Display) {
-        if let Some(v) = value {
-            if v.scale() > 2 {
-                self.fail(
-                    rule,
-                    path.to_string(),
-                    format!("`{v}` has more than 2 decimals"),
-                );
-            }
+        if let Some(v) = value
+            && v.scale() > 2
+        {
+            self.fail(
+                rule,
+                path.to_string(),
+                format!("`{v}` has more than 2 decimals"),
+            );
         }
     }
 
@@ -468,14 +468,13 @@ fn lines(c: &mut Checker<'_>) {
         // + line charges - line allowances, rounded to 2 decimals.
         if let (Some(q), Some(unit), Some(net)) =
             (line.quantity, line.price.unit_net(), line.net_amount)
-        {
-            if let Some(exact) = q
+            && let Some(exact) = q
                 .checked_mul(unit)
                 .and_then(|x| x.checked_add(charges))
                 .and_then(|x| x.checked_sub(allowances))
-            {
-                if !rounds_to(net, exact) {
-                    c.fail_line(
+            && !rounds_to(net, exact)
+        {
+            c.fail_line(
                         "PEPPOL-EN16931-R120",
                         format!("{p}/cbc:LineExtensionAmount"),
                         format!(
@@ -484,8 +483,6 @@ fn lines(c: &mut Checker<'_>) {
                             exact.normalize()
                         ),
                     );
-                }
-            }
         }
     }
 }
@@ -848,14 +845,14 @@ fn currency(c: &mut Checker<'_>) {
         (t.tax_exclusive, "TaxExclusiveAmount"),
         (t.payable, "PayableAmount"),
     ] {
-        if let Some(v) = v {
-            if Money::parse(&v.to_string(), currency).is_err() {
-                c.fail(
-                    "ACCORD-MONEY",
-                    format!("{TOTALS}/cbc:{leaf}"),
-                    format!("`{v}` does not fit the minor unit of `{code}`"),
-                );
-            }
+        if let Some(v) = v
+            && Money::parse(&v.to_string(), currency).is_err()
+        {
+            c.fail(
+                "ACCORD-MONEY",
+                format!("{TOTALS}/cbc:{leaf}"),
+                format!("`{v}` does not fit the minor unit of `{code}`"),
+            );
         }
     }
 }

@@ -105,11 +105,9 @@ impl Writer {
         let mut first_new = None;
         for mut req in group {
             let commands = std::mem::take(&mut req.commands);
-            if !single {
-                if let Err(e) = self.conn.execute("SAVEPOINT req").await {
-                    done.push((req, Err(e.into())));
-                    continue;
-                }
+            if !single && let Err(e) = self.conn.execute("SAVEPOINT req").await {
+                done.push((req, Err(e.into())));
+                continue;
             }
             let outcome = match self.apply(commands).await {
                 Ok(plan) => {
