@@ -200,7 +200,7 @@ pub fn negotiate(
     }
     let s = &n.scenario;
     let mut a = config.buyer.build(&Context::of(s, 0));
-    let mut b = persona.style.build(&Context::of(s, 1));
+    let mut b = persona.bot(&n);
     let session = SessionConfig {
         kind: config.template.protocol,
         deadline: Deadline {

@@ -11,6 +11,7 @@ use accord_core::{Money, SizeClass};
 use accord_negotiate::procurement::{
     self, Bounds, Buyer, EarlyPayment, ProcurementSpace, Terms, percent,
 };
+use accord_negotiate::strategy::{Context, Strategy};
 use accord_negotiate::utility::UtilityTable;
 use accord_negotiate::{AgentKind, ProtocolKind, Scenario};
 use rand::{Rng, SeedableRng};
@@ -148,6 +149,12 @@ impl SupplierPersona {
             rush_cost_per_day: self.rush_cost_per_day,
             value_per_contract_month: self.value_per_contract_month,
         }
+    }
+
+    /// The supplier's bot for one negotiation: its style, built on its own side of the
+    /// scenario (side 1), seeing only its own utilities.
+    pub fn bot(&self, negotiation: &TailNegotiation) -> Box<dyn Strategy> {
+        self.style.build(&Context::of(&negotiation.scenario, 1))
     }
 
     /// The supplier-side utility the engine plays with, on `space`.
