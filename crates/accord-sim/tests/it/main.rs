@@ -2,6 +2,7 @@
 
 mod campaign;
 mod enterprise;
+mod persona;
 
 use accord_sim::{Enterprise, EnterpriseConfig};
 
