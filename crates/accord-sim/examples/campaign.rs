@@ -2,17 +2,24 @@
 //! runs a tail-spend campaign of the flagship against every active supplier's persona,
 //! and prints the report beside the Walmart–Pactum anchors, with the time each step took.
 //!
-//! `cargo run --release -p accord-sim --example campaign [SEED] [--json]`
+//! `cargo run --release -p accord-sim --example campaign [SEED] [--json] [--meso]`
+//! (`--meso`: the buyer makes three equivalent offers at a time instead of one).
 
 use std::time::Instant;
 
+use accord_negotiate::ProtocolKind;
 use accord_sim::enterprise::tail_coverage;
+use accord_sim::persona::BuyerTemplate;
 use accord_sim::{CampaignConfig, Enterprise, EnterpriseConfig, export, run_campaign};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let seed = args.iter().find_map(|a| a.parse::<u64>().ok()).unwrap_or(1);
     let json = args.iter().any(|a| a == "--json");
+    let mut template = BuyerTemplate::default();
+    if args.iter().any(|a| a == "--meso") {
+        template.protocol = ProtocolKind::Meso { k: 3 };
+    }
 
     let started = Instant::now();
     let enterprise = Enterprise::generate(&EnterpriseConfig::default(), seed)?;
@@ -28,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &enterprise,
         &CampaignConfig {
             seed,
+            template,
             ..CampaignConfig::default()
         },
     )?;
