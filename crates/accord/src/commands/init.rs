@@ -38,9 +38,10 @@ async fn init(g: &GlobalArgs, dir: &DataDir, args: &InitArgs) -> anyhow::Result<
     let mut config = if dir.config_file().exists() {
         load_config(g, dir)?
     } else {
-        let mut c = Config::default();
-        c.database_url = g.database_url.clone();
-        c
+        Config {
+            database_url: g.database_url.clone(),
+            ..Config::default()
+        }
     };
     config.reporting_currency = reporting_currency;
     config.audit.checkpoint_every = args.checkpoint_every;

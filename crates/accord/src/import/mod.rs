@@ -255,7 +255,7 @@ impl SupplierRefs {
 }
 
 /// Imports `path` as `kind`. With `dry_run`, checks everything and writes nothing.
-pub async fn run<S: Store>(
+pub async fn run<S: Store + Clone + 'static>(
     store: &S,
     kind: Kind,
     path: &Path,
@@ -544,7 +544,7 @@ fn same_spend(old: &SpendLine, row: &SpendRow) -> bool {
 
 /// Spend files can hold millions of lines: both passes stream, and the write pass commits
 /// in chunks of `WRITE_CHUNK` rows, each row idempotent.
-async fn import_spend<S: Store>(
+async fn import_spend<S: Store + Clone + 'static>(
     store: &S,
     path: &Path,
     dry_run: bool,
@@ -626,6 +626,7 @@ async fn import_spend<S: Store>(
 
     let (mut records, _, _) = Records::open(path)?;
     let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+    let mut in_flight: Option<InFlight> = None;
     while let Some((_, record)) = records.next(path)? {
         // INVARIANT: the check pass accepted every row and resolved every supplier.
         let row = rows::spend_row(&header, record)
@@ -642,12 +643,21 @@ async fn import_spend<S: Store>(
             .key(key),
         );
         if chunk.len() == WRITE_CHUNK {
-            store
-                .append_batch(std::mem::take(&mut chunk))
-                .await
-                .map_err(anyhow::Error::from)?;
+            // One batch is written while the next is parsed; batches still commit in file
+            // order, because the next starts only after the previous has committed.
+            let batch = std::mem::take(&mut chunk);
+            if let Some(previous) = in_flight.take() {
+                finish_batch(previous).await?;
+            }
+            let writer = store.clone();
+            in_flight = Some(tokio::spawn(
+                async move { writer.append_batch(batch).await },
+            ));
             progress.set_position(len + records.bytes_read());
         }
+    }
+    if let Some(previous) = in_flight.take() {
+        finish_batch(previous).await?;
     }
     if !chunk.is_empty() {
         store
@@ -657,6 +667,17 @@ async fn import_spend<S: Store>(
     }
     progress.set_position(len * 2);
     Ok(report)
+}
+
+type InFlight =
+    tokio::task::JoinHandle<Result<Vec<accord_store::Appended>, accord_store::StoreError>>;
+
+async fn finish_batch(batch: InFlight) -> Result<(), ImportFailure> {
+    batch
+        .await
+        .map_err(|e| anyhow::anyhow!("the write task failed: {e}"))?
+        .map_err(anyhow::Error::from)?;
+    Ok(())
 }
 
 /// Finds `suppliers.csv`, `contracts.csv` and `spend.csv` in a directory, in import order.

@@ -16,6 +16,12 @@ pub struct Accord {
     pub database_url: Option<String>,
 }
 
+impl Default for Accord {
+    fn default() -> Self {
+        Accord::new()
+    }
+}
+
 impl Accord {
     pub fn new() -> Accord {
         Accord {
