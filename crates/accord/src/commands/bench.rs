@@ -108,7 +108,7 @@ async fn negotiate(args: BenchNegotiateArgs) -> anyhow::Result<ExitCode> {
         config.seed
     );
     println!("{}", tournament::format_table(&report.agents));
-    println!("played in {secs:.2} s on {} threads", rayon_threads());
+    println!("played in {secs:.2} s on {} threads", available_cores());
     for agent in &config.agents {
         let name = agent.name();
         let own: Vec<_> = report
@@ -136,7 +136,7 @@ async fn negotiate(args: BenchNegotiateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn rayon_threads() -> usize {
+fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

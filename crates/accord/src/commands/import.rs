@@ -15,11 +15,11 @@ pub async fn run(g: &GlobalArgs, command: ImportCommand) -> anyhow::Result<ExitC
         ImportCommand::Contracts(a) => (Kind::Contracts, a),
         ImportCommand::Spend(a) => (Kind::Spend, a),
     };
-    import_one(g, kind, args).await
+    import_one(&Node::open(g).await?, kind, args).await
 }
 
-pub async fn import_one(g: &GlobalArgs, kind: Kind, args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let node = Node::open(g).await?;
+/// Runs one import on an open data dir and prints its outcome.
+pub async fn import_one(node: &Node, kind: Kind, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let bar = progress_bar(0, "importing");
     let started = std::time::Instant::now();
     let outcome = import::run(&node.store, kind, &args.file, args.dry_run, &bar).await;

@@ -11,7 +11,7 @@ use super::{Node, load_config, open_store, redact};
 use crate::{
     cli::{GlobalArgs, ImportArgs, InitArgs, QuickstartArgs},
     config::{Config, DataDir},
-    import::{self, Kind},
+    import,
 };
 
 pub async fn run(g: &GlobalArgs, args: InitArgs) -> anyhow::Result<ExitCode> {
@@ -108,31 +108,24 @@ pub async fn quickstart(g: &GlobalArgs, args: QuickstartArgs) -> anyhow::Result<
         };
         init(g, &dir, &init_args).await?;
     }
+    // One open data dir for every step, as the separate commands would see it.
+    let node = Node::open(g).await?;
     for (kind, path) in files {
-        let name = match kind {
-            Kind::Suppliers => "suppliers",
-            Kind::Contracts => "contracts",
-            Kind::Spend => "spend",
+        println!("\n$ accord import {} {}", kind.name(), path.display());
+        let args = ImportArgs {
+            file: path,
+            dry_run: false,
         };
-        println!("\n$ accord import {name} {}", path.display());
-        let code = super::import::import_one(
-            g,
-            kind,
-            ImportArgs {
-                file: path,
-                dry_run: false,
-            },
-        )
-        .await?;
+        let code = super::import::import_one(&node, kind, args).await?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }
     }
     println!("\n$ accord audit verify");
-    let code = super::audit::verify(&Node::open(g).await?).await?;
+    let code = super::audit::verify(&node).await?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }
     println!("\n$ accord status");
-    super::status::run(g).await
+    super::status::print(&node).await
 }

@@ -8,7 +8,11 @@ use super::Node;
 use crate::cli::GlobalArgs;
 
 pub async fn run(g: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let node = Node::open(g).await?;
+    print(&Node::open(g).await?).await
+}
+
+/// Prints the status of an open data dir.
+pub async fn print(node: &Node) -> anyhow::Result<ExitCode> {
     let counts = node.store.counts().await?;
     let checkpoints = node.store.audit_checkpoints().await?;
     println!("data dir        {}", node.dir.root.display());

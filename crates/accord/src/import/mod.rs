@@ -45,7 +45,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    /// The subcommand's name: `suppliers`, `contracts` or `spend`.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Suppliers => "suppliers",
             Kind::Contracts => "contracts",
