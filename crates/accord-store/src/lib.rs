@@ -28,8 +28,8 @@ pub use chain::{Broken, ChainBreak, VerifyOptions, VerifyReport};
 pub use error::{Result, StoreError};
 pub use export::{ExportFormat, ExportSummary};
 pub use model::{
-    Append, Appended, Change, Counts, DocumentRecord, ExpectedVersion, Job, JobId, Retry,
-    SignedCheckpoint, StoredEvent, SupplierSpend,
+    Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, ExpectedVersion, Job, JobId,
+    Retry, SignedCheckpoint, StoredEvent, SupplierSpend,
 };
 pub use pg::{PgOptions, PgStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

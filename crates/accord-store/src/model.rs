@@ -190,11 +190,53 @@ pub struct DocumentRecord {
     /// `requisition`, `purchase_order`, `receipt`, `invoice` or `payment`.
     pub kind: String,
     pub id: String,
+    /// The document it belongs to, if any (a negotiation's campaign).
+    pub parent: Option<String>,
     pub state: String,
     /// The document as JSON, with its current state.
     pub data: serde_json::Value,
     /// The sequence number of the last event that changed it.
     pub last_seq: u64,
+}
+
+/// Which documents [`crate::Store::documents`] lists: one kind, optionally one parent and
+/// one state, in id order (UUID v7 ids sort by creation time), a page at a time.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DocumentQuery {
+    pub kind: String,
+    pub parent: Option<String>,
+    pub state: Option<String>,
+    /// Only ids greater than this (the last id of the previous page).
+    pub after_id: Option<String>,
+    pub limit: u32,
+}
+
+impl DocumentQuery {
+    /// The first `limit` documents of `kind`.
+    pub fn kind(kind: &str, limit: u32) -> DocumentQuery {
+        DocumentQuery {
+            kind: kind.to_owned(),
+            parent: None,
+            state: None,
+            after_id: None,
+            limit,
+        }
+    }
+
+    pub fn parent(mut self, parent: impl Into<String>) -> DocumentQuery {
+        self.parent = Some(parent.into());
+        self
+    }
+
+    pub fn state(mut self, state: impl Into<String>) -> DocumentQuery {
+        self.state = Some(state.into());
+        self
+    }
+
+    pub fn after(mut self, id: impl Into<String>) -> DocumentQuery {
+        self.after_id = Some(id.into());
+        self
+    }
 }
 
 /// A job's id in the work queue.

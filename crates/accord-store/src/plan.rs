@@ -67,6 +67,8 @@ pub(crate) enum ProjOp {
     Document {
         kind: &'static str,
         id: String,
+        /// The document this one belongs to, if any (a campaign for a negotiation).
+        parent: Option<String>,
         state: String,
         data: String,
     },
@@ -158,30 +160,35 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
         Event::RequisitionSubmitted { requisition: d } => ProjOp::Document {
             kind: "requisition",
             id: d.id.to_string(),
+            parent: None,
             state: enum_str(&d.state),
             data: serde_json::to_string(d)?,
         },
         Event::PurchaseOrderIssued { order: d } => ProjOp::Document {
             kind: "purchase_order",
             id: d.id.to_string(),
+            parent: None,
             state: enum_str(&d.state),
             data: serde_json::to_string(d)?,
         },
         Event::GoodsReceived { receipt: d } => ProjOp::Document {
             kind: "receipt",
             id: d.id.to_string(),
+            parent: None,
             state: enum_str(&d.state),
             data: serde_json::to_string(d)?,
         },
         Event::InvoiceReceived { invoice: d } => ProjOp::Document {
             kind: "invoice",
             id: d.id.to_string(),
+            parent: None,
             state: enum_str(&d.state),
             data: serde_json::to_string(d)?,
         },
         Event::PaymentScheduled { payment: d } => ProjOp::Document {
             kind: "payment",
             id: d.id.to_string(),
+            parent: None,
             state: enum_str(&d.state),
             data: serde_json::to_string(d)?,
         },

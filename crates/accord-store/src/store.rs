@@ -15,8 +15,8 @@ use crate::chain::{VerifyOptions, VerifyReport};
 use crate::error::{Result, StoreError};
 use crate::export::{ExportFormat, ExportSummary, Exporter};
 use crate::model::{
-    Append, Appended, Change, Counts, DocumentRecord, Job, JobId, Retry, SignedCheckpoint,
-    StoredEvent, SupplierSpend,
+    Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, Job, JobId, Retry,
+    SignedCheckpoint, StoredEvent, SupplierSpend,
 };
 use crate::pg::{PgOptions, PgStore};
 use crate::sqlite::{SqliteOptions, SqliteStore};
@@ -42,6 +42,14 @@ pub trait Store: Send + Sync {
     fn read_events(
         &self,
         after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
+
+    /// Up to `limit` events of one stream with `stream_version > after_version`, in order.
+    fn read_stream(
+        &self,
+        stream: &str,
+        after_version: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
 
@@ -71,6 +79,17 @@ pub trait Store: Send + Sync {
         kind: &str,
         id: &str,
     ) -> impl Future<Output = Result<Option<DocumentRecord>>> + Send;
+    /// Documents of one kind, filtered by parent and state, a page at a time.
+    fn documents(
+        &self,
+        query: &DocumentQuery,
+    ) -> impl Future<Output = Result<Vec<DocumentRecord>>> + Send;
+    /// How many documents of `kind` (under `parent`, if given) are in each state.
+    fn document_counts(
+        &self,
+        kind: &str,
+        parent: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<(String, u64)>>> + Send;
     /// Row counts for `accord status`.
     fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
     /// Spend per supplier and currency, largest first.
@@ -201,6 +220,14 @@ macro_rules! impl_store {
             async fn read_events(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
                 <$ty>::read_events(self, after, limit).await
             }
+            async fn read_stream(
+                &self,
+                stream: &str,
+                after_version: u64,
+                limit: u32,
+            ) -> Result<Vec<StoredEvent>> {
+                <$ty>::read_stream(self, stream, after_version, limit).await
+            }
             async fn last_seq(&self) -> Result<u64> {
                 <$ty>::last_seq(self).await
             }
@@ -221,6 +248,16 @@ macro_rules! impl_store {
             }
             async fn document(&self, kind: &str, id: &str) -> Result<Option<DocumentRecord>> {
                 <$ty>::document(self, kind, id).await
+            }
+            async fn documents(&self, query: &DocumentQuery) -> Result<Vec<DocumentRecord>> {
+                <$ty>::documents(self, query).await
+            }
+            async fn document_counts(
+                &self,
+                kind: &str,
+                parent: Option<&str>,
+            ) -> Result<Vec<(String, u64)>> {
+                <$ty>::document_counts(self, kind, parent).await
             }
             async fn counts(&self) -> Result<Counts> {
                 <$ty>::counts(self).await
@@ -342,6 +379,14 @@ impl Store for AnyStore {
     async fn read_events(&self, after: u64, limit: u32) -> Result<Vec<StoredEvent>> {
         delegate!(self, s => Store::read_events(s, after, limit))
     }
+    async fn read_stream(
+        &self,
+        stream: &str,
+        after_version: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        delegate!(self, s => Store::read_stream(s, stream, after_version, limit))
+    }
     async fn last_seq(&self) -> Result<u64> {
         delegate!(self, s => Store::last_seq(s))
     }
@@ -362,6 +407,16 @@ impl Store for AnyStore {
     }
     async fn document(&self, kind: &str, id: &str) -> Result<Option<DocumentRecord>> {
         delegate!(self, s => Store::document(s, kind, id))
+    }
+    async fn documents(&self, query: &DocumentQuery) -> Result<Vec<DocumentRecord>> {
+        delegate!(self, s => Store::documents(s, query))
+    }
+    async fn document_counts(
+        &self,
+        kind: &str,
+        parent: Option<&str>,
+    ) -> Result<Vec<(String, u64)>> {
+        delegate!(self, s => Store::document_counts(s, kind, parent))
     }
     async fn counts(&self) -> Result<Counts> {
         delegate!(self, s => Store::counts(s))

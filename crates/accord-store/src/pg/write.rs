@@ -435,13 +435,16 @@ async fn write_proj(conn: &mut PgConnection, rows: &[(i64, &ProjOp)]) -> sqlx::R
         }
         ProjOp::Document { .. } => {
             sqlx::query(
-                "INSERT INTO documents (kind, id, state, data, last_seq) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
+                "INSERT INTO documents (kind, id, parent, state, data, last_seq) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                 $5::text[], $6::int8[]) \
                  ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
+                 parent = COALESCE(excluded.parent, documents.parent), \
                  data = excluded.data, last_seq = excluded.last_seq",
             )
             .bind(col!(rows, Document, kind, |k: &&str| k.to_string()))
             .bind(col!(rows, Document, id, s))
+            .bind(col!(rows, Document, parent, |x: &Option<String>| x.clone()))
             .bind(col!(rows, Document, state, s))
             .bind(col!(rows, Document, data, s))
             .bind(&seqs)

@@ -29,7 +29,8 @@ use crate::audit::NodeKey;
 use crate::chain::{Verifier, VerifyOptions, VerifyReport};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Append, Appended, Change, Counts, DocumentRecord, SignedCheckpoint, StoredEvent, SupplierSpend,
+    Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, SignedCheckpoint, StoredEvent,
+    SupplierSpend,
 };
 use crate::plan;
 use crate::read;
@@ -245,23 +246,68 @@ impl SqliteStore {
 
     pub(crate) async fn document(&self, kind: &str, id: &str) -> Result<Option<DocumentRecord>> {
         let row = sqlx::query(
-            "SELECT kind, id, state, data, last_seq FROM documents WHERE kind = ? AND id = ?",
+            "SELECT kind, id, parent, state, data, last_seq FROM documents WHERE kind = ? AND id = ?",
         )
         .bind(kind)
         .bind(id)
         .fetch_optional(&self.inner.read)
         .await?;
-        row.map(|r| {
-            let data: String = r.try_get(3)?;
-            Ok(DocumentRecord {
-                kind: r.try_get(0)?,
-                id: r.try_get(1)?,
-                state: r.try_get(2)?,
-                data: read::json(&data)?,
-                last_seq: r.try_get::<i64, _>(4)? as u64,
-            })
-        })
-        .transpose()
+        row.as_ref().map(document_record).transpose()
+    }
+
+    pub(crate) async fn documents(&self, q: &DocumentQuery) -> Result<Vec<DocumentRecord>> {
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT kind, id, parent, state, data, last_seq FROM documents WHERE kind = ",
+        );
+        qb.push_bind(q.kind.as_str());
+        if let Some(parent) = &q.parent {
+            qb.push(" AND parent = ").push_bind(parent.as_str());
+        }
+        if let Some(state) = &q.state {
+            qb.push(" AND state = ").push_bind(state.as_str());
+        }
+        if let Some(after) = &q.after_id {
+            qb.push(" AND id > ").push_bind(after.as_str());
+        }
+        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(q.limit));
+        let rows = qb.build().fetch_all(&self.inner.read).await?;
+        rows.iter().map(document_record).collect()
+    }
+
+    pub(crate) async fn document_counts(
+        &self,
+        kind: &str,
+        parent: Option<&str>,
+    ) -> Result<Vec<(String, u64)>> {
+        let mut qb = sqlx::QueryBuilder::new("SELECT state, COUNT(*) FROM documents WHERE kind = ");
+        qb.push_bind(kind);
+        if let Some(parent) = parent {
+            qb.push(" AND parent = ").push_bind(parent);
+        }
+        qb.push(" GROUP BY state ORDER BY state");
+        let rows = qb.build().fetch_all(&self.inner.read).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<i64, _>(1)? as u64)))
+            .collect()
+    }
+
+    pub(crate) async fn read_stream(
+        &self,
+        stream: &str,
+        after_version: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
+             idempotency_key, prev_hash, hash FROM events WHERE stream = ? AND stream_version > ? \
+             ORDER BY stream_version LIMIT ?",
+        )
+        .bind(stream)
+        .bind(after_version as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.inner.read)
+        .await?;
+        rows.iter().map(stored_event).collect()
     }
 
     pub(crate) async fn counts(&self) -> Result<Counts> {
@@ -390,6 +436,18 @@ impl SqliteStore {
         }
         Ok(())
     }
+}
+
+fn document_record(r: &SqliteRow) -> Result<DocumentRecord> {
+    let data: String = r.try_get(4)?;
+    Ok(DocumentRecord {
+        kind: r.try_get(0)?,
+        id: r.try_get(1)?,
+        parent: r.try_get(2)?,
+        state: r.try_get(3)?,
+        data: read::json(&data)?,
+        last_seq: r.try_get::<i64, _>(5)? as u64,
+    })
 }
 
 fn stored_event(r: &SqliteRow) -> Result<StoredEvent> {

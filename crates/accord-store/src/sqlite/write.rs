@@ -582,17 +582,19 @@ fn push_proj<'a>(qb: &mut QueryBuilder<'a, Sqlite>, rows: &[(i64, &'a ProjOp)]) 
             qb.push("; ");
         }
         ProjOp::Document { .. } => {
-            qb.push("INSERT INTO documents (kind, id, state, data, last_seq) ");
+            qb.push("INSERT INTO documents (kind, id, parent, state, data, last_seq) ");
             qb.push_values(rows, |mut b, (seq, op)| {
                 if let ProjOp::Document {
                     kind,
                     id,
+                    parent,
                     state,
                     data,
                 } = op
                 {
                     b.push_bind(*kind)
                         .push_bind(id.as_str())
+                        .push_bind(parent.as_deref())
                         .push_bind(state.as_str())
                         .push_bind(data.as_str())
                         .push_bind(*seq);
@@ -600,6 +602,7 @@ fn push_proj<'a>(qb: &mut QueryBuilder<'a, Sqlite>, rows: &[(i64, &'a ProjOp)]) 
             });
             qb.push(
                 " ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
+                 parent = COALESCE(excluded.parent, documents.parent), \
                  data = excluded.data, last_seq = excluded.last_seq; ",
             );
         }

@@ -8,7 +8,7 @@ use accord_core::document::{Invoice, InvoiceKind};
 use accord_core::id::InvoiceId;
 use accord_core::lifecycle::InvoiceState;
 use accord_core::{Currency, Money};
-use accord_store::{Append, ExpectedVersion, Store, StoreError, VerifyOptions};
+use accord_store::{Append, DocumentQuery, ExpectedVersion, Store, StoreError, VerifyOptions};
 
 use crate::support::{self, Backend, Config, both_backends};
 
@@ -18,6 +18,7 @@ both_backends! {
     optimistic_concurrency_conflict,
     failing_batch_leaves_nothing,
     document_projections_follow_state,
+    documents_list_count_and_streams_read,
     consumer_checkpoint_resume,
     change_feed_delivers,
     concurrent_appends_group_commit,
@@ -268,6 +269,75 @@ async fn document_projections_follow_state(b: Backend) {
     let active = s.contract_by_ref("C-1").await.unwrap().unwrap();
     assert_eq!(active.state, accord_core::lifecycle::ContractState::Active);
     assert_eq!(s.counts().await.unwrap().documents, 1);
+}
+
+async fn documents_list_count_and_streams_read(b: Backend) {
+    let h = b.open(Config::default()).await;
+    let s = &h.store;
+    let invoices: Vec<Invoice> = (1..=5).map(invoice).collect();
+    s.append_batch(
+        invoices
+            .iter()
+            .map(|i| Append::new(Event::InvoiceReceived { invoice: i.clone() }))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    s.append(Append::new(support::invoice_state(
+        invoices[1].id,
+        InvoiceState::Matched,
+    )))
+    .await
+    .unwrap();
+
+    // Pages in id order, filtered by state.
+    let page = s
+        .documents(&DocumentQuery::kind("invoice", 2))
+        .await
+        .unwrap();
+    let ids: Vec<_> = page.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(
+        ids,
+        [invoices[0].id.to_string(), invoices[1].id.to_string()]
+    );
+    let next = s
+        .documents(&DocumentQuery::kind("invoice", 10).after(ids[1].clone()))
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 3);
+    assert_eq!(next[0].id, invoices[2].id.to_string());
+    let matched = s
+        .documents(&DocumentQuery::kind("invoice", 10).state("matched"))
+        .await
+        .unwrap();
+    assert_eq!(matched.len(), 1);
+    assert_eq!(matched[0].id, invoices[1].id.to_string());
+    assert_eq!(matched[0].parent, None);
+    let none = s
+        .documents(&DocumentQuery::kind("invoice", 10).parent("campaign-x"))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    let counts = s.document_counts("invoice", None).await.unwrap();
+    assert_eq!(
+        counts,
+        [("matched".to_string(), 1), ("received".to_string(), 4)]
+    );
+    assert!(s.document_counts("payment", None).await.unwrap().is_empty());
+
+    // One stream's events, after a version.
+    let stream = format!("invoice-{}", invoices[1].id);
+    let all = s.read_stream(&stream, 0, 100).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        all.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(all[1].kind, "document_state_changed");
+    let tail = s.read_stream(&stream, 1, 100).await.unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].seq, all[1].seq);
 }
 
 async fn consumer_checkpoint_resume(b: Backend) {
