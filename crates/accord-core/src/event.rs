@@ -11,7 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::{
     decision::Decision,
     document::{Contract, GoodsReceipt, Invoice, Payment, PurchaseOrder, Requisition, SpendLine},
-    id::{ContractId, InvoiceId, PaymentId, PurchaseOrderId, ReceiptId, RequisitionId, SupplierId},
+    id::{
+        CampaignId, ContractId, InvoiceId, NegotiationId, PaymentId, PurchaseOrderId, ReceiptId,
+        RequisitionId, SupplierId,
+    },
+    negotiation::{Campaign, MoveRecord, NegotiationClosed, NegotiationSpec},
     party::Supplier,
 };
 
@@ -78,6 +82,27 @@ pub enum Event {
     DecisionRecorded {
         decision: Decision,
     },
+    CampaignCreated {
+        campaign: Campaign,
+    },
+    /// A campaign started, paused, resumed or completed (`running`, `paused`, `completed`).
+    CampaignStateChanged {
+        campaign: CampaignId,
+        state: String,
+        #[serde(default)]
+        reason: String,
+    },
+    /// A supplier was invited to negotiate.
+    NegotiationOpened {
+        negotiation: NegotiationSpec,
+    },
+    /// A move by either side.
+    NegotiationMoved {
+        record: MoveRecord,
+    },
+    NegotiationClosed {
+        closed: NegotiationClosed,
+    },
 }
 
 impl Event {
@@ -96,6 +121,11 @@ impl Event {
             Event::PaymentScheduled { .. } => "payment_scheduled",
             Event::DocumentStateChanged { .. } => "document_state_changed",
             Event::DecisionRecorded { .. } => "decision_recorded",
+            Event::CampaignCreated { .. } => "campaign_created",
+            Event::CampaignStateChanged { .. } => "campaign_state_changed",
+            Event::NegotiationOpened { .. } => "negotiation_opened",
+            Event::NegotiationMoved { .. } => "negotiation_moved",
+            Event::NegotiationClosed { .. } => "negotiation_closed",
         }
     }
 
@@ -126,6 +156,11 @@ impl Event {
                 DocumentRef::Payment(id) => format!("payment-{id}"),
             },
             Event::DecisionRecorded { decision } => format!("decision-{}", decision.id),
+            Event::CampaignCreated { campaign } => campaign_stream(campaign.id),
+            Event::CampaignStateChanged { campaign, .. } => campaign_stream(*campaign),
+            Event::NegotiationOpened { negotiation } => negotiation_stream(negotiation.id),
+            Event::NegotiationMoved { record } => negotiation_stream(record.negotiation),
+            Event::NegotiationClosed { closed } => negotiation_stream(closed.negotiation),
         }
     }
 
@@ -141,6 +176,15 @@ impl Event {
 
 pub fn supplier_stream(id: SupplierId) -> String {
     format!("supplier-{id}")
+}
+
+pub fn campaign_stream(id: CampaignId) -> String {
+    format!("campaign-{id}")
+}
+
+/// A negotiation's stream: its opening, every move and its close, in order.
+pub fn negotiation_stream(id: NegotiationId) -> String {
+    format!("negotiation-{id}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,12 +2,14 @@
 //! `Event` enum and the `Decision` record. Pure: no I/O, no async, no clock reads except
 //! in explicitly named convenience constructors.
 
+pub mod deal;
 pub mod decision;
 pub mod document;
 pub mod event;
 pub mod id;
 pub mod lifecycle;
 pub mod money;
+pub mod negotiation;
 pub mod party;
 
 pub use decision::{Actor, Decision, PolicyVerdict, ScoredOption, VerdictOutcome};

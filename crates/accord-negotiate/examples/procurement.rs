@@ -4,7 +4,7 @@
 
 use accord_core::{Currency, Money};
 use accord_negotiate::procurement::{
-    Bounds, Buyer, EarlyPayment, ProcurementSpace, Supplier, Terms, percent,
+    Bounds, Buyer, BuyerValuation, EarlyPayment, ProcurementSpace, Supplier, Terms, percent,
 };
 use accord_negotiate::session::{self, SessionConfig};
 use accord_negotiate::strategy::{AgentKind, Context};

@@ -8,7 +8,7 @@
 //! and are collected in supplier order, so one seed gives one report.
 
 use accord_core::{Currency, Money, SupplierStatus, round_minor};
-use accord_negotiate::procurement::Terms;
+use accord_negotiate::procurement::{BuyerValuation, Terms};
 use accord_negotiate::protocol::Deadline;
 use accord_negotiate::session::{self, SessionConfig};
 use accord_negotiate::strategy::Context;

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use accord_core::event::DocumentRef;
+use accord_core::negotiation::Party;
 use accord_core::{EVENT_SCHEMA_VERSION, Event};
 use serde::Serialize;
 
@@ -207,6 +208,43 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
                 state: snake_case(to),
             }
         }
+        Event::CampaignCreated { campaign } => ProjOp::Document {
+            kind: "campaign",
+            id: campaign.id.to_string(),
+            parent: None,
+            state: "draft".into(),
+            data: serde_json::to_string(campaign)?,
+        },
+        Event::CampaignStateChanged {
+            campaign, state, ..
+        } => ProjOp::State {
+            kind: "campaign",
+            id: campaign.to_string(),
+            state: snake_case(state),
+        },
+        Event::NegotiationOpened { negotiation: n } => ProjOp::Document {
+            kind: "negotiation",
+            id: n.id.to_string(),
+            parent: Some(n.campaign.to_string()),
+            state: "invited".into(),
+            data: serde_json::to_string(n)?,
+        },
+        // The supplier's first move engages it; later moves leave the state as it is.
+        Event::NegotiationMoved { record } => match record.party {
+            Party::Supplier if record.number <= 2 => ProjOp::State {
+                kind: "negotiation",
+                id: record.negotiation.to_string(),
+                state: "engaged".into(),
+            },
+            _ => return Ok(None),
+        },
+        Event::NegotiationClosed { closed } => ProjOp::Document {
+            kind: "negotiation",
+            id: closed.negotiation.to_string(),
+            parent: Some(closed.campaign.to_string()),
+            state: closed.outcome.state().into(),
+            data: serde_json::to_string(closed)?,
+        },
         Event::Genesis { .. } | Event::DecisionRecorded { .. } => return Ok(None),
     }))
 }

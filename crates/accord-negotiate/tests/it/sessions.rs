@@ -212,7 +212,7 @@ fn tournament_report_shape() {
 fn procurement_deal_creates_and_splits_value() {
     use accord_core::{Currency, Money};
     use accord_negotiate::procurement::{
-        Bounds, Buyer, EarlyPayment, ProcurementSpace, Supplier, Terms, percent,
+        Bounds, Buyer, BuyerValuation, EarlyPayment, ProcurementSpace, Supplier, Terms, percent,
     };
 
     let eur = |s: &str| Money::parse(s, Currency::parse("EUR").unwrap()).unwrap();
