@@ -174,13 +174,15 @@ pub struct Counts {
 }
 
 /// Spend of one supplier in one currency.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 pub struct SupplierSpend {
     pub supplier: accord_core::id::SupplierId,
     pub currency: String,
     /// Sum of the lines' amounts, in minor units.
     pub total_minor: i64,
     pub lines: u64,
+    /// Sum of the lines' quantities (so `total / quantity` is the average unit price).
+    pub quantity: f64,
 }
 
 /// A document in the documents read model (requisitions, orders, receipts, invoices,

@@ -63,12 +63,14 @@ pub(crate) fn supplier_spend(
     currency: String,
     total_minor: i64,
     lines: i64,
+    quantity: f64,
 ) -> Result<SupplierSpend> {
     Ok(SupplierSpend {
         supplier: SupplierId::parse(&supplier).map_err(|_| bad("supplier id", &supplier))?,
         currency,
         total_minor,
         lines: lines as u64,
+        quantity,
     })
 }
 

@@ -69,6 +69,11 @@ pub trait Store: Send + Sync {
         &self,
         external_ref: &str,
     ) -> impl Future<Output = Result<Option<Contract>>> + Send;
+    /// Every contract with `supplier`, in any state.
+    fn contracts_of_supplier(
+        &self,
+        supplier: SupplierId,
+    ) -> impl Future<Output = Result<Vec<Contract>>> + Send;
     fn spend_by_ref(
         &self,
         external_ref: &str,
@@ -243,6 +248,9 @@ macro_rules! impl_store {
             async fn contract_by_ref(&self, external_ref: &str) -> Result<Option<Contract>> {
                 self.contract_where("external_ref", external_ref).await
             }
+            async fn contracts_of_supplier(&self, supplier: SupplierId) -> Result<Vec<Contract>> {
+                <$ty>::contracts_of_supplier(self, &supplier.to_string()).await
+            }
             async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
                 <$ty>::spend_by_ref(self, external_ref).await
             }
@@ -401,6 +409,9 @@ impl Store for AnyStore {
     }
     async fn contract_by_ref(&self, external_ref: &str) -> Result<Option<Contract>> {
         delegate!(self, s => Store::contract_by_ref(s, external_ref))
+    }
+    async fn contracts_of_supplier(&self, supplier: SupplierId) -> Result<Vec<Contract>> {
+        delegate!(self, s => Store::contracts_of_supplier(s, supplier))
     }
     async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
         delegate!(self, s => Store::spend_by_ref(s, external_ref))

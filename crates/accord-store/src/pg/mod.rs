@@ -191,6 +191,15 @@ impl PgStore {
         data.map(|d| read::json(&d)).transpose()
     }
 
+    pub(crate) async fn contracts_of_supplier(&self, supplier: &str) -> Result<Vec<Contract>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM contracts WHERE supplier = $1 ORDER BY id")
+                .bind(supplier)
+                .fetch_all(&self.inner.pool)
+                .await?;
+        rows.iter().map(|d| read::json(d)).collect()
+    }
+
     pub(crate) async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
         let row = sqlx::query(
             "SELECT id, external_ref, supplier, category, sku, description, quantity, currency, \
@@ -305,7 +314,8 @@ impl PgStore {
 
     pub(crate) async fn spend_by_supplier(&self, limit: u32) -> Result<Vec<SupplierSpend>> {
         let rows = sqlx::query(
-            "SELECT supplier, currency, SUM(amount_minor)::BIGINT AS total, COUNT(*) FROM spend \
+            "SELECT supplier, currency, SUM(amount_minor)::BIGINT AS total, COUNT(*), \
+             SUM(quantity::float8) FROM spend \
              GROUP BY supplier, currency ORDER BY total DESC, supplier LIMIT $1",
         )
         .bind(i64::from(limit))
@@ -313,7 +323,13 @@ impl PgStore {
         .await?;
         rows.iter()
             .map(|r| {
-                read::supplier_spend(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)
+                read::supplier_spend(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get::<Option<f64>, _>(4)?.unwrap_or(0.0),
+                )
             })
             .collect()
     }

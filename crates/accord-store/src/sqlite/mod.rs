@@ -219,6 +219,15 @@ impl SqliteStore {
         data.map(|d| read::json(&d)).transpose()
     }
 
+    pub(crate) async fn contracts_of_supplier(&self, supplier: &str) -> Result<Vec<Contract>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM contracts WHERE supplier = ? ORDER BY id")
+                .bind(supplier)
+                .fetch_all(&self.inner.read)
+                .await?;
+        rows.iter().map(|d| read::json(d)).collect()
+    }
+
     pub(crate) async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
         let row = sqlx::query(
             "SELECT id, external_ref, supplier, category, sku, description, quantity, currency, \
@@ -333,7 +342,8 @@ impl SqliteStore {
 
     pub(crate) async fn spend_by_supplier(&self, limit: u32) -> Result<Vec<SupplierSpend>> {
         let rows = sqlx::query(
-            "SELECT supplier, currency, SUM(amount_minor) AS total, COUNT(*) FROM spend \
+            "SELECT supplier, currency, SUM(amount_minor) AS total, COUNT(*), \
+             SUM(CAST(quantity AS REAL)) FROM spend \
              GROUP BY supplier, currency ORDER BY total DESC, supplier LIMIT ?",
         )
         .bind(i64::from(limit))
@@ -341,7 +351,13 @@ impl SqliteStore {
         .await?;
         rows.iter()
             .map(|r| {
-                read::supplier_spend(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)
+                read::supplier_spend(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get::<Option<f64>, _>(4)?.unwrap_or(0.0),
+                )
             })
             .collect()
     }

@@ -81,6 +81,19 @@ async fn append_read_and_lookups(b: Backend) {
     assert_eq!(agg[0].supplier, support::supplier(2).id);
     assert_eq!((agg[0].total_minor, agg[0].lines), (3000, 5));
     assert_eq!(agg[1].total_minor, 2500);
+    let quantity: f64 = agg.iter().map(|a| a.quantity).sum();
+    assert!(quantity > 0.0, "quantities are summed: {agg:?}");
+    let contracts = s
+        .contracts_of_supplier(support::supplier(1).id)
+        .await
+        .unwrap();
+    assert_eq!(contracts.len(), 1);
+    assert!(
+        s.contracts_of_supplier(support::supplier(2).id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A supplier update replaces the projection row.
     let mut changed = support::supplier(1);
