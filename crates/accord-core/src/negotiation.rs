@@ -7,9 +7,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::deal::{Bounds, Buyer, EarlyPayment, Terms};
+use crate::decision::PolicyVerdict;
 use crate::id::{CampaignId, ContractId, NegotiationId, SupplierId};
 use crate::money::Money;
-use crate::party::{CategoryCode, RegionCode, SizeClass};
+use crate::party::{CategoryCode, RegionCode, RiskTier, SizeClass};
 
 /// Which suppliers a campaign approaches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +119,7 @@ pub struct NegotiationSpec {
     pub supplier_name: String,
     pub region: RegionCode,
     pub size: SizeClass,
+    pub risk: RiskTier,
     pub category: CategoryCode,
     /// The outcome space on offer.
     pub bounds: Bounds,
@@ -150,6 +152,8 @@ pub enum MoveAction {
     Offer { options: Vec<Terms> },
     /// Accept one of the standing options.
     Accept { option: Terms },
+    /// Decline the standing offer without countering; the other side offers again.
+    Reject,
     /// Walk away.
     End,
 }
@@ -195,6 +199,9 @@ pub enum NegotiationOutcome {
     Declined {
         by: Party,
     },
+    /// The rounds ran out without agreement.
+    NoAgreement,
+    /// The supplier did not finish before the negotiation's deadline.
     Expired,
 }
 
@@ -205,6 +212,7 @@ impl NegotiationOutcome {
             NegotiationOutcome::Agreed { .. } => "agreed",
             NegotiationOutcome::Escalated { .. } => "escalated",
             NegotiationOutcome::Declined { .. } => "declined",
+            NegotiationOutcome::NoAgreement => "no_agreement",
             NegotiationOutcome::Expired => "expired",
         }
     }
@@ -228,4 +236,7 @@ pub struct NegotiationClosed {
     #[serde(default)]
     pub engaged_at: Option<DateTime<Utc>>,
     pub closed_at: DateTime<Utc>,
+    /// The policy gate's verdict on awarding the deal, naming the deciding policies.
+    #[serde(default)]
+    pub verdict: Option<PolicyVerdict>,
 }

@@ -71,6 +71,24 @@ pub fn side_rng(seed: u64, side: Side) -> Rng {
     Rng::seed_from_u64(seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(side.index() as u64 + 1)))
 }
 
+/// Asks `strategy`, whose turn it is, for its move in `protocol` at `now_micros`, showing
+/// it exactly what a session shows it. Returns `Move::End` if the negotiation is over.
+pub fn respond(protocol: &Protocol, strategy: &mut dyn Strategy, rng: &mut Rng, now: u64) -> Move {
+    let Phase::Open { turn, standing } = protocol.phase() else {
+        return Move::End;
+    };
+    let offers = standing.as_ref().map_or(&[][..], |s| s.as_slice());
+    let total = 2 * protocol.deadline().rounds;
+    let view = View {
+        t: protocol.relative_time(now),
+        last_move: protocol.is_last_move(),
+        moves_left: total.saturating_sub(protocol.moves()).div_ceil(2),
+        offers,
+        max_options: protocol.max_options(turn),
+    };
+    strategy.respond(&view, rng)
+}
+
 /// Plays a negotiation. `a` moves first. `clock` gives the caller's time in microseconds
 /// (return a constant for round-only deadlines).
 pub fn run(
@@ -87,20 +105,10 @@ pub fn run(
     ];
     let mut rationales = Vec::new();
     let mut fault = None;
-    while let Phase::Open { turn, standing } = protocol.phase() {
+    while let Phase::Open { turn, .. } = protocol.phase() {
         let now = clock();
-        let offers = standing.as_ref().map_or(&[][..], |s| s.as_slice());
-        let total = 2 * config.deadline.rounds;
-        let own_moves_left = (total - protocol.moves()).div_ceil(2);
-        let view = View {
-            t: protocol.relative_time(now),
-            last_move: protocol.is_last_move(),
-            moves_left: own_moves_left,
-            offers,
-            max_options: protocol.max_options(turn),
-        };
         let strategy: &mut dyn Strategy = if turn == Side::A { a } else { b };
-        let mv = strategy.respond(&view, &mut rngs[turn.index()]);
+        let mv = respond(&protocol, strategy, &mut rngs[turn.index()], now);
         if config.explain
             && let Some(r) = strategy.rationale()
         {

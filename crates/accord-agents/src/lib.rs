@@ -1,0 +1,22 @@
+//! Accord's runtime: tail-spend campaigns and the buyer's negotiating agent.
+//!
+//! - [`tail`] picks a campaign's suppliers from the spend read model.
+//! - [`build`] turns a supplier's current terms into a negotiation specification.
+//! - [`live`] is one negotiation in memory: the protocol machine and the buyer's agent,
+//!   rebuilt exactly from the log by replaying its moves.
+//! - [`host`] serves negotiations to suppliers: it validates a move, lets the agent
+//!   answer, and commits both in one append with optimistic concurrency, so several
+//!   nodes can share one database.
+//! - [`campaign`] creates, starts, sweeps and reports campaigns.
+
+pub mod build;
+pub mod campaign;
+pub mod error;
+pub mod host;
+pub mod live;
+pub mod tail;
+
+pub use campaign::{CampaignReport, CampaignStatus, Campaigns, Invitation};
+pub use error::{AgentError, MoveError};
+pub use host::{Host, HostOptions, SupplierMove};
+pub use live::NegotiationView;
