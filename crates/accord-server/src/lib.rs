@@ -1,0 +1,82 @@
+//! Accord's HTTP surface, on axum: the supplier negotiation protocol (`/v1/negotiations`),
+//! the buyer API (`/v1/campaigns`, authenticated with role-scoped API keys) and the
+//! OpenAPI document generated from the handlers (`/openapi.json`).
+
+pub mod auth;
+pub mod buyer;
+pub mod error;
+pub mod protocol;
+
+use std::sync::Arc;
+
+use accord_agents::{Campaigns, Host};
+use accord_store::AnyStore;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use utoipa::OpenApi;
+
+pub use auth::{ApiKeys, Role};
+
+/// The largest request body accepted (moves and campaign definitions are small).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub host: Arc<Host<AnyStore>>,
+    pub campaigns: Arc<Campaigns<AnyStore>>,
+    pub keys: Arc<ApiKeys>,
+    /// The public base URL put into invitations.
+    pub base_url: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Accord",
+        description = "The open supplier negotiation protocol and the buyer API. See docs/protocol.md for worked examples."
+    ),
+    paths(
+        protocol::get_negotiation,
+        protocol::post_move,
+        protocol::negotiation_events,
+        buyer::create_campaign,
+        buyer::start_campaign,
+        buyer::campaign_status,
+        buyer::campaign_report,
+        buyer::sweep_campaign,
+        buyer::health,
+    ),
+    components(schemas(
+        protocol::MoveBody,
+        error::ErrorBody,
+        error::ErrorDetail,
+        buyer::CreateCampaign
+    ))
+)]
+pub struct ApiDoc;
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/negotiations/{id}", get(protocol::get_negotiation))
+        .route("/v1/negotiations/{id}/moves", post(protocol::post_move))
+        .route(
+            "/v1/negotiations/{id}/events",
+            get(protocol::negotiation_events),
+        )
+        .route("/v1/campaigns", post(buyer::create_campaign))
+        .route("/v1/campaigns/{id}", get(buyer::campaign_status))
+        .route("/v1/campaigns/{id}/start", post(buyer::start_campaign))
+        .route("/v1/campaigns/{id}/report", get(buyer::campaign_report))
+        .route("/v1/campaigns/{id}/sweep", post(buyer::sweep_campaign))
+        .route("/v1/health", get(buyer::health))
+        .route("/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
