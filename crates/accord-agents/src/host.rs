@@ -70,6 +70,23 @@ pub struct Governance {
     pub kill_switch: RwLock<KillSwitch>,
 }
 
+impl Governance {
+    /// The gate over `policies`, reporting in `fx`'s base currency, with the kill switch
+    /// off.
+    pub fn new(
+        policies: Arc<accord_policy::PolicySet>,
+        fx: FxTable,
+        autonomy: AutonomyTable,
+    ) -> Result<Governance, accord_policy::GateError> {
+        Ok(Governance {
+            gate: Gate::new(policies, fx.base)?,
+            fx,
+            autonomy: RwLock::new(autonomy),
+            kill_switch: RwLock::new(KillSwitch::default()),
+        })
+    }
+}
+
 pub struct Host<S> {
     store: S,
     governance: Arc<Governance>,

@@ -1,0 +1,462 @@
+//! The supplier protocol over real HTTP on loopback, against a real SQLite store: token
+//! scoping, every bad-input case (each changes nothing), a negotiation to its close, an
+//! idempotent replay, expiry, and a restart that rebuilds negotiations from the log.
+
+use std::sync::Arc;
+
+use accord_agents::host::Governance;
+use accord_agents::{Campaigns, Host, HostOptions};
+use accord_core::document::SpendLine;
+use accord_core::id::{SpendLineId, SupplierId};
+use accord_core::{
+    CategoryCode, Currency, Event, FxTable, Money, RegionCode, RiskTier, SizeClass, Supplier,
+    SupplierStatus,
+};
+use accord_policy::{AutonomyLevel, AutonomyTable, CategoryAutonomy, PolicySet};
+use accord_server::{ApiKeys, AppState, Role};
+use accord_store::{AnyStore, Append, SqliteOptions, SqliteStore, Store, VerifyOptions};
+use serde_json::{Value, json};
+
+const KEY: &str = "test-buyer-key";
+
+struct Server {
+    base: String,
+    store: AnyStore,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn governance() -> Arc<Governance> {
+    let mut autonomy = AutonomyTable::default();
+    autonomy.set(
+        CategoryCode::parse("tail").unwrap(),
+        CategoryAutonomy::new(AutonomyLevel::ActAlone, 0),
+    );
+    let mut fx = FxTable::new(Currency::EUR);
+    fx.set(Currency::USD, "1.08".parse().unwrap()).unwrap();
+    Arc::new(Governance::new(Arc::new(PolicySet::default_pack()), fx, autonomy).unwrap())
+}
+
+async fn serve(store: AnyStore, dir: tempfile::TempDir) -> Server {
+    let gov = governance();
+    let host = Arc::new(Host::new(
+        store.clone(),
+        gov.clone(),
+        HostOptions::default(),
+    ));
+    let campaigns = Arc::new(Campaigns::new(host.clone(), gov.fx.clone()));
+    let mut keys = ApiKeys::default();
+    keys.insert("tester", KEY, Role::Buyer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        host,
+        campaigns,
+        keys: Arc::new(keys),
+        base_url: base.clone(),
+    };
+    let task = tokio::spawn(async move {
+        axum::serve(listener, accord_server::router(state))
+            .await
+            .unwrap();
+    });
+    Server {
+        base,
+        store,
+        _dir: dir,
+        task,
+    }
+}
+
+/// A store with `n` small French suppliers, each with a year of spend.
+async fn seeded(n: u64) -> (AnyStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AnyStore::Sqlite(
+        SqliteStore::open(&dir.path().join("accord.db"), SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let mut commands = Vec::new();
+    for i in 1..=n {
+        let supplier = Supplier {
+            id: SupplierId::from_parts(1_700_000_000_000 + i, u128::from(i)),
+            external_ref: format!("S-{i}"),
+            name: format!("Supplier {i}"),
+            region: RegionCode::parse("FR").unwrap(),
+            size: SizeClass::Small,
+            status: SupplierStatus::Active,
+            risk: RiskTier::Low,
+            bank: None,
+            payment_days: Some(30),
+        };
+        commands.push(Append::new(Event::SupplierRegistered {
+            supplier: supplier.clone(),
+        }));
+        for m in 1..=4u64 {
+            commands.push(Append::new(Event::SpendRecorded {
+                line: SpendLine {
+                    id: SpendLineId::from_parts(
+                        1_700_000_000_000 + i * 10 + m,
+                        u128::from(i * 10 + m),
+                    ),
+                    external_ref: format!("L-{i}-{m}"),
+                    supplier: supplier.id,
+                    category: CategoryCode::parse("office").unwrap(),
+                    sku: Some("PAPER".into()),
+                    description: "paper".into(),
+                    quantity: "100".parse().unwrap(),
+                    amount: Money::new(100 * 1_250 * i as i64, Currency::EUR),
+                    date: chrono::NaiveDate::from_ymd_opt(2026, m as u32 * 2, 1).unwrap(),
+                },
+            }));
+        }
+    }
+    store.append_batch(commands).await.unwrap();
+    (store, dir)
+}
+
+async fn start_campaign(c: &reqwest::Client, base: &str, template: Value) -> Vec<Value> {
+    let created: Value = c
+        .post(format!("{base}/v1/campaigns"))
+        .bearer_auth(KEY)
+        .json(&json!({"name": "tail", "rule": {"bottom_share": "1", "expiring_within_days": 90}, "template": template, "seed": 7}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("campaign id").to_owned();
+    let r = c
+        .post(format!("{base}/v1/campaigns/{id}/start"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+fn template(open_hours: u32) -> Value {
+    let mut t =
+        serde_json::to_value(accord_core::negotiation::CampaignTemplate::default()).unwrap();
+    t["open_hours"] = json!(open_hours);
+    t
+}
+
+async fn error_code(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn protocol_end_to_end() {
+    let (store, dir) = seeded(3).await;
+    let server = serve(store, dir).await;
+    let c = reqwest::Client::new();
+    let base = &server.base;
+    let inv = start_campaign(&c, base, template(24)).await;
+    assert_eq!(
+        inv.len(),
+        3,
+        "every supplier is in the tail at share 1: {inv:?}"
+    );
+    let (a, b) = (&inv[0], &inv[1]);
+    let url_a = a["url"].as_str().unwrap();
+    let tok_a = a["token"].as_str().unwrap();
+    let tok_b = b["token"].as_str().unwrap();
+
+    // The opening: the buyer has offered; it is the supplier's turn.
+    let view: Value = c
+        .get(url_a)
+        .bearer_auth(tok_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "open");
+    assert_eq!(view["turn"], "supplier");
+    assert_eq!(view["offers"].as_array().unwrap().len(), 1);
+    let version = view["version"].as_u64().unwrap();
+    assert_eq!(version, 2, "opened + the buyer's first offer");
+
+    // Token scoping: another supplier's token, no token, an unknown id.
+    let r = c.get(url_a).bearer_auth(tok_b).send().await.unwrap();
+    assert_eq!(error_code(r).await, (403, "forbidden".into()));
+    let r = c.get(url_a).send().await.unwrap();
+    assert_eq!(error_code(r).await, (401, "unauthorized".into()));
+    let r = c
+        .get(format!("{base}/v1/negotiations/nope"))
+        .bearer_auth(tok_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (404, "not_found".into()));
+
+    let moves = format!("{url_a}/moves");
+    let post = |key: &str, body: String| {
+        c.post(&moves)
+            .bearer_auth(tok_a)
+            .header("Idempotency-Key", key)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    // Bad inputs, each refused with a stable code.
+    let r = post("k1", "{\"move\": ".into()).send().await.unwrap();
+    assert_eq!(error_code(r).await, (400, "malformed_json".into()));
+    let r = post(
+        "k1",
+        json!({"move": "accept", "option": "first"}).to_string(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(error_code(r).await, (422, "invalid_move".into()));
+    let r = post("k1", json!({"move": "dance"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (422, "invalid_move".into()));
+    let r = post("k1", json!({"move": "accept", "option": 5}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (422, "no_such_option".into()));
+    let mut off_grid = view["offers"][0].clone();
+    off_grid["price"]["minor"] = json!(off_grid["price"]["minor"].as_i64().unwrap() + 1);
+    let r = post(
+        "k1",
+        json!({"move": "counter", "offer": off_grid}).to_string(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(error_code(r).await, (422, "out_of_domain".into()));
+    let mut far = view["offers"][0].clone();
+    far["payment_days"] = json!(400);
+    let r = post("k1", json!({"move": "counter", "offer": far}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (422, "out_of_domain".into()));
+    let r = c
+        .post(&moves)
+        .bearer_auth(tok_a)
+        .json(&json!({"move": "end"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (400, "missing_idempotency_key".into()));
+    let r = post(
+        "k1",
+        format!("{{\"move\": \"end\", \"pad\": \"{}\"}}", "x".repeat(20_000)),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(error_code(r).await, (413, "body_too_large".into()));
+    let r = c
+        .post(&moves)
+        .bearer_auth(tok_b)
+        .header("Idempotency-Key", "k1")
+        .json(&json!({"move": "end"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (403, "forbidden".into()));
+    let unchanged: Value = c
+        .get(url_a)
+        .bearer_auth(tok_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        unchanged["version"], version,
+        "refused moves change nothing"
+    );
+
+    // A counter inside the bounds: the buyer answers in the same response.
+    let mut counter = view["offers"][0].clone();
+    counter["price"] = view["bounds"]["price_max"].clone();
+    let body = json!({"move": "counter", "offer": counter}).to_string();
+    let r = post("k2", body.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let after: Value = r.json().await.unwrap();
+    assert_eq!(after["history"].as_array().unwrap().len(), 3);
+    assert!(after["version"].as_u64().unwrap() > version);
+    // The same key and body again: the state, nothing applied twice.
+    let r = post("k2", body.clone()).send().await.unwrap();
+    assert_eq!(r.headers().get("idempotent-replayed").unwrap(), "true");
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["version"], after["version"]);
+    // The same key with another body is refused.
+    let r = post("k2", json!({"move": "end"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (409, "idempotency_key_reused".into()));
+
+    // Accept the buyer's standing offer: a deal, a contract, a verdict naming policies.
+    let closed: Value = post("k3", json!({"move": "accept", "option": 0}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        closed["status"] == "agreed" || closed["status"] == "escalated",
+        "{closed}"
+    );
+    assert!(closed["agreed"].is_object());
+    let r = post("k4", json!({"move": "end"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (409, "negotiation_closed".into()));
+    let neg_id = closed["id"].as_str().unwrap();
+    let doc = server
+        .store
+        .document("negotiation", neg_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(doc.state, closed["status"].as_str().unwrap());
+    assert!(
+        !doc.data["verdict"]["policy_ids"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{}",
+        doc.data
+    );
+
+    // Supplier B walks away.
+    let r = c
+        .post(format!("{}/moves", b["url"].as_str().unwrap()))
+        .bearer_auth(tok_b)
+        .header("Idempotency-Key", "b1")
+        .json(&json!({"move": "end"}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "declined");
+
+    // Live counts.
+    let campaign = v["campaign"].as_str().unwrap();
+    let status: Value = c
+        .get(format!("{base}/v1/campaigns/{campaign}"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["invited"], 1);
+    assert_eq!(status["declined"], 1);
+    assert_eq!(
+        status["agreed"].as_u64().unwrap() + status["escalated"].as_u64().unwrap(),
+        1
+    );
+    let r = c
+        .get(format!("{base}/v1/campaigns/{campaign}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (401, "unauthorized".into()));
+
+    // OpenAPI is served.
+    let doc: Value = c
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/v1/negotiations/{id}/moves"]["post"].is_object());
+
+    // A restarted server rebuilds every negotiation from the log.
+    server.task.abort();
+    let store = server.store.clone();
+    let restarted = serve(store.clone(), tempfile::tempdir().unwrap()).await;
+    let url_a2 = url_a.replace(base.as_str(), &restarted.base);
+    let view2: Value = c
+        .get(&url_a2)
+        .bearer_auth(tok_a)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view2["status"], closed["status"]);
+    assert_eq!(view2["version"], closed["version"]);
+    assert_eq!(view2["history"], closed["history"]);
+    let report = store.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+}
+
+#[tokio::test]
+async fn expired_negotiations_refuse_moves_and_sweep_closes_them() {
+    let (store, dir) = seeded(2).await;
+    let server = serve(store, dir).await;
+    let c = reqwest::Client::new();
+    let inv = start_campaign(&c, &server.base, template(0)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let r = c
+        .post(format!("{}/moves", inv[0]["url"].as_str().unwrap()))
+        .bearer_auth(inv[0]["token"].as_str().unwrap())
+        .header("Idempotency-Key", "e1")
+        .json(&json!({"move": "accept", "option": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await, (410, "negotiation_expired".into()));
+    let view: Value = c
+        .get(inv[0]["url"].as_str().unwrap())
+        .bearer_auth(inv[0]["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "expired");
+    let campaign = view["campaign"].as_str().unwrap();
+    let swept: Value = c
+        .post(format!("{}/v1/campaigns/{campaign}/sweep", server.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(swept["expired"], 1, "the other negotiation");
+    let status: Value = c
+        .get(format!("{}/v1/campaigns/{campaign}", server.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["expired"], 2);
+    assert_eq!(status["state"], "completed");
+}
