@@ -151,7 +151,7 @@ const ANCHORS: Anchors = Anchors {
     payment_days_change: 35.0,
 };
 
-fn mix(seed: u64, i: u64) -> u64 {
+pub(crate) fn mix(seed: u64, i: u64) -> u64 {
     // SplitMix64 finaliser: well-spread per-supplier seeds.
     let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -1,5 +1,6 @@
 //! Integration tests of accord-sim, one module per feature, in one test binary.
 
+mod bot;
 mod campaign;
 mod enterprise;
 mod persona;
