@@ -82,6 +82,21 @@ pub enum Command {
     #[command(after_help = "Example:\n  accord --data-dir ./accord-data quickstart examples/erp")]
     Quickstart(QuickstartArgs),
 
+    /// The main job, end to end: generate an enterprise, import it, serve the API
+    /// in-process, run a tail-spend campaign against simulated supplier bots over HTTP,
+    /// and report close rate, savings and payment terms beside the Walmart–Pactum pilot.
+    #[command(
+        after_help = "Examples:\n  accord demo\n  accord --data-dir ./big demo --suppliers 10000 --lines 200000 --tail-share 1"
+    )]
+    Demo(DemoArgs),
+
+    /// Serve the supplier negotiation protocol and the buyer API on the data dir's store
+    /// (or PostgreSQL with --database-url). Several nodes may share one PostgreSQL.
+    #[command(
+        after_help = "Example:\n  ACCORD_API_KEY=secret accord serve --listen 127.0.0.1:8080\n  curl -H 'Authorization: Bearer secret' http://127.0.0.1:8080/openapi.json\n\nThe protocol: docs/protocol.md"
+    )]
+    Serve(ServeArgs),
+
     /// Print what the data dir holds: configuration, key fingerprint, log length, counts.
     Status,
 
@@ -111,6 +126,42 @@ pub struct InitArgs {
     /// Sign a checkpoint of the audit chain every this many entries.
     #[arg(long, default_value_t = 1000)]
     pub checkpoint_every: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Suppliers in the synthetic enterprise.
+    #[arg(long, default_value_t = 2_000)]
+    pub suppliers: usize,
+    /// Spend lines over its last year.
+    #[arg(long, default_value_t = 100_000)]
+    pub lines: usize,
+    /// The campaign approaches the suppliers that make up this share of spend, smallest
+    /// first (1 = every supplier).
+    #[arg(long, default_value = "0.2")]
+    pub tail_share: String,
+    /// Seeds the enterprise, the suppliers' hidden economics and every agent.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Supplier bots negotiating at the same time.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// The buyer offers three equivalent options per move (MESO).
+    #[arg(long)]
+    pub meso: bool,
+    /// Also print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "ACCORD_LISTEN")]
+    pub listen: String,
+    /// The public URL put into supplier invitations (default: http://<listen address>).
+    #[arg(long, env = "ACCORD_BASE_URL")]
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

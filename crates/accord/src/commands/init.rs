@@ -25,7 +25,7 @@ pub async fn run(g: &GlobalArgs, args: InitArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn init(g: &GlobalArgs, dir: &DataDir, args: &InitArgs) -> anyhow::Result<()> {
+pub async fn init(g: &GlobalArgs, dir: &DataDir, args: &InitArgs) -> anyhow::Result<()> {
     let reporting_currency = Currency::parse(&args.reporting_currency)?;
     anyhow::ensure!(
         args.checkpoint_every > 0,

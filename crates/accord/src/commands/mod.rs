@@ -2,9 +2,11 @@
 
 mod audit;
 mod bench;
+mod demo;
 mod import;
 mod init;
 mod policy;
+mod serve;
 mod status;
 
 use std::process::ExitCode;
@@ -23,6 +25,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(g, args).await,
         Command::Quickstart(args) => init::quickstart(g, args).await,
+        Command::Demo(args) => demo::run(g, args).await,
+        Command::Serve(args) => serve::run(g, args).await,
         Command::Status => status::run(g).await,
         Command::Import(args) => import::run(g, args).await,
         Command::Policy(args) => policy::run(args),

@@ -1,0 +1,154 @@
+//! `accord serve` (the API and the supplier protocol on the data dir's store) and what
+//! `accord demo` shares with it: building the runtime and starting the HTTP server.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use accord_agents::host::Governance;
+use accord_agents::{Campaigns, Host, HostOptions};
+use accord_core::{CategoryCode, Currency, FxTable};
+use accord_policy::{AutonomyLevel, AutonomyTable, CategoryAutonomy, PolicySet};
+use accord_server::{ApiKeys, AppState, Role};
+use accord_store::AnyStore;
+use anyhow::Context;
+use rand::RngCore;
+
+use super::Node;
+use crate::cli::{GlobalArgs, ServeArgs};
+
+/// The category campaign negotiations are filed under when the supplier has no contract.
+pub const TAIL_CATEGORY: &str = "tail";
+
+/// Reference rates (ECB, units per EUR) for ranking spend and policy thresholds when the
+/// configuration gives none. Rates move: set your own under `[fx]` for real decisions.
+pub fn reference_fx(base: Currency) -> anyhow::Result<FxTable> {
+    let mut fx = FxTable::new(Currency::EUR);
+    for (code, rate) in [
+        ("USD", "1.0800"),
+        ("GBP", "0.8400"),
+        ("INR", "90.000"),
+        ("CHF", "0.9400"),
+        ("JPY", "162.00"),
+        ("SEK", "11.500"),
+        ("PLN", "4.3000"),
+    ] {
+        fx.set(Currency::parse(code)?, rate.parse()?)?;
+    }
+    if base == Currency::EUR {
+        return Ok(fx);
+    }
+    // Re-base: one unit of `base` buys rate(c) / rate(base) of c.
+    let b = fx.rate(base)?;
+    let mut rebased = FxTable::new(base);
+    rebased.set(Currency::EUR, rust_decimal::Decimal::ONE / b)?;
+    for code in ["USD", "GBP", "INR", "CHF", "JPY", "SEK", "PLN"] {
+        let c = Currency::parse(code)?;
+        if c != base {
+            rebased.set(c, fx.rate(c)? / b)?;
+        }
+    }
+    Ok(rebased)
+}
+
+/// The runtime over a node's store: the policy gate (default pack), autonomy for the tail
+/// category, the negotiation host and campaigns.
+/// The negotiation host and the campaigns over one store.
+pub type Runtime = (Arc<Host<AnyStore>>, Arc<Campaigns<AnyStore>>);
+
+pub fn runtime(node: &Node, autonomy_level: AutonomyLevel) -> anyhow::Result<Runtime> {
+    let fx = reference_fx(node.config.reporting_currency)?;
+    let mut autonomy = AutonomyTable::default();
+    autonomy.set(
+        CategoryCode::parse(TAIL_CATEGORY).map_err(anyhow::Error::msg)?,
+        CategoryAutonomy::new(autonomy_level, 10_000),
+    );
+    let governance = Arc::new(
+        Governance::new(Arc::new(PolicySet::default_pack()), fx.clone(), autonomy)
+            .context("the default policy pack does not fit the gate")?,
+    );
+    let host = Arc::new(Host::new(
+        node.store.clone(),
+        governance,
+        HostOptions::default(),
+    ));
+    let campaigns = Arc::new(Campaigns::new(host.clone(), fx));
+    Ok((host, campaigns))
+}
+
+/// A running HTTP server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `listen` and serves the API in a task.
+pub async fn start(
+    host: Arc<Host<AnyStore>>,
+    campaigns: Arc<Campaigns<AnyStore>>,
+    keys: ApiKeys,
+    listen: &str,
+    base_url: Option<String>,
+) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on `{listen}`"))?;
+    let addr = listener.local_addr()?;
+    let base_url = base_url.unwrap_or_else(|| format!("http://{addr}"));
+    let state = AppState {
+        host,
+        campaigns,
+        keys: Arc::new(keys),
+        base_url: base_url.clone(),
+    };
+    let app = accord_server::router(state);
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(Running {
+        addr,
+        base_url,
+        task,
+    })
+}
+
+/// A fresh random API key.
+pub fn new_api_key() -> String {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("acc_key_{}", hex::encode(bytes))
+}
+
+pub async fn run(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let node = Node::open(g).await?;
+    let (host, campaigns) = runtime(&node, AutonomyLevel::ActAlone)?;
+    let mut keys = ApiKeys::default();
+    let admin = match std::env::var("ACCORD_API_KEY") {
+        Ok(k) if !k.trim().is_empty() => k.trim().to_owned(),
+        _ => {
+            let k = new_api_key();
+            eprintln!(
+                "no ACCORD_API_KEY set: this run's admin API key is\n  {k}\n(set ACCORD_API_KEY to choose your own)"
+            );
+            k
+        }
+    };
+    keys.insert("admin", &admin, Role::Admin);
+    if let Ok(k) = std::env::var("ACCORD_AUDITOR_KEY")
+        && !k.trim().is_empty()
+    {
+        keys.insert("auditor", k.trim(), Role::Auditor);
+    }
+    let running = start(host, campaigns, keys, &args.listen, args.base_url.clone()).await?;
+    println!(
+        "accord serving {} on {} ({} store); OpenAPI at {}/openapi.json",
+        node.dir.root.display(),
+        running.addr,
+        node.store.backend(),
+        running.base_url
+    );
+    tokio::select! {
+        r = running.task => { r??; }
+        _ = tokio::signal::ctrl_c() => { println!("stopping"); }
+    }
+    Ok(ExitCode::SUCCESS)
+}
