@@ -83,13 +83,18 @@ impl Config {
             );
             figment = figment.merge(Toml::file(path));
         }
-        // ACCORD_DATABASE_URL, ACCORD_AUDIT__CHECKPOINT_EVERY, ...; ACCORD_DATA_DIR and
-        // ACCORD_LOG_FORMAT are command-line settings, not configuration keys.
+        // ACCORD_DATABASE_URL, ACCORD_AUDIT__CHECKPOINT_EVERY, ...; ACCORD_DATA_DIR,
+        // ACCORD_LOG_FORMAT, `accord serve`'s ACCORD_LISTEN and ACCORD_BASE_URL are
+        // command-line settings, and the API keys are secrets read by `serve` alone.
         figment = figment.merge(Env::prefixed("ACCORD_").split("__").ignore(&[
             "data_dir",
             "log_format",
             "config",
             "test_database_url",
+            "listen",
+            "base_url",
+            "api_key",
+            "auditor_key",
         ]));
         figment
             .extract()

@@ -3,6 +3,7 @@
 
 mod audit;
 mod import;
+mod multinode;
 mod policy;
 
 use std::{

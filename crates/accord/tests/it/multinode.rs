@@ -1,0 +1,240 @@
+//! Several `accord serve` processes on one PostgreSQL run one campaign together: supplier
+//! bots spread over both nodes, one node is killed with SIGKILL mid-campaign, the bots
+//! fail over, and afterwards no negotiation has a move applied twice or lost, every bot
+//! finished, and the audit chain verifies.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use accord_core::event::negotiation_stream;
+use accord_core::id::NegotiationId;
+use accord_core::negotiation::Party;
+use accord_sim::{BotConfig, Enterprise, EnterpriseConfig, Invitation, run_bots};
+use accord_store::{AnyStore, OpenOptions, Store};
+use sqlx::{Connection, Executor};
+
+use crate::Accord;
+
+const KEY: &str = "multinode-test-key";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(a: &Accord, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("--data-dir")
+        .arg(a.data_dir())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("ACCORD_DATABASE_URL", a.database_url.as_ref().unwrap())
+        .env("ACCORD_API_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/v1/health")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{base} did not come up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_a_campaign_and_survive_a_kill() {
+    let Ok(base) = std::env::var("ACCORD_TEST_DATABASE_URL") else {
+        eprintln!(
+            "SKIPPED two_nodes_share_a_campaign_and_survive_a_kill: ACCORD_TEST_DATABASE_URL is not set"
+        );
+        return;
+    };
+    let name = format!("accord_multinode_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+
+    // One data dir (configuration and node key) for both nodes; the state is in PostgreSQL.
+    let mut a = Accord::new();
+    a.database_url = Some(url.clone());
+    a.ok(&["init"]);
+    let enterprise = Enterprise::generate(
+        &EnterpriseConfig {
+            suppliers: 60,
+            spend_lines: 1_200,
+            ..EnterpriseConfig::default()
+        },
+        11,
+    )
+    .unwrap();
+    let erp = a.dir.path().join("erp");
+    accord_sim::export::write_dir(&enterprise, &erp).unwrap();
+    for kind in ["suppliers", "contracts", "spend"] {
+        let file = erp.join(format!("{kind}.csv"));
+        a.ok(&["import", kind, file.to_str().unwrap()]);
+    }
+
+    let (pa, pb) = (free_port(), free_port());
+    let mut node_a = serve(&a, pa);
+    let mut node_b = serve(&a, pb);
+    let (url_a, url_b) = (
+        format!("http://127.0.0.1:{pa}"),
+        format!("http://127.0.0.1:{pb}"),
+    );
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &url_a).await;
+    wait_healthy(&client, &url_b).await;
+
+    let created: serde_json::Value = client
+        .post(format!("{url_a}/v1/campaigns"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"name": "shared", "rule": {"bottom_share": "1", "expiring_within_days": 90}, "seed": 5}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let campaign = created["id"].as_str().unwrap().to_owned();
+    let invitations: Vec<serde_json::Value> = client
+        .post(format!("{url_a}/v1/campaigns/{campaign}/start"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(invitations.len() >= 40, "{}", invitations.len());
+    // Half the suppliers were invited through node A, half through node B.
+    let invitations: Vec<Invitation> = invitations
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let url = v["url"].as_str().unwrap();
+            Invitation {
+                url: if i % 2 == 0 {
+                    url.to_owned()
+                } else {
+                    url.replace(&url_a, &url_b)
+                },
+                token: v["token"].as_str().unwrap().to_owned(),
+                supplier_ref: v["supplier_ref"].as_str().unwrap().to_owned(),
+            }
+        })
+        .collect();
+    let ids: Vec<NegotiationId> = invitations
+        .iter()
+        .map(|i| NegotiationId::parse(i.url.rsplit('/').next().unwrap()).unwrap())
+        .collect();
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let config = BotConfig {
+        seed: 5,
+        concurrency: 8,
+        base_urls: vec![url_a.clone(), url_b.clone()],
+        ..BotConfig::default()
+    };
+    let total = invitations.len();
+    let bots = {
+        let done = done.clone();
+        let enterprise = enterprise.clone();
+        tokio::spawn(async move {
+            run_bots(&config, &enterprise, invitations, &|d, _| {
+                done.store(d, Ordering::SeqCst)
+            })
+            .await
+        })
+    };
+    // Kill node A with SIGKILL once a fifth of the suppliers are done.
+    while done.load(Ordering::SeqCst) < total / 5 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    node_a.kill().unwrap();
+    node_a.wait().unwrap();
+    let report = bots.await.unwrap().unwrap();
+    node_b.kill().unwrap();
+    node_b.wait().unwrap();
+    assert_eq!(
+        report.errors, 0,
+        "every bot finished: {:?}",
+        report.by_status
+    );
+    assert!(report.failovers > 0, "some bots had to fail over to node B");
+
+    // Every negotiation: moves numbered 1..n without gaps or repeats, turns alternate,
+    // no supplier idempotency key applied twice, and every answering bot's negotiation
+    // is closed.
+    let store = AnyStore::open(&url, OpenOptions::default()).await.unwrap();
+    for (id, outcome) in ids.iter().zip(&report.outcomes) {
+        let events = store
+            .read_stream(&negotiation_stream(*id), 0, 10_000)
+            .await
+            .unwrap();
+        let mut numbers = Vec::new();
+        let mut parties = Vec::new();
+        let mut keys = std::collections::HashSet::new();
+        let mut closed = false;
+        for e in &events {
+            match e.event().unwrap() {
+                accord_core::Event::NegotiationMoved { record } => {
+                    numbers.push(record.number);
+                    parties.push(record.party);
+                    if let Some(k) = record.idempotency_key {
+                        assert!(keys.insert(k), "a move applied twice in {id}");
+                    }
+                }
+                accord_core::Event::NegotiationClosed { .. } => closed = true,
+                _ => {}
+            }
+        }
+        assert_eq!(
+            numbers,
+            (1..=numbers.len() as u32).collect::<Vec<_>>(),
+            "{id}"
+        );
+        assert!(
+            parties
+                .windows(2)
+                .all(|w| w[0] != w[1] || w[0] == Party::Buyer),
+            "turns alternate in {id}: {parties:?}"
+        );
+        if outcome.status != "silent" {
+            assert!(
+                closed,
+                "{id} ({}) is not closed: {outcome:?}",
+                outcome.supplier_ref
+            );
+            assert_eq!(
+                parties.iter().filter(|p| **p == Party::Supplier).count() as u32,
+                outcome.moves,
+                "every acknowledged supplier move is in the log exactly once ({id})"
+            );
+        }
+    }
+    let verify = a.ok(&["audit", "verify"]);
+    assert!(verify.contains("OK"), "{verify}");
+    drop(store);
+    admin
+        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}
