@@ -219,14 +219,23 @@ impl<S: Store + Clone + 'static> Host<S> {
         }
     }
 
-    /// The negotiation as its supplier sees it.
+    /// The negotiation as its supplier sees it. One past its deadline is closed as
+    /// expired first, so a reader never sees an expired negotiation as open.
     pub async fn view(&self, id: NegotiationId, token: &str) -> Result<NegotiationView, MoveError> {
-        let cell = self.cell(id);
-        let mut slot = cell.lock().await;
-        self.current(&mut slot, id).await?;
-        let live = slot.as_ref().ok_or(MoveError::NotFound)?;
-        Self::authorise(live, token)?;
-        Ok(live.view())
+        let now = Utc::now();
+        for _ in 0..2 {
+            let cell = self.cell(id);
+            let mut slot = cell.lock().await;
+            self.current(&mut slot, id).await?;
+            let live = slot.as_ref().ok_or(MoveError::NotFound)?;
+            Self::authorise(live, token)?;
+            if live.closed.is_some() || now <= live.spec.expires_at {
+                return Ok(live.view());
+            }
+            drop(slot);
+            self.expire(id, now).await?;
+        }
+        Err(MoveError::Conflict)
     }
 
     /// The gate's verdict on awarding `terms` to the negotiation's supplier.

@@ -559,7 +559,16 @@ impl Live {
             annual_volume: self.spec.buyer.annual_volume,
             offers,
             allowed_moves,
-            history: self.moves.clone(),
+            // The agent's rationale stays in the log: it would tell the supplier the
+            // buyer's concession curve.
+            history: self
+                .moves
+                .iter()
+                .map(|m| MoveRecord {
+                    rationale: None,
+                    ..m.clone()
+                })
+                .collect(),
             agreed,
             version: self.version,
         }

@@ -12,8 +12,9 @@ use crate::id::{CampaignId, ContractId, NegotiationId, SupplierId};
 use crate::money::Money;
 use crate::party::{CategoryCode, RegionCode, RiskTier, SizeClass};
 
-/// Which suppliers a campaign approaches.
+/// Which suppliers a campaign approaches. Omitted fields take the defaults.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TailRule {
     /// The suppliers that together make up this share of spend, smallest first
     /// (`0.2`: the bottom 20%).
@@ -45,8 +46,9 @@ impl Default for TailRule {
 }
 
 /// The buyer's side of every negotiation in a campaign: its economics and the mandate's
-/// bounds, relative to each supplier's current terms.
+/// bounds, relative to each supplier's current terms. Omitted fields take the defaults.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CampaignTemplate {
     /// The buyer's annual cost of capital (what a day of payment terms is worth to it).
     pub cost_of_capital: Decimal,

@@ -53,9 +53,40 @@ pub struct AppState {
         error::ErrorBody,
         error::ErrorDetail,
         buyer::CreateCampaign
-    ))
+    )),
+    modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;
+
+/// Declares the two bearer schemes the paths refer to.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            (
+                "supplier_token",
+                "the supplier's token from its invitation, scoped to one negotiation",
+            ),
+            (
+                "api_key",
+                "a buyer-side API key; its role (auditor, buyer, admin) limits what it may do",
+            ),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(what))
+                        .build(),
+                ),
+            );
+        }
+    }
+}
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
@@ -79,4 +110,17 @@ pub fn router(state: AppState) -> Router {
 
 async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn openapi_declares_the_security_schemes() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["supplier_token"]["scheme"], "bearer", "{schemes}");
+        assert_eq!(schemes["api_key"]["scheme"], "bearer", "{schemes}");
+    }
 }

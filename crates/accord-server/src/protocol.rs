@@ -145,13 +145,22 @@ pub async fn post_move(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .filter(|k| !k.is_empty())
         .ok_or_else(|| {
             ApiError::bad_request(
                 "missing_idempotency_key",
                 format!("send an `Idempotency-Key` header (1 to {MAX_KEY_LEN} characters), unique per move"),
             )
         })?;
+    if key.len() > MAX_KEY_LEN {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            format!(
+                "the `Idempotency-Key` is {} characters; at most {MAX_KEY_LEN}",
+                key.len()
+            ),
+        ));
+    }
     let mv = parse_move(&body)?;
     // The hash is of the move as parsed, so whitespace and key order do not matter.
     let canonical = serde_json::to_vec(&mv)

@@ -295,6 +295,14 @@ async fn protocol_end_to_end() {
     assert_eq!(r.status(), 200);
     let after: Value = r.json().await.unwrap();
     assert_eq!(after["history"].as_array().unwrap().len(), 3);
+    assert!(
+        after["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["rationale"].is_null()),
+        "the agent's reasoning is not shown to the supplier"
+    );
     assert!(after["version"].as_u64().unwrap() > version);
     // The same key and body again: the state, nothing applied twice.
     let r = post("k2", body.clone()).send().await.unwrap();
@@ -389,6 +397,12 @@ async fn protocol_end_to_end() {
         .await
         .unwrap();
     assert!(doc["paths"]["/v1/negotiations/{id}/moves"]["post"].is_object());
+    for scheme in ["supplier_token", "api_key"] {
+        assert_eq!(
+            doc["components"]["securitySchemes"][scheme]["scheme"], "bearer",
+            "{scheme}"
+        );
+    }
 
     // A restarted server rebuilds every negotiation from the log.
     server.task.abort();
@@ -418,6 +432,18 @@ async fn expired_negotiations_refuse_moves_and_sweep_closes_them() {
     let c = reqwest::Client::new();
     let inv = start_campaign(&c, &server.base, template(0)).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Reading it shows it expired: never "open" past its deadline.
+    let view: Value = c
+        .get(inv[1]["url"].as_str().unwrap())
+        .bearer_auth(inv[1]["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "expired");
+    assert!(view["allowed_moves"].as_array().unwrap().is_empty());
     let r = c
         .post(format!("{}/moves", inv[0]["url"].as_str().unwrap()))
         .bearer_auth(inv[0]["token"].as_str().unwrap())
@@ -447,7 +473,7 @@ async fn expired_negotiations_refuse_moves_and_sweep_closes_them() {
         .json()
         .await
         .unwrap();
-    assert_eq!(swept["expired"], 1, "the other negotiation");
+    assert_eq!(swept["expired"], 0, "both were closed when touched");
     let status: Value = c
         .get(format!("{}/v1/campaigns/{campaign}", server.base))
         .bearer_auth(KEY)

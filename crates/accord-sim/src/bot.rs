@@ -660,7 +660,10 @@ impl<'a> Http<'a> {
                 Some(b) => format!("{origin}: {code} {}: {}", b.error.code, b.error.message),
                 None => format!("{origin}: {code}"),
             };
-            if status.is_server_error() || code == 409 || code == 429 {
+            // Only a concurrent change (`conflict`) is worth retrying among the 409s; the
+            // others (`negotiation_closed`, `not_your_turn`, a reused key) are answers.
+            let conflict = code == 409 && error.as_ref().is_none_or(|b| b.error.code == "conflict");
+            if status.is_server_error() || conflict || code == 429 {
                 if matches!(code, 502 | 504) {
                     // A gateway in front of a dead node.
                     self.fail_over();
