@@ -3,6 +3,7 @@
 
 mod audit;
 mod import;
+mod killtrials;
 mod multinode;
 mod policy;
 

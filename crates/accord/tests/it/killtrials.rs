@@ -1,0 +1,150 @@
+//! kill -9 trials: `accord serve` on SQLite is killed with SIGKILL at random moments
+//! while supplier bots negotiate a campaign, and restarted on the same port each time.
+//! Afterwards no acknowledged move is lost, none is applied twice, every answering
+//! supplier's negotiation is closed and the audit chain verifies.
+//!
+//! CI runs a few kills; `scripts/kill-trials.sh` runs more (`ACCORD_KILL_TRIALS=20`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use accord_core::id::NegotiationId;
+use accord_sim::bot::RetryPolicy;
+use accord_sim::{BotConfig, Enterprise, EnterpriseConfig, Invitation, run_bots};
+use accord_store::{AnyStore, OpenOptions};
+use rand::{Rng, SeedableRng};
+
+use crate::Accord;
+use crate::multinode::{KEY, check_negotiations, free_port, serve, wait_healthy};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_killed_repeatedly_loses_and_doubles_nothing() {
+    let trials: usize = std::env::var("ACCORD_KILL_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let suppliers: usize = std::env::var("ACCORD_KILL_SUPPLIERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    let a = Accord::new();
+    a.ok(&["init"]);
+    let enterprise = Enterprise::generate(
+        &EnterpriseConfig {
+            suppliers,
+            spend_lines: suppliers * 20,
+            ..EnterpriseConfig::default()
+        },
+        3,
+    )
+    .unwrap();
+    let erp = a.dir.path().join("erp");
+    accord_sim::export::write_dir(&enterprise, &erp).unwrap();
+    for kind in ["suppliers", "contracts", "spend"] {
+        let file = erp.join(format!("{kind}.csv"));
+        a.ok(&["import", kind, file.to_str().unwrap()]);
+    }
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut server = serve(&a, port);
+    wait_healthy(&client, &base).await;
+    let created: serde_json::Value = client
+        .post(format!("{base}/v1/campaigns"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"name": "kill trials", "rule": {"bottom_share": "1", "expiring_within_days": 90}, "seed": 3}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let campaign = created["id"].as_str().unwrap().to_owned();
+    let invitations: Vec<serde_json::Value> = client
+        .post(format!("{base}/v1/campaigns/{campaign}/start"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invitations: Vec<Invitation> = invitations
+        .iter()
+        .map(|v| Invitation {
+            url: v["url"].as_str().unwrap().to_owned(),
+            token: v["token"].as_str().unwrap().to_owned(),
+            supplier_ref: v["supplier_ref"].as_str().unwrap().to_owned(),
+        })
+        .collect();
+    let ids: Vec<NegotiationId> = invitations
+        .iter()
+        .map(|i| NegotiationId::parse(i.url.rsplit('/').next().unwrap()).unwrap())
+        .collect();
+    let total = invitations.len();
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let config = BotConfig {
+        seed: 3,
+        concurrency: 8,
+        base_urls: vec![base.clone()],
+        // Long enough to ride out a restart.
+        retry: RetryPolicy {
+            max_tries: 200,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(250),
+        },
+        ..BotConfig::default()
+    };
+    let bots = {
+        let done = done.clone();
+        let enterprise = enterprise.clone();
+        tokio::spawn(async move {
+            run_bots(&config, &enterprise, invitations, &|d, _| {
+                done.store(d, Ordering::SeqCst)
+            })
+            .await
+        })
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+    let mut kills = 0;
+    while kills < trials && !bots.is_finished() {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..700))).await;
+        server.kill().unwrap();
+        server.wait().unwrap();
+        kills += 1;
+        server = serve(&a, port);
+        wait_healthy(&client, &base).await;
+    }
+    let report = bots.await.unwrap().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    eprintln!(
+        "kill trials: {kills} kills, {} of {total} suppliers done, {} moves, {} retries, by status {:?}",
+        done.load(Ordering::SeqCst),
+        report.moves,
+        report.retries,
+        report.by_status
+    );
+    assert!(
+        kills >= trials.min(1),
+        "the server was killed at least once"
+    );
+    assert_eq!(
+        report.errors, 0,
+        "every bot finished: {:?}",
+        report.by_status
+    );
+    let store = AnyStore::open(
+        a.data_dir().join("accord.db").to_str().unwrap(),
+        OpenOptions::default(),
+    )
+    .await
+    .unwrap();
+    check_negotiations(&store, &ids, &report).await;
+    drop(store);
+    let verify = a.ok(&["audit", "verify"]);
+    assert!(verify.contains("OK"), "{verify}");
+}
