@@ -106,7 +106,7 @@ pub enum GovernanceError {
     #[error(transparent)]
     KillSwitch(#[from] KillSwitchError),
     /// The policy gate did not let the principal act alone.
-    #[error("{principal} may not {action} ({}): {}", outcome_text(&verdict.outcome), verdict.policy_ids.join(", "))]
+    #[error("{principal} may not `{action}`: {} by {}", outcome_text(&verdict.outcome), verdict.policy_ids.join(", "))]
     Refused {
         principal: String,
         action: Action,
@@ -123,7 +123,9 @@ pub enum GovernanceError {
 fn outcome_text(o: &Outcome) -> String {
     match o {
         Outcome::Allow => "allowed".to_owned(),
-        Outcome::NeedsApproval { role } => format!("needs the approval of a `{role}`"),
+        Outcome::NeedsApproval { role } => {
+            format!("only with the approval of a `{role}`, as decided")
+        }
         Outcome::Deny => "denied".to_owned(),
     }
 }

@@ -353,8 +353,9 @@ async fn kill_switch_persists_and_holds_negotiations(backend: Backend) {
         .await
         .unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with("user `bob` (buyer) may not agents.pause (denied)"),
+        err.to_string().starts_with(
+            "user `bob` (buyer) may not `agents.pause`: denied by accord:default-deny"
+        ),
         "{err}"
     );
     let agent = Principal::agent(AgentKind::Negotiator, "1.0.0");
