@@ -11,12 +11,16 @@ use serde::{Deserialize, Serialize};
 use crate::{
     decision::Decision,
     document::{Contract, GoodsReceipt, Invoice, Payment, PurchaseOrder, Requisition, SpendLine},
+    governance::{
+        AUTONOMY_STREAM, ApprovalRequest, ApprovalStep, CategoryAutonomy, KILL_SWITCH_STREAM,
+        approval_stream,
+    },
     id::{
-        CampaignId, ContractId, InvoiceId, NegotiationId, PaymentId, PurchaseOrderId, ReceiptId,
-        RequisitionId, SupplierId,
+        ApprovalId, CampaignId, ContractId, DecisionId, InvoiceId, NegotiationId, PaymentId,
+        PurchaseOrderId, ReceiptId, RequisitionId, SupplierId,
     },
     negotiation::{Campaign, MoveRecord, NegotiationClosed, NegotiationSpec},
-    party::Supplier,
+    party::{CategoryCode, Supplier},
 };
 
 /// The schema version new events are written with.
@@ -103,6 +107,43 @@ pub enum Event {
     NegotiationClosed {
         closed: NegotiationClosed,
     },
+    /// Someone asked for an approval: the whole request, pending.
+    ApprovalRequested {
+        request: ApprovalRequest,
+    },
+    /// A step on an approval request (approve, deny, delegate, escalate, expire,
+    /// withdraw), with the request as it stands after the step.
+    ApprovalStepRecorded {
+        approval: ApprovalId,
+        step: ApprovalStep,
+        request: ApprovalRequest,
+    },
+    /// A category's autonomy level or sampling rate changed. `decision` is the
+    /// `DecisionRecorded` committed with it, which carries the gate's verdict.
+    AutonomyChanged {
+        category: CategoryCode,
+        setting: CategoryAutonomy,
+        #[serde(default)]
+        previous: Option<CategoryAutonomy>,
+        by: String,
+        reason: String,
+        at: DateTime<Utc>,
+        decision: DecisionId,
+    },
+    /// The kill switch: every autonomous action stops until `AgentsResumed`.
+    AgentsPaused {
+        by: String,
+        reason: String,
+        at: DateTime<Utc>,
+        decision: DecisionId,
+    },
+    AgentsResumed {
+        by: String,
+        #[serde(default)]
+        reason: String,
+        at: DateTime<Utc>,
+        decision: DecisionId,
+    },
 }
 
 impl Event {
@@ -126,6 +167,11 @@ impl Event {
             Event::NegotiationOpened { .. } => "negotiation_opened",
             Event::NegotiationMoved { .. } => "negotiation_moved",
             Event::NegotiationClosed { .. } => "negotiation_closed",
+            Event::ApprovalRequested { .. } => "approval_requested",
+            Event::ApprovalStepRecorded { .. } => "approval_step_recorded",
+            Event::AutonomyChanged { .. } => "autonomy_changed",
+            Event::AgentsPaused { .. } => "agents_paused",
+            Event::AgentsResumed { .. } => "agents_resumed",
         }
     }
 
@@ -161,6 +207,10 @@ impl Event {
             Event::NegotiationOpened { negotiation } => negotiation_stream(negotiation.id),
             Event::NegotiationMoved { record } => negotiation_stream(record.negotiation),
             Event::NegotiationClosed { closed } => negotiation_stream(closed.negotiation),
+            Event::ApprovalRequested { request } => approval_stream(request.id),
+            Event::ApprovalStepRecorded { approval, .. } => approval_stream(*approval),
+            Event::AutonomyChanged { .. } => AUTONOMY_STREAM.into(),
+            Event::AgentsPaused { .. } | Event::AgentsResumed { .. } => KILL_SWITCH_STREAM.into(),
         }
     }
 
@@ -214,6 +264,74 @@ mod tests {
             Event::from_stored(9, V1_SUPPLIER),
             Err(EventDecodeError::UnknownVersion(9))
         );
+    }
+
+    #[test]
+    fn governance_events_tag_and_stream() {
+        use crate::governance::{
+            ApprovalRequest, ApprovalStep, Authorises, AutonomyLevel, CategoryAutonomy, Role,
+        };
+        let at = DateTime::from_timestamp(1_770_000_000, 0).unwrap();
+        let decision = DecisionId::from_parts(1_770_000_000_000, 7);
+        let mut request = ApprovalRequest::open(
+            ApprovalId::from_parts(1_770_000_000_000, 1),
+            Authorises::Decision { id: decision },
+            Role::Approver,
+            "negotiator",
+            at,
+            chrono::Duration::hours(4),
+        );
+        let step = ApprovalStep::Approved {
+            by: "ann".into(),
+            comment: "ok".into(),
+            at,
+        };
+        let opened = Event::ApprovalRequested {
+            request: request.clone(),
+        };
+        request.apply(&step).unwrap();
+        let events = [
+            opened,
+            Event::ApprovalStepRecorded {
+                approval: request.id,
+                step,
+                request: request.clone(),
+            },
+            Event::AutonomyChanged {
+                category: CategoryCode::parse("office").unwrap(),
+                setting: CategoryAutonomy::new(AutonomyLevel::ActAlone, 10_000),
+                previous: None,
+                by: "ann".into(),
+                reason: "pilot".into(),
+                at,
+                decision,
+            },
+            Event::AgentsPaused {
+                by: "ann".into(),
+                reason: "fraud alert".into(),
+                at,
+                decision,
+            },
+            Event::AgentsResumed {
+                by: "bob".into(),
+                reason: String::new(),
+                at,
+                decision,
+            },
+        ];
+        let streams = [
+            format!("approval-{}", request.id),
+            format!("approval-{}", request.id),
+            "autonomy".to_owned(),
+            "kill_switch".to_owned(),
+            "kill_switch".to_owned(),
+        ];
+        for (e, stream) in events.iter().zip(streams) {
+            let v = serde_json::to_value(e).unwrap();
+            assert_eq!(v["type"], e.kind());
+            assert_eq!(e.stream(), stream);
+            assert_eq!(&Event::from_stored(1, &v.to_string()).unwrap(), e);
+        }
     }
 
     #[test]

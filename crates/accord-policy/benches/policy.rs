@@ -65,6 +65,30 @@ fn gate(c: &mut Criterion) {
     g.bench_function("user_payment_release", |b| {
         b.iter(|| gate.decide(black_box(&treasurer), &env))
     });
+    // A negotiation: every move asks about a different amount (under 50,000 EUR).
+    let moves: Vec<GateRequest> = (0..997)
+        .map(|i| {
+            let mut r = allow.clone();
+            r.resource.amount = Some(Money::new(1_000_000 + i * 3_517, Currency::EUR));
+            r
+        })
+        .collect();
+    let mut i = 0;
+    g.bench_function("agent_allow_new_amount_each_move", |b| {
+        b.iter(|| {
+            i = (i + 1) % moves.len();
+            gate.decide(black_box(&moves[i]), &env)
+        })
+    });
+    let uncached = Gate::new(Arc::new(PolicySet::default_pack()), Currency::EUR)
+        .unwrap()
+        .uncached();
+    g.bench_function("agent_allow_uncached", |b| {
+        b.iter(|| uncached.decide(black_box(&allow), &env))
+    });
+    g.bench_function("agent_needs_approval_uncached", |b| {
+        b.iter(|| uncached.decide(black_box(&escalate), &env))
+    });
     let unsliced = Gate::new(Arc::new(PolicySet::default_pack()), Currency::EUR)
         .unwrap()
         .unsliced();

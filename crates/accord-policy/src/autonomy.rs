@@ -3,45 +3,10 @@
 
 use std::collections::BTreeMap;
 
+pub use accord_core::governance::{AutonomyLevel, CategoryAutonomy};
 use accord_core::{CategoryCode, id::DecisionId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// How far agents may go alone in a category (DESIGN point 9: stabilise before scale).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AutonomyLevel {
-    /// Agents only recommend: every action they would take goes to a person.
-    RecommendOnly,
-    /// Agents act, and every autonomous decision is reviewed by a person afterwards.
-    ActWithReview,
-    /// Agents act alone within the policies' bounds; a sample is reviewed afterwards.
-    ActAlone,
-}
-
-impl AutonomyLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AutonomyLevel::RecommendOnly => "recommend_only",
-            AutonomyLevel::ActWithReview => "act_with_review",
-            AutonomyLevel::ActAlone => "act_alone",
-        }
-    }
-}
-
-/// One category's setting: its level and the share of autonomous decisions sampled for
-/// review under `ActAlone`, in parts per million (10_000 = 1%).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct CategoryAutonomy {
-    pub level: AutonomyLevel,
-    pub sample_ppm: u32,
-}
-
-impl CategoryAutonomy {
-    pub const fn new(level: AutonomyLevel, sample_ppm: u32) -> CategoryAutonomy {
-        CategoryAutonomy { level, sample_ppm }
-    }
-}
 
 /// Whether a person must look at an autonomous decision after the fact.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

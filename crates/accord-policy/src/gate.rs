@@ -12,7 +12,12 @@
 //! (an agent never acts alone there), and failing closed (an incomplete request, a missing
 //! FX rate or a Cedar evaluation error is a denial, never an allow).
 
-use std::{collections::HashSet, str::FromStr, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Write as _,
+    str::FromStr,
+    sync::{Arc, RwLock},
+};
 
 use accord_core::{Currency, FxTable, Money, PolicyVerdict, VerdictOutcome};
 use cedar_policy::{
@@ -141,6 +146,54 @@ pub struct Gate {
     types: [EntityTypeName; 3],
     /// Evaluate only the policies whose scope can match (see `policy_set::Slices`).
     sliced: bool,
+    /// Cedar's answers by everything Cedar sees (see [`Gate::cache_key`]); `None` when
+    /// unsliced. Bounded: emptied when it reaches [`CACHE_LIMIT`] entries.
+    cache: Option<RwLock<HashMap<String, Arc<Asked>>>>,
+}
+
+/// The most answers the verdict cache keeps before it starts over.
+const CACHE_LIMIT: usize = 100_000;
+
+/// What Cedar answered for one flavour of one request: all the gate uses of a `Response`.
+#[derive(Debug)]
+struct Asked {
+    allow: bool,
+    /// Ids of the policies that decided, sorted.
+    reasons: Vec<String>,
+    /// `(policy id, message)` of every evaluation error.
+    errors: Vec<(String, String)>,
+}
+
+impl Asked {
+    fn from_response(response: &Response) -> Asked {
+        let mut reasons: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(|id| AsRef::<str>::as_ref(id).to_owned())
+            .collect();
+        // Cedar returns the reasons as a set; sort for a stable log.
+        reasons.sort_unstable();
+        let errors = response
+            .diagnostics()
+            .errors()
+            .map(|e| {
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
+                (e.policy_id().to_string(), e.to_string())
+            })
+            .collect();
+        Asked {
+            allow: response.decision() == Decision::Allow,
+            reasons,
+            errors,
+        }
+    }
+}
+
+/// One attribute value of the resource, before it becomes a Cedar expression.
+enum AttrValue<'a> {
+    Long(i64),
+    Str(&'a str),
+    Bool(bool),
 }
 
 impl Gate {
@@ -164,6 +217,7 @@ impl Gate {
                     .expect("static type names parse")
             }),
             sliced: true,
+            cache: Some(RwLock::new(HashMap::new())),
         };
         gate.check_schema_fit()?;
         Ok(gate)
@@ -174,6 +228,15 @@ impl Gate {
     #[doc(hidden)]
     pub fn unsliced(mut self) -> Gate {
         self.sliced = false;
+        self.cache = None;
+        self
+    }
+
+    /// The same gate asking Cedar on every request, without the verdict cache. For
+    /// benchmarks and tests that check the cache.
+    #[doc(hidden)]
+    pub fn uncached(mut self) -> Gate {
+        self.cache = None;
         self
     }
 
@@ -219,24 +282,16 @@ impl Gate {
                 ),
             );
         }
-        let (principal, resource, entities) = match self.entities(request, amount, autonomy.level) {
-            Ok(x) => x,
+        let mut built: Option<Built> = None;
+        let act = match self.ask(request, amount, autonomy.level, false, &mut built) {
+            Ok(a) => a,
             Err(note) => return deny(EVALUATION_ERROR_ID, note),
         };
-        let pair = &self.policies.actions[request.action.index()];
-        let agent = request.principal.is_agent();
-        let act = self.ask(
-            &principal,
-            (request.action, false, agent),
-            &pair.act_uid,
-            &resource,
-            &entities,
-        );
         if let Some(v) = self.evaluation_errors(&act, autonomy.level) {
             return v;
         }
-        let act_allowed = act.decision() == Decision::Allow;
-        let mut ids: Vec<String> = reason_ids(&act);
+        let act_allowed = act.allow;
+        let mut ids: Vec<String> = act.reasons.clone();
         let agent_kept_back =
             request.principal.is_agent() && autonomy.level == AutonomyLevel::RecommendOnly;
         if act_allowed && !agent_kept_back {
@@ -252,33 +307,21 @@ impl Gate {
             v.review = review;
             return v;
         }
-        // The propose flavour's action entity joins only now: most requests stop at step 1.
-        let entities = if self.needs_action(request) {
-            match entities.add_entities([pair.propose_entity.clone()], None) {
-                Ok(e) => e,
-                Err(e) => return deny(EVALUATION_ERROR_ID, e.to_string()),
-            }
-        } else {
-            entities
-        };
         if act_allowed {
             // INVARIANT: no pack can let an agent act alone in a `recommend_only` category.
             ids = vec![AUTONOMY_ID.to_owned()];
         }
 
         // Step 2: may the principal propose it for approval?
-        let propose = self.ask(
-            &principal,
-            (request.action, true, agent),
-            &pair.propose_uid,
-            &resource,
-            &entities,
-        );
+        let propose = match self.ask(request, amount, autonomy.level, true, &mut built) {
+            Ok(a) => a,
+            Err(note) => return deny(EVALUATION_ERROR_ID, note),
+        };
         if let Some(v) = self.evaluation_errors(&propose, autonomy.level) {
             return v;
         }
-        let propose_ids = reason_ids(&propose);
-        if propose.decision() == Decision::Allow {
+        let propose_ids = propose.reasons.clone();
+        if propose.allow {
             let role = propose_ids
                 .iter()
                 .filter_map(|id| self.policies.info.get(id).and_then(|i| i.approver_role))
@@ -328,45 +371,142 @@ impl Gate {
         }
     }
 
+    /// Cedar's answer for one flavour (`act`, or `propose` when `propose`), from the
+    /// cache when the same inputs were asked before. `built` holds the request's entities
+    /// once built, so that the second flavour reuses them.
     fn ask(
         &self,
-        principal: &EntityUid,
-        (business, propose, agent): (crate::vocab::Action, bool, bool),
-        action: &EntityUid,
-        resource: &EntityUid,
-        entities: &Entities,
-    ) -> Response {
+        request: &GateRequest,
+        amount: Option<Money>,
+        autonomy: AutonomyLevel,
+        propose: bool,
+        built: &mut Option<Built>,
+    ) -> Result<Arc<Asked>, String> {
+        let key = self
+            .cache
+            .as_ref()
+            .map(|_| self.cache_key(request, amount, autonomy, propose));
+        if let (Some(cache), Some(key)) = (&self.cache, &key)
+            && let Some(hit) = read(cache).get(key)
+        {
+            return Ok(Arc::clone(hit));
+        }
+        if built.is_none() {
+            *built = Some(self.entities(request, amount, autonomy)?);
+        }
+        let Some(b) = built.as_mut() else {
+            unreachable!("built just above")
+        };
+        let pair = &self.policies.actions[request.action.index()];
+        if propose && !b.has_propose && self.needs_action(request) {
+            // The propose flavour's action entity joins only now: most requests stop at
+            // step 1.
+            let entities = std::mem::replace(&mut b.entities, Entities::empty());
+            b.entities = entities
+                .add_entities([pair.propose_entity.clone()], None)
+                .map_err(|e| e.to_string())?;
+            b.has_propose = true;
+        }
+        let action = if propose {
+            &pair.propose_uid
+        } else {
+            &pair.act_uid
+        };
         // INVARIANT: `action` is one of the schema's actions (checked at load), and the
         // entities conform to the schema (checked in `Gate::new`), so this cannot fail.
-        let request = Request::new(
-            principal.clone(),
+        let cedar_request = Request::new(
+            b.principal.clone(),
             action.clone(),
-            resource.clone(),
+            b.resource.clone(),
             Context::empty(),
             None,
         )
         .expect("a request without schema validation always builds");
+        let agent = request.principal.is_agent();
         let set = if self.sliced {
-            self.policies.slices.get(business.index(), propose, agent)
+            self.policies
+                .slices
+                .get(request.action.index(), propose, agent)
         } else {
             &self.policies.cedar
         };
-        self.authorizer.is_authorized(&request, set, entities)
+        let asked = Arc::new(Asked::from_response(&self.authorizer.is_authorized(
+            &cedar_request,
+            set,
+            &b.entities,
+        )));
+        if let (Some(cache), Some(key)) = (&self.cache, key) {
+            let mut cache = write(cache);
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, Arc::clone(&asked));
+        }
+        Ok(asked)
+    }
+
+    /// Everything Cedar sees for one flavour of `request`, as text: the slice (action,
+    /// flavour, principal type), the principal with its groups and the attributes the
+    /// slice reads, the resource id and the attributes the slice reads, the amount as its
+    /// class when the slice only compares it with literals. Two requests with one key get
+    /// the same entities up to amounts that compare alike, so Cedar answers them alike.
+    fn cache_key(
+        &self,
+        request: &GateRequest,
+        amount: Option<Money>,
+        autonomy: AutonomyLevel,
+        propose: bool,
+    ) -> String {
+        let agent = request.principal.is_agent();
+        let action = request.action.index();
+        let mask = self.policies.slices.attrs(action, agent);
+        let mut key = String::with_capacity(128);
+        let sep = '\u{1f}';
+        let _ = write!(key, "{action}{sep}{}{sep}", u8::from(propose));
+        match &request.principal {
+            Principal::User { id, roles } => {
+                let mut roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                roles.sort_unstable();
+                roles.dedup();
+                let _ = write!(key, "U{sep}{id}{sep}{}", roles.join(","));
+            }
+            Principal::Agent { id, agent, version } => {
+                let _ = write!(key, "A{sep}{id}{sep}{agent}");
+                if mask & (1 << (SUBJECT_ATTRS.len() + 1)) != 0 {
+                    let _ = write!(key, "{sep}{version}");
+                }
+            }
+        }
+        let _ = write!(key, "{sep}R{sep}{}", request.resource.id);
+        for bit in 0..SUBJECT_ATTRS.len() {
+            if mask & (1 << bit) == 0 {
+                continue;
+            }
+            let _ = match self.subject_attr(bit, &request.resource, amount, autonomy) {
+                AttrValue::Long(n) if bit == 0 => write!(
+                    key,
+                    "{sep}{:?}",
+                    self.policies.slices.amount_class(action, agent, n)
+                ),
+                AttrValue::Long(n) => write!(key, "{sep}{n}"),
+                AttrValue::Str(v) => write!(key, "{sep}{v}"),
+                AttrValue::Bool(b) => write!(key, "{sep}{b}"),
+            };
+        }
+        key
     }
 
     /// Fails closed on any Cedar evaluation error: a policy that errors is skipped by
     /// Cedar, and a skipped `forbid` must never turn into an allow.
-    fn evaluation_errors(&self, response: &Response, autonomy: AutonomyLevel) -> Option<Verdict> {
-        let errors: Vec<_> = response.diagnostics().errors().collect();
-        if errors.is_empty() {
+    fn evaluation_errors(&self, asked: &Asked, autonomy: AutonomyLevel) -> Option<Verdict> {
+        if asked.errors.is_empty() {
             return None;
         }
         let mut ids = vec![EVALUATION_ERROR_ID.to_owned()];
         let mut notes = Vec::new();
-        for e in errors {
-            let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
-            ids.push(e.policy_id().to_string());
-            notes.push(e.to_string());
+        for (id, message) in &asked.errors {
+            ids.push(id.clone());
+            notes.push(message.clone());
         }
         Some(self.verdict(Outcome::Deny, ids, autonomy, notes))
     }
@@ -411,7 +551,7 @@ impl Gate {
         request: &GateRequest,
         amount: Option<Money>,
         autonomy: AutonomyLevel,
-    ) -> Result<(EntityUid, EntityUid, Entities), String> {
+    ) -> Result<Built, String> {
         let mask = if self.sliced {
             self.policies
                 .slices
@@ -429,7 +569,12 @@ impl Gate {
             Entities::from_entities([principal, resource], None)
         }
         .map_err(|e| e.to_string())?;
-        Ok((p, r, entities))
+        Ok(Built {
+            principal: p,
+            resource: r,
+            entities,
+            has_propose: false,
+        })
     }
 
     /// Whether the request's entities need the action entity (see `NEEDS_ACTION`).
@@ -485,31 +630,45 @@ impl Gate {
         autonomy: AutonomyLevel,
         mask: u32,
     ) -> Result<Entity, String> {
-        let supplier = r.supplier.as_ref();
         let mut attrs = Vec::with_capacity(SUBJECT_ATTRS.len());
         for (bit, name) in SUBJECT_ATTRS.iter().enumerate() {
             if mask & (1 << bit) == 0 {
                 continue;
             }
-            let s = |v: &str| RestrictedExpression::new_string(v.to_owned());
-            // INVARIANT: the order matches `SUBJECT_ATTRS`.
-            let value = match bit {
-                0 => RestrictedExpression::new_long(amount.map_or(0, |m| m.minor)),
-                1 => s(self.reporting.code()),
-                2 => s(r.amount.as_ref().map_or("", |m| m.currency.code())),
-                3 => s(r.category.as_ref().map_or("", |c| c.as_str())),
-                4 => s(r.region.as_ref().map_or("", |c| c.as_str())),
-                5 => s(supplier.map_or("", |f| f.risk.as_str())),
-                6 => s(supplier.map_or("", |f| f.size.as_str())),
-                7 => RestrictedExpression::new_bool(supplier.is_some_and(|f| f.new)),
-                8 => s(autonomy.as_str()),
-                9 => s(r.requester.as_deref().unwrap_or("")),
-                10 => s(r.approver.as_deref().unwrap_or("")),
-                _ => RestrictedExpression::new_bool(r.has_goods_receipt),
+            let value = match self.subject_attr(bit, r, amount, autonomy) {
+                AttrValue::Long(n) => RestrictedExpression::new_long(n),
+                AttrValue::Str(v) => RestrictedExpression::new_string(v.to_owned()),
+                AttrValue::Bool(b) => RestrictedExpression::new_bool(b),
             };
             attrs.push(((*name).to_owned(), value));
         }
         Entity::new_with_tags(self.uid(2, &r.id), attrs, [], []).map_err(|e| e.to_string())
+    }
+
+    /// The value of the resource attribute `SUBJECT_ATTRS[bit]`.
+    fn subject_attr<'a>(
+        &'a self,
+        bit: usize,
+        r: &'a Resource,
+        amount: Option<Money>,
+        autonomy: AutonomyLevel,
+    ) -> AttrValue<'a> {
+        let supplier = r.supplier.as_ref();
+        // INVARIANT: the order matches `SUBJECT_ATTRS`.
+        match bit {
+            0 => AttrValue::Long(amount.map_or(0, |m| m.minor)),
+            1 => AttrValue::Str(self.reporting.code()),
+            2 => AttrValue::Str(r.amount.as_ref().map_or("", |m| m.currency.code())),
+            3 => AttrValue::Str(r.category.as_ref().map_or("", |c| c.as_str())),
+            4 => AttrValue::Str(r.region.as_ref().map_or("", |c| c.as_str())),
+            5 => AttrValue::Str(supplier.map_or("", |f| f.risk.as_str())),
+            6 => AttrValue::Str(supplier.map_or("", |f| f.size.as_str())),
+            7 => AttrValue::Bool(supplier.is_some_and(|f| f.new)),
+            8 => AttrValue::Str(autonomy.as_str()),
+            9 => AttrValue::Str(r.requester.as_deref().unwrap_or("")),
+            10 => AttrValue::Str(r.approver.as_deref().unwrap_or("")),
+            _ => AttrValue::Bool(r.has_goods_receipt),
+        }
     }
 
     /// Builds probe entities for every principal kind and validates them against the
@@ -535,15 +694,22 @@ impl Gate {
     }
 }
 
-fn reason_ids(response: &Response) -> Vec<String> {
-    let mut ids: Vec<String> = response
-        .diagnostics()
-        .reason()
-        .map(|id| id.to_string())
-        .collect();
-    // Cedar returns the reasons as a set; sort for a stable log.
-    ids.sort_unstable();
-    ids
+/// A request's entities, built once for both flavours.
+struct Built {
+    principal: EntityUid,
+    resource: EntityUid,
+    entities: Entities,
+    /// Whether the propose flavour's action entity was added.
+    has_propose: bool,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // Writers only insert whole entries or clear, so a poisoned lock is still consistent.
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 fn push_unique(into: &mut Vec<String>, from: Vec<String>) {

@@ -3,20 +3,22 @@
 //! levels and the kill switch ([`autonomy`]).
 //!
 //! Pure: no I/O except [`PolicySet::load_dir`] and [`check`], which read a policy
-//! directory; no async; time is passed in.
+//! directory, and the [`governance`] service, which keeps approvals, autonomy settings and
+//! the kill switch in the event store; no async elsewhere; time is passed in.
 
 pub mod approval;
 pub mod autonomy;
 pub mod explain;
 pub mod gate;
+pub mod governance;
 pub mod mandate;
 pub mod policy_set;
 pub mod region;
 pub mod vocab;
 
 pub use approval::{
-    ApprovalAction, ApprovalError, ApprovalRequest, ApprovalState, ApprovalStep, Approver,
-    Authorises, EscalationChain, SodViolation, check_payment_release,
+    ApprovalAction, ApprovalCommands, ApprovalError, ApprovalRequest, ApprovalState, ApprovalStep,
+    Approver, Authorises, EscalationChain, SodViolation, check_payment_release,
 };
 pub use autonomy::{
     AutonomyLevel, AutonomyTable, CategoryAutonomy, KillSwitch, KillSwitchError, KillSwitchEvent,
@@ -24,6 +26,7 @@ pub use autonomy::{
 };
 pub use explain::explain;
 pub use gate::{Gate, GateEnv, GateError, Outcome, Verdict};
+pub use governance::{Governance, GovernanceConfig, GovernanceError, NewApproval};
 pub use mandate::{
     Better, Cmp, Condition, CostModel, ForbiddenCombination, IssueBound, IssueValue, LinearCost,
     Mandate, MandateGuard, MoveContext, MoveKind, Offer, UtilityModel, Violation, WalkAway,

@@ -522,6 +522,12 @@ pub(crate) struct Slices {
     /// those: an attribute whose name appears nowhere in a policy's text cannot be read by
     /// it (Cedar has no computed attribute names, and `has` names the attribute too).
     masks: Vec<u32>,
+    /// Per `action * 2 + agent`: when every read of `resource.amount` in the two slices is
+    /// a comparison with an integer literal, those literals, sorted and deduplicated.
+    /// Two amounts on the same side of (or equal to) each of them compare alike in every
+    /// policy, so Cedar decides them alike: the gate's verdict cache keys on the amount's
+    /// class ([`Slices::amount_class`]) instead of the amount. `None`: key on the amount.
+    amount_points: Vec<Option<Vec<i64>>>,
 }
 
 /// The attributes of `Accord::Subject`, in the gate's order.
@@ -591,6 +597,19 @@ impl Slices {
         self.masks[action * 2 + usize::from(agent)]
     }
 
+    /// The class of `amount` for the verdict cache: equal for two amounts exactly when
+    /// every amount comparison in the slices gives the same answer for both.
+    pub(crate) fn amount_class(&self, action: usize, agent: bool, amount: i64) -> AmountKey {
+        match &self.amount_points[action * 2 + usize::from(agent)] {
+            None => AmountKey::Exact(amount),
+            Some(points) => {
+                let below = points.partition_point(|p| *p < amount);
+                let equal = points.get(below) == Some(&amount);
+                AmountKey::Class(below * 2 + usize::from(equal))
+            }
+        }
+    }
+
     fn build(set: &cedar_policy::PolicySet, actions: &[ActionPair]) -> Slices {
         let user_ty = cedar_policy::EntityTypeName::from_str(&format!("{NAMESPACE}::User"))
             .expect("static type names parse");
@@ -598,6 +617,7 @@ impl Slices {
             .expect("static type names parse");
         let mut sets = Vec::with_capacity(actions.len() * 4);
         let mut masks = vec![0u32; actions.len() * 2];
+        let mut amount_points: Vec<Option<Vec<i64>>> = vec![Some(Vec::new()); actions.len() * 2];
         for (i, pair) in actions.iter().enumerate() {
             for (uid, groups) in [
                 (&pair.act_uid, &pair.act_groups),
@@ -623,6 +643,16 @@ impl Slices {
                         if conditions.contains("\"action\"") {
                             masks[i * 2 + usize::from(agent)] |= NEEDS_ACTION;
                         }
+                        let points = &mut amount_points[i * 2 + usize::from(agent)];
+                        if let Some(list) = points {
+                            match serde_json::from_str(&conditions)
+                                .ok()
+                                .and_then(|c| amount_literals(&c))
+                            {
+                                Some(found) => list.extend(found),
+                                None => *points = None,
+                            }
+                        }
                         sliced.push(policy);
                     }
                     sets.push(
@@ -632,8 +662,75 @@ impl Slices {
                 }
             }
         }
-        Slices { sets, masks }
+        for list in amount_points.iter_mut().flatten() {
+            list.sort_unstable();
+            list.dedup();
+        }
+        Slices {
+            sets,
+            masks,
+            amount_points,
+        }
     }
+}
+
+/// How the verdict cache keys an amount: exactly, or by its class (see `amount_points`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum AmountKey {
+    Exact(i64),
+    Class(usize),
+}
+
+/// The integer literals `resource.amount` is compared with in a policy's conditions (as
+/// Cedar's JSON policy format), or `None` when it is read in any other way (arithmetic,
+/// a set, a comparison with anything but a literal), so its value matters beyond them.
+fn amount_literals(conditions: &serde_json::Value) -> Option<Vec<i64>> {
+    fn is_amount(v: &serde_json::Value) -> bool {
+        v.get(".").is_some_and(|dot| {
+            dot.get("left") == Some(&serde_json::json!({ "Var": "resource" }))
+                && dot.get("attr") == Some(&serde_json::json!("amount"))
+        })
+    }
+    fn walk(v: &serde_json::Value, reads: &mut usize, found: &mut Vec<i64>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if is_amount(v) {
+                    *reads += 1;
+                    return;
+                }
+                if let [(op, operands)] = map.iter().collect::<Vec<_>>().as_slice()
+                    && matches!(op.as_str(), "<" | "<=" | ">" | ">=" | "==" | "!=")
+                    && let (Some(l), Some(r)) = (operands.get("left"), operands.get("right"))
+                {
+                    let literal = |x: &serde_json::Value| x.get("Value").and_then(|n| n.as_i64());
+                    if is_amount(l)
+                        && let Some(n) = literal(r)
+                    {
+                        found.push(n);
+                        return;
+                    }
+                    if is_amount(r)
+                        && let Some(n) = literal(l)
+                    {
+                        found.push(n);
+                        return;
+                    }
+                }
+                for child in map.values() {
+                    walk(child, reads, found);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for child in items {
+                    walk(child, reads, found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (mut reads, mut found) = (0, Vec::new());
+    walk(conditions, &mut reads, &mut found);
+    (reads == 0).then_some(found)
 }
 
 fn action_may_match(c: &ActionConstraint, uid: &EntityUid, groups: &[EntityUid]) -> bool {
@@ -759,4 +856,45 @@ pub fn default_pack_sources() -> Sources {
             file!("supplier_master.cedar"),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conditions(text: &str) -> serde_json::Value {
+        let p = cedar_policy::Policy::from_str(text).unwrap();
+        p.to_json().unwrap()["conditions"].clone()
+    }
+
+    #[test]
+    fn amount_is_classed_only_when_compared_with_literals() {
+        let c = conditions(
+            "permit(principal, action, resource) when { resource.amount > 5000000 && 100 >= resource.amount };",
+        );
+        assert_eq!(amount_literals(&c), Some(vec![5_000_000, 100]));
+        let c = conditions(
+            "permit(principal, action, resource) when { resource.amount + 1 > 5000000 };",
+        );
+        assert_eq!(amount_literals(&c), None);
+        let c = conditions(
+            "permit(principal, action, resource) when { resource.amount > resource.limit };",
+        );
+        assert_eq!(amount_literals(&c), None);
+        let c =
+            conditions("permit(principal, action, resource) when { resource.risk == \"low\" };");
+        assert_eq!(amount_literals(&c), Some(vec![]));
+    }
+
+    #[test]
+    fn amounts_in_one_class_compare_alike_with_every_point() {
+        let set = PolicySet::default_pack();
+        let offer = Action::NegotiationOffer.index();
+        let class = |a| set.slices.amount_class(offer, true, a);
+        assert_eq!(class(1_000_000), class(1_000_000));
+        assert_eq!(class(2_000_000), class(4_999_999));
+        assert_ne!(class(4_999_999), class(5_000_000));
+        assert_ne!(class(5_000_000), class(5_000_001));
+        assert_eq!(class(5_000_001), class(90_000_000));
+    }
 }

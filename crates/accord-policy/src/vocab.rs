@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+pub use accord_core::governance::{Role, UnknownName};
 use accord_core::{Actor, CategoryCode, Money, RegionCode, RiskTier, SizeClass, id::DecisionId};
 use serde::{Deserialize, Serialize};
 
@@ -52,46 +53,6 @@ macro_rules! name_enum {
             }
         }
     };
-}
-
-/// A name that is not one of a fixed list (a role, an agent kind, an action).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} `{name}`: expected one of {expected}")]
-pub struct UnknownName {
-    pub what: &'static str,
-    pub name: String,
-    pub expected: String,
-}
-
-name_enum!(
-    /// A role a user holds. A user may hold several.
-    Role ("role") {
-        Requester = "requester",
-        Buyer = "buyer",
-        CategoryManager = "category_manager",
-        Approver = "approver",
-        ApClerk = "ap_clerk",
-        Treasurer = "treasurer",
-        Auditor = "auditor",
-        Admin = "admin",
-    }
-);
-
-impl Role {
-    /// Seniority for choosing among several approver roles: when more than one policy
-    /// names an approver, the most senior role is asked.
-    pub fn seniority(self) -> u8 {
-        match self {
-            Role::Requester => 0,
-            Role::Auditor => 1,
-            Role::ApClerk => 2,
-            Role::Buyer => 3,
-            Role::Approver => 4,
-            Role::CategoryManager => 5,
-            Role::Treasurer => 6,
-            Role::Admin => 7,
-        }
-    }
 }
 
 name_enum!(

@@ -245,8 +245,86 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
             state: closed.outcome.state().into(),
             data: serde_json::to_string(closed)?,
         },
+        // Governance: approvals filed under what they are about (a negotiation, a
+        // campaign) or else the decision they authorise; autonomy per category; the kill
+        // switch as one document. Each event carries the whole new record, so each is an
+        // upsert.
+        Event::ApprovalRequested { request: r }
+        | Event::ApprovalStepRecorded { request: r, .. } => ProjOp::Document {
+            kind: "approval",
+            id: r.id.to_string(),
+            parent: approval_parent(r),
+            state: r.state.as_str().to_owned(),
+            data: serde_json::to_string(r)?,
+        },
+        Event::AutonomyChanged {
+            category,
+            setting,
+            by,
+            reason,
+            at,
+            decision,
+            ..
+        } => ProjOp::Document {
+            kind: "autonomy",
+            id: category.to_string(),
+            parent: None,
+            state: setting.level.as_str().to_owned(),
+            data: serde_json::to_string(&serde_json::json!({
+                "category": category,
+                "level": setting.level,
+                "sample_ppm": setting.sample_ppm,
+                "by": by,
+                "reason": reason,
+                "at": at,
+                "decision": decision,
+                "state": setting.level,
+            }))?,
+        },
+        Event::AgentsPaused {
+            by,
+            reason,
+            at,
+            decision,
+        }
+        | Event::AgentsResumed {
+            by,
+            reason,
+            at,
+            decision,
+        } => {
+            let state = if matches!(event, Event::AgentsPaused { .. }) {
+                "paused"
+            } else {
+                "running"
+            };
+            ProjOp::Document {
+                kind: "kill_switch",
+                id: "agents".to_owned(),
+                parent: None,
+                state: state.to_owned(),
+                data: serde_json::to_string(&serde_json::json!({
+                    "state": state,
+                    "by": by,
+                    "reason": reason,
+                    "at": at,
+                    "decision": decision,
+                }))?,
+            }
+        }
         Event::Genesis { .. } | Event::DecisionRecorded { .. } => return Ok(None),
     }))
+}
+
+/// The document an approval is filed under: its subject, else the decision it authorises.
+fn approval_parent(r: &accord_core::ApprovalRequest) -> Option<String> {
+    if !r.subject.is_empty() {
+        return Some(r.subject.clone());
+    }
+    match &r.authorises {
+        accord_core::governance::Authorises::Decision { id } => Some(format!("decision/{id}")),
+        accord_core::governance::Authorises::Pending { .. } => None,
+    }
 }
 
 /// Validates and canonicalises commands. CPU work, done by the caller, not the writer.

@@ -115,6 +115,18 @@ pub enum Command {
     /// Measure Accord's hot paths on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
+
+    /// Work the approval queue: list, approve, deny, delegate (docs/governance.md).
+    #[command(subcommand)]
+    Approvals(crate::commands::approvals::ApprovalsCommand),
+
+    /// The kill switch: pause or resume every agent, or show whether they run.
+    #[command(subcommand)]
+    Agents(crate::commands::agents::AgentsCommand),
+
+    /// Autonomy per category: recommend only, act with review, or act alone.
+    #[command(subcommand)]
+    Autonomy(crate::commands::agents::AutonomyCommand),
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,12 @@
 //! Configuration: built-in defaults, then `accord.toml` (the data dir's, then `--config`),
 //! then `ACCORD_*` environment variables, then command-line flags, each overriding the last.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
-use accord_core::Currency;
+use accord_core::{Currency, Role};
 use anyhow::Context;
 use figment::{
     Figment,
@@ -23,6 +26,36 @@ pub struct Config {
     pub reporting_currency: Currency,
     pub audit: AuditConfig,
     pub sqlite: SqliteConfig,
+    /// The people who act through the CLI (`--as ID`) and their roles, e.g.
+    /// `[users.alice] roles = ["approver"]`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub users: BTreeMap<String, UserConfig>,
+    pub approvals: ApprovalsConfig,
+}
+
+/// One person's roles (see `docs/governance.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// Hours each role has to decide before a request escalates to the next role.
+    pub sla_hours: u32,
+    /// Who takes over on timeout, in order; past the last role a request expires.
+    pub escalation: Vec<Role>,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig {
+            sla_hours: 24,
+            escalation: vec![Role::Approver, Role::CategoryManager, Role::Admin],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +80,8 @@ impl Default for Config {
             reporting_currency: Currency::EUR,
             audit: AuditConfig::default(),
             sqlite: SqliteConfig::default(),
+            users: BTreeMap::new(),
+            approvals: ApprovalsConfig::default(),
         }
     }
 }
@@ -99,6 +134,25 @@ impl Config {
         figment
             .extract()
             .with_context(|| format!("invalid configuration (data dir `{}`)", data_dir.display()))
+    }
+
+    /// The roles of the user `--as` names, or an error saying how to configure them.
+    pub fn user_roles(&self, id: &str) -> anyhow::Result<&[Role]> {
+        match self.users.get(id) {
+            Some(u) => Ok(&u.roles),
+            None => {
+                let known: Vec<&str> = self.users.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "unknown user `{id}`: add `[users.{id}]` with `roles = [...]` to accord.toml \
+                     (configured users: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            }
+        }
     }
 
     pub fn to_toml(&self) -> anyhow::Result<String> {
@@ -169,6 +223,32 @@ mod tests {
             assert!(err.contains("EUX"), "{err}");
             jail.create_file(CONFIG_FILE, "colour = 1\n")?;
             assert!(Config::load(&dir, None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn users_and_roles_load() {
+        figment::Jail::expect_with(|jail| {
+            let dir = jail.directory().to_owned();
+            jail.create_file(
+                CONFIG_FILE,
+                "[users.alice]\nroles = [\"approver\", \"buyer\"]\n[approvals]\nsla_hours = 8\n",
+            )?;
+            let c = Config::load(&dir, None).unwrap();
+            assert_eq!(
+                c.user_roles("alice").unwrap(),
+                [Role::Approver, Role::Buyer]
+            );
+            assert_eq!(c.approvals.sla_hours, 8);
+            let err = c.user_roles("zed").unwrap_err().to_string();
+            assert!(
+                err.contains("unknown user `zed`") && err.contains("alice"),
+                "{err}"
+            );
+            jail.create_file(CONFIG_FILE, "[users.bob]\nroles = [\"boss\"]\n")?;
+            let err = format!("{:#}", Config::load(&dir, None).unwrap_err());
+            assert!(err.contains("unknown role `boss`"), "{err}");
             Ok(())
         });
     }

@@ -3,8 +3,9 @@
 
 use accord_core::id::{ApprovalId, DecisionId};
 use accord_policy::{
-    ApprovalAction, ApprovalError, ApprovalRequest, ApprovalState, ApprovalStep, Approver,
-    Authorises, EscalationChain, Role, SodViolation, approval::TRANSITIONS, check_payment_release,
+    ApprovalAction, ApprovalCommands, ApprovalError, ApprovalRequest, ApprovalState, ApprovalStep,
+    Approver, Authorises, EscalationChain, Role, SodViolation, approval::TRANSITIONS,
+    check_payment_release,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 

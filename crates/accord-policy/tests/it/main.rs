@@ -3,5 +3,7 @@
 mod approval;
 mod check;
 mod gate;
+mod governance;
 mod mandate;
 mod mandate_prop;
+mod support;

@@ -1,5 +1,7 @@
 //! Subcommand implementations, and what they share: opening the data dir and its store.
 
+pub mod agents;
+pub mod approvals;
 mod audit;
 mod bench;
 mod demo;
@@ -32,6 +34,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(args) => policy::run(args),
         Command::Audit(args) => audit::run(g, args).await,
         Command::Bench(args) => bench::run(g, args).await,
+        Command::Approvals(args) => approvals::run(g, args).await,
+        Command::Agents(args) => agents::run(g, args).await,
+        Command::Autonomy(args) => agents::autonomy(g, args).await,
     }
 }
 

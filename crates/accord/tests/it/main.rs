@@ -2,6 +2,7 @@
 //! and PostgreSQL when `ACCORD_TEST_DATABASE_URL` is set).
 
 mod audit;
+mod governance;
 mod import;
 mod killtrials;
 mod multinode;
