@@ -95,7 +95,12 @@ pub struct Host<S> {
     clock: AtomicU64,
     turns: broadcast::Sender<TurnChange>,
     paused: AtomicBool,
+    /// Asked on every move: the kill switch as the log has it.
+    pause_probe: Option<PauseProbe>,
 }
+
+/// Reports whether the kill switch is on (kept current by the governance service).
+pub type PauseProbe = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl<S: Store + Clone + 'static> Host<S> {
     pub fn new(store: S, governance: Arc<Governance>, options: HostOptions) -> Host<S> {
@@ -112,7 +117,19 @@ impl<S: Store + Clone + 'static> Host<S> {
             clock: AtomicU64::new(0),
             turns: broadcast::channel(4096).0,
             paused: AtomicBool::new(paused),
+            pause_probe: None,
         }
+    }
+
+    /// Consults `probe` on every move: while it says paused, moves are refused with
+    /// `agents_paused` and every negotiation holds its state.
+    pub fn with_pause_probe(mut self, probe: PauseProbe) -> Host<S> {
+        self.pause_probe = Some(probe);
+        self
+    }
+
+    fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst) || self.pause_probe.as_ref().is_some_and(|p| p())
     }
 
     pub fn store(&self) -> &S {
@@ -405,7 +422,7 @@ impl<S: Store + Clone + 'static> Host<S> {
                 self.expire(id, now).await?;
                 return Err(MoveError::Expired(live_expiry(self, id).await));
             }
-            if self.paused.load(Ordering::SeqCst) {
+            if self.is_paused() {
                 return Err(MoveError::Paused);
             }
             let before = live.version;

@@ -90,7 +90,7 @@ pub async fn run(g: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     println!("\n== 3. The server, in-process, with the supplier protocol and the buyer API");
-    let (host, campaigns) = super::serve::runtime(&node, AutonomyLevel::ActAlone)?;
+    let (host, campaigns) = super::serve::runtime(&node, AutonomyLevel::ActAlone).await?;
     let key = super::serve::new_api_key();
     let mut keys = ApiKeys::default();
     keys.insert("demo", &key, Role::Buyer);

@@ -56,7 +56,7 @@ pub fn reference_fx(base: Currency) -> anyhow::Result<FxTable> {
 /// The negotiation host and the campaigns over one store.
 pub type Runtime = (Arc<Host<AnyStore>>, Arc<Campaigns<AnyStore>>);
 
-pub fn runtime(node: &Node, autonomy_level: AutonomyLevel) -> anyhow::Result<Runtime> {
+pub async fn runtime(node: &Node, autonomy_level: AutonomyLevel) -> anyhow::Result<Runtime> {
     let fx = reference_fx(node.config.reporting_currency)?;
     let mut autonomy = AutonomyTable::default();
     autonomy.set(
@@ -120,7 +120,7 @@ pub fn new_api_key() -> String {
 
 pub async fn run(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let node = Node::open(g).await?;
-    let (host, campaigns) = runtime(&node, AutonomyLevel::ActAlone)?;
+    let (host, campaigns) = runtime(&node, AutonomyLevel::ActAlone).await?;
     let mut keys = ApiKeys::default();
     let admin = match std::env::var("ACCORD_API_KEY") {
         Ok(k) if !k.trim().is_empty() => k.trim().to_owned(),
