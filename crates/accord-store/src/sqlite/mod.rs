@@ -113,8 +113,8 @@ fn open_writer(file: &Path, durability: Durability) -> Result<rusqlite::Connecti
     Ok(conn)
 }
 
-/// Page cache of the writer connection, in KiB.
-const WRITER_CACHE_KIB: u32 = 131_072;
+/// Page cache of the writer connection, in KiB (bounded: part of an import's memory).
+const WRITER_CACHE_KIB: u32 = 65_536;
 /// Checkpoint the WAL every this many pages (~40 MB) rather than every 1,000: fewer
 /// fsyncs in imports, at the price of a larger WAL file between checkpoints.
 const WAL_AUTOCHECKPOINT: u32 = 10_000;

@@ -77,9 +77,9 @@ fn hash_rows(verifier: &mut Verifier, full: &Receiver<Chunk>, empty: &SyncSender
         }
         chunk.bytes.clear();
         chunk.rows.clear();
-        if empty.send(chunk).is_err() {
-            return;
-        }
+        // The reader may already be done (and its end of this channel gone) while full
+        // chunks still wait here: keep going either way.
+        let _ = empty.send(chunk);
     }
 }
 
