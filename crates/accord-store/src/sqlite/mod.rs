@@ -115,9 +115,11 @@ fn open_writer(file: &Path, durability: Durability) -> Result<rusqlite::Connecti
 
 /// Page cache of the writer connection, in KiB (bounded: part of an import's memory).
 const WRITER_CACHE_KIB: u32 = 65_536;
-/// Checkpoint the WAL every this many pages (~40 MB) rather than every 1,000: fewer
-/// fsyncs in imports, at the price of a larger WAL file between checkpoints.
-const WAL_AUTOCHECKPOINT: u32 = 10_000;
+/// The writer checkpoints the WAL every this many pages (~160 MB) rather than every
+/// 1,000: an import rewrites the same `(stream, stream_version)` index pages in every
+/// commit, and a larger WAL copies each of them to the database once per checkpoint
+/// rather than once per few commits. The price is a WAL file of up to that size.
+const WAL_AUTOCHECKPOINT: u32 = 40_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path` and runs migrations. `path` may be a
