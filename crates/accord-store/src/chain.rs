@@ -258,12 +258,37 @@ impl Verifier {
         if self.broken.is_some() {
             return false;
         }
-        let seq = self.expected_seq;
-        let fail = |reason| Some(Broken { seq, reason });
-        if e.seq != seq {
+        self.buf.clear();
+        write_entry(&mut self.buf, e);
+        let content_ok = &link_hash(prev_hash, &self.buf) == hash;
+        self.push_checked(e.seq, prev_hash, hash, content_ok)
+    }
+
+    /// Checks one entry whose own hash the caller already recomputed: `content_ok` says
+    /// whether `hash == SHA-256(prev_hash ‖ entry)`. This is what lets a verifier hash
+    /// entries on another thread; the links, sequence and checkpoints are checked here,
+    /// in order.
+    pub fn push_checked(
+        &mut self,
+        seq: u64,
+        prev_hash: &[u8; 32],
+        hash: &[u8; 32],
+        content_ok: bool,
+    ) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        let expected = self.expected_seq;
+        let fail = |reason| {
+            Some(Broken {
+                seq: expected,
+                reason,
+            })
+        };
+        if seq != expected {
             self.broken = fail(ChainBreak::SeqGap {
-                expected: seq,
-                found: e.seq,
+                expected,
+                found: seq,
             });
             return false;
         }
@@ -271,9 +296,7 @@ impl Verifier {
             self.broken = fail(ChainBreak::PrevHashMismatch);
             return false;
         }
-        self.buf.clear();
-        write_entry(&mut self.buf, e);
-        if &link_hash(prev_hash, &self.buf) != hash {
+        if !content_ok {
             self.broken = fail(ChainBreak::HashMismatch);
             return false;
         }

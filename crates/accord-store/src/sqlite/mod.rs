@@ -8,9 +8,10 @@
 //! acknowledged append survives a power loss.
 
 mod queue;
+mod verify;
 mod write;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +93,33 @@ struct Inner {
     /// One connection for small writes outside the log (queue, consumer checkpoints).
     aux: SqlitePool,
     feed: broadcast::Sender<Change>,
+    /// The database file, for the writer and verifier connections (rusqlite).
+    file: PathBuf,
 }
+
+/// The writer's connection: the pragmas of [`SqliteStore::open`] plus the durability.
+fn open_writer(file: &Path, durability: Durability) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(file)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let sync = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA temp_store = memory; \
+         PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}; \
+         PRAGMA foreign_keys = ON;"
+    ))?;
+    Ok(conn)
+}
+
+/// Page cache of the writer connection, in KiB (bounded: part of an import's memory).
+const WRITER_CACHE_KIB: u32 = 65_536;
+/// The writer checkpoints the WAL every this many pages (~160 MB) rather than every
+/// 1,000: an import rewrites the same `(stream, stream_version)` index pages in every
+/// commit, and a larger WAL copies each of them to the database once per checkpoint
+/// rather than once per few commits. The price is a WAL file of up to that size.
+const WAL_AUTOCHECKPOINT: u32 = 40_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path` and runs migrations. `path` may be a
@@ -118,11 +145,13 @@ impl SqliteStore {
             Durability::Normal => SqliteSynchronous::Normal,
             Durability::Full => SqliteSynchronous::Full,
         };
-        let mut conn: SqliteConnection = {
-            use sqlx::ConnectOptions;
-            base.clone().synchronous(sync).connect().await?
-        };
-        MIGRATOR.run(&mut conn).await?;
+        let file = base.get_filename().to_owned();
+        {
+            use sqlx::{ConnectOptions, Connection};
+            let mut conn: SqliteConnection = base.clone().synchronous(sync).connect().await?;
+            MIGRATOR.run(&mut conn).await?;
+            conn.close().await?;
+        }
         let read = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .connect_with(base.clone().synchronous(SqliteSynchronous::Normal))
@@ -133,14 +162,18 @@ impl SqliteStore {
             .await?;
         let (tx, rx) = mpsc::channel(1024);
         let (feed, _) = broadcast::channel(4096);
-        let writer = write::Writer::new(conn, &options, feed.clone()).await?;
-        tokio::spawn(writer.run(rx));
+        let conn = open_writer(&file, options.durability)?;
+        let writer = write::Writer::new(conn, &options, feed.clone())?;
+        std::thread::Builder::new()
+            .name("accord-sqlite-writer".into())
+            .spawn(move || writer.run(rx))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: tx,
                 read,
                 aux,
                 feed,
+                file,
             }),
         })
     }
@@ -383,35 +416,11 @@ impl SqliteStore {
 
     pub(crate) async fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport> {
         let checkpoints = self.audit_checkpoints().await?;
-        let mut verifier = Verifier::new(checkpoints, options);
-        let mut conn = self.inner.read.acquire().await?;
-        let mut rows = sqlx::query(
-            "SELECT seq, CAST(stream AS BLOB), stream_version, CAST(type AS BLOB), schema_version, \
-             CAST(payload AS BLOB), CAST(recorded_at AS BLOB), CAST(idempotency_key AS BLOB), \
-             prev_hash, hash FROM events ORDER BY seq",
-        )
-        .fetch(&mut *conn);
-        while let Some(r) = rows.try_next().await? {
-            let ok = read::verify_row(
-                &mut verifier,
-                read::RawEntry {
-                    seq: r.try_get(0)?,
-                    stream: r.try_get(1)?,
-                    stream_version: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    schema_version: r.try_get(4)?,
-                    payload: r.try_get(5)?,
-                    recorded_at: r.try_get(6)?,
-                    idempotency_key: r.try_get(7)?,
-                    prev_hash: r.try_get(8)?,
-                    hash: r.try_get(9)?,
-                },
-            );
-            if !ok {
-                break;
-            }
-        }
-        Ok(verifier.finish())
+        let verifier = Verifier::new(checkpoints, options);
+        let file = self.inner.file.clone();
+        tokio::task::spawn_blocking(move || verify::verify_file(&file, verifier))
+            .await
+            .map_err(|e| StoreError::Invalid(format!("the verify task failed: {e}")))?
     }
 
     pub(crate) async fn get_consumer_checkpoint(&self, consumer: &str) -> Result<u64> {

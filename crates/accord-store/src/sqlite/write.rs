@@ -1,15 +1,23 @@
-//! The SQLite writer task: the only code that appends to the log. It owns the chain tip
-//! and a cache of stream versions, drains the request channel into one transaction per
-//! group (group commit: one fsync for many callers), and acknowledges each caller after
-//! the commit.
+//! The SQLite writer: the only code that appends to the log. It runs on its own OS thread
+//! with its own rusqlite connection, owns the chain tip and a cache of stream versions,
+//! drains the request channel into one transaction per group (group commit: one commit,
+//! and with `synchronous=FULL` one fsync, for many callers), and acknowledges each caller
+//! after the commit. Rows go in through cached single-row statements, one per table,
+//! prepared once and reused for every row.
+//!
+//! Semantics of a group: every request is all or nothing. A request that fails (a version
+//! conflict in planning, or a constraint the database refuses) is rolled back to its
+//! savepoint and fails alone; the other requests of the group commit.
 //!
 //! INVARIANT: the cached tip equals the last committed entry. Another process appending
 //! to the same file takes our next seq, so our insert fails on the `seq` key; the writer
 //! then reloads the tip, forgets the cached stream versions and tries once more.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{SqliteOptions, WriteRequest};
@@ -20,11 +28,12 @@ use crate::model::{Appended, Change};
 use crate::plan::{self, Plan, PreparedCommand, ProjOp, Tip};
 use crate::read;
 
-/// Stream versions cached at most; past this the cache is cleared.
-const MAX_CACHED_STREAMS: usize = 500_000;
+/// Stream versions cached at most; past this the cache is cleared (it bounds memory in
+/// imports, where every spend line is a new stream).
+const MAX_CACHED_STREAMS: usize = 100_000;
 
 pub(crate) struct Writer {
-    conn: SqliteConnection,
+    conn: Connection,
     tip_seq: u64,
     tip_hash: [u8; 32],
     versions: HashMap<String, u64>,
@@ -34,12 +43,15 @@ pub(crate) struct Writer {
     feed: broadcast::Sender<Change>,
 }
 
+type GroupOutcome = std::result::Result<(Vec<Result<Vec<Appended>>>, Option<u64>), GroupError>;
+
 impl Writer {
-    pub async fn new(
-        conn: SqliteConnection,
+    pub fn new(
+        conn: Connection,
         options: &SqliteOptions,
         feed: broadcast::Sender<Change>,
     ) -> Result<Writer> {
+        conn.set_prepared_statement_cache_capacity(32);
         let mut w = Writer {
             conn,
             tip_seq: 0,
@@ -50,22 +62,23 @@ impl Writer {
             max_group_events: options.max_group_events.max(1),
             feed,
         };
-        w.check_tip().await?;
+        w.check_tip()?;
         Ok(w)
     }
 
     /// Re-reads the tip; if someone else appended, forgets the cached versions.
-    async fn check_tip(&mut self) -> Result<()> {
-        let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut self.conn)
-            .await?;
-        let (seq, hash) = match row {
-            Some(r) => (
-                r.try_get::<i64, _>(0)? as u64,
-                read::fixed(r.try_get::<&[u8], _>(1)?),
-            ),
-            None => (0, GENESIS_PREV_HASH),
-        };
+    fn check_tip(&mut self) -> Result<()> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    read::fixed(r.get_ref(1)?.as_blob()?),
+                ))
+            })
+            .optional()?;
+        let (seq, hash) = row.unwrap_or((0, GENESIS_PREV_HASH));
         if seq != self.tip_seq || hash != self.tip_hash {
             self.tip_seq = seq;
             self.tip_hash = hash;
@@ -74,8 +87,11 @@ impl Writer {
         Ok(())
     }
 
-    pub async fn run(mut self, mut rx: mpsc::Receiver<WriteRequest>) {
-        while let Some(first) = rx.recv().await {
+    /// The writer thread's loop: blocks for a request, then takes whatever else is queued
+    /// (up to `max_group_events` events) into the same group. Ends when every sender is
+    /// dropped.
+    pub fn run(mut self, mut rx: mpsc::Receiver<WriteRequest>) {
+        while let Some(first) = next_request(&mut rx) {
             let mut events = first.events;
             let mut group = vec![first];
             while events < self.max_group_events {
@@ -87,24 +103,17 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_group(group).await;
+            self.commit_group(group);
         }
     }
 
     /// Commits a group; if another process appended meanwhile (our next seq is taken),
     /// reloads the tip and tries once more.
-    async fn commit_group(&mut self, group: Vec<WriteRequest>) {
-        let mut outcome = if group.len() > 1 {
-            match self.try_group_at_once(&group).await {
-                Some(done) => done,
-                None => self.try_group(&group).await,
-            }
-        } else {
-            self.try_group(&group).await
-        };
+    fn commit_group(&mut self, group: Vec<WriteRequest>) {
+        let mut outcome = self.try_group(&group);
         if matches!(outcome, Err(GroupError::Stale)) {
-            outcome = match self.check_tip().await {
-                Ok(()) => self.try_group(&group).await,
+            outcome = match self.check_tip() {
+                Ok(()) => self.try_group(&group),
                 Err(e) => Err(GroupError::Failed(e.to_string())),
             };
         }
@@ -134,23 +143,18 @@ impl Writer {
         }
     }
 
-    /// One transaction for the whole group: the first write carries `BEGIN IMMEDIATE`,
-    /// each request runs in a savepoint (unless alone), and `COMMIT` ends it. Statements
-    /// of one request go to SQLite in one round trip.
-    async fn try_group(
-        &mut self,
-        group: &[WriteRequest],
-    ) -> Result<(Vec<Result<Vec<Appended>>>, Option<u64>), GroupError> {
+    /// One transaction for the whole group. Each request is planned on top of the tip the
+    /// previous successful request left, and (unless alone) runs in a savepoint so that a
+    /// refused request rolls back alone.
+    fn try_group(&mut self, group: &[WriteRequest]) -> GroupOutcome {
         let saved = (self.tip_seq, self.tip_hash);
         let single = group.len() == 1;
         let mut began = false;
         let mut results = Vec::with_capacity(group.len());
         let mut first_new = None;
-        let mut new_versions: Vec<(String, u64)> = Vec::new();
         let recorded_at = plan::now_text();
         for req in group {
-            let planned = self.plan_request(&req.commands, &recorded_at).await;
-            let plan = match planned {
+            let plan = match self.plan_request(&req.commands, &recorded_at) {
                 Ok(p) => p,
                 Err(e) => {
                     results.push(Err(e));
@@ -162,48 +166,58 @@ impl Writer {
                 results.push(Ok(plan.results));
                 continue;
             }
-            let prefix = match (began, single) {
-                (false, true) => "BEGIN IMMEDIATE; ",
-                (false, false) => "BEGIN IMMEDIATE; SAVEPOINT req; ",
-                (true, _) => "SAVEPOINT req; ",
-            };
-            let suffix = if single { "; COMMIT" } else { "; RELEASE req" };
-            match write_plan(&mut self.conn, &plan, prefix, suffix).await {
+            if !began {
+                if let Err(e) = self.exec("BEGIN IMMEDIATE") {
+                    self.forget(saved);
+                    return Err(GroupError::Failed(e.to_string()));
+                }
+                began = true;
+            }
+            if !single && let Err(e) = self.exec("SAVEPOINT req") {
+                self.rollback();
+                self.forget(saved);
+                return Err(GroupError::Failed(e.to_string()));
+            }
+            match write_plan(&self.conn, &plan) {
                 Ok(()) => {
-                    began = true;
+                    if !single && let Err(e) = self.exec("RELEASE req") {
+                        self.rollback();
+                        self.forget(saved);
+                        return Err(GroupError::Failed(e.to_string()));
+                    }
                     first_new.get_or_insert(plan.events[0].seq as u64);
                     self.tip_seq = plan.tip_seq;
                     self.tip_hash = plan.tip_hash;
-                    for (s, v) in &plan.versions {
-                        self.versions.insert(s.clone(), *v);
+                    for (s, v) in plan.versions {
+                        self.versions.insert(s, v);
                     }
-                    new_versions.extend(plan.versions);
                     results.push(Ok(plan.results));
                 }
                 Err(e) => {
-                    let stale = is_seq_conflict(&e);
-                    if single {
-                        let _ = self.conn.execute("ROLLBACK").await;
-                    } else if self.conn.execute("ROLLBACK TO req").await.is_ok() {
-                        began = true;
-                        let _ = self.conn.execute("RELEASE req").await;
-                    }
-                    if stale {
-                        if began && !single {
-                            let _ = self.conn.execute("ROLLBACK").await;
-                        }
+                    if is_seq_conflict(&e) {
+                        self.rollback();
                         self.forget(saved);
                         return Err(GroupError::Stale);
+                    }
+                    if single {
+                        self.rollback();
+                        began = false;
+                    } else if self.exec("ROLLBACK TO req").is_err()
+                        || self.exec("RELEASE req").is_err()
+                    {
+                        self.rollback();
+                        self.forget(saved);
+                        return Err(GroupError::Failed(e.to_string()));
                     }
                     results.push(Err(constraint(e)));
                 }
             }
         }
-        if began && !single {
-            let any_ok = results.iter().any(|r| r.is_ok());
-            let end = if any_ok { "COMMIT" } else { "ROLLBACK" };
-            if let Err(e) = self.conn.execute(end).await {
-                let _ = self.conn.execute("ROLLBACK").await;
+        if began {
+            let any_written = first_new.is_some();
+            let end = if any_written { "COMMIT" } else { "ROLLBACK" };
+            if let Err(e) = self.exec(end) {
+                self.rollback();
                 self.forget(saved);
                 return Err(GroupError::Failed(e.to_string()));
             }
@@ -214,50 +228,15 @@ impl Writer {
         Ok((results, first_new))
     }
 
-    /// The fast path of group commit: plans every request first (conflicts and replays
-    /// show up in planning), then writes all of them in ONE round trip and one commit.
-    /// Returns `None` when the database refused something; the caller then retries the
-    /// group request by request, so one bad request fails alone.
-    async fn try_group_at_once(
-        &mut self,
-        group: &[WriteRequest],
-    ) -> Option<Result<(Vec<Result<Vec<Appended>>>, Option<u64>), GroupError>> {
-        let saved = (self.tip_seq, self.tip_hash);
-        let recorded_at = plan::now_text();
-        let mut plans = Vec::with_capacity(group.len());
-        for req in group {
-            let planned = self.plan_request(&req.commands, &recorded_at).await;
-            if let Ok(p) = &planned {
-                // Later requests of the group build on this one.
-                self.tip_seq = p.tip_seq;
-                self.tip_hash = p.tip_hash;
-                for (s, v) in &p.versions {
-                    self.versions.insert(s.clone(), *v);
-                }
-            }
-            plans.push(planned);
+    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+
+    fn rollback(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
-        let first_new = plans
-            .iter()
-            .filter_map(|p| p.as_ref().ok())
-            .find_map(|p| p.events.first().map(|e| e.seq as u64));
-        if first_new.is_some() {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("BEGIN IMMEDIATE; ");
-            for p in plans.iter().flatten() {
-                push_plan(&mut qb, p);
-            }
-            qb.push("COMMIT");
-            if let Err(e) = qb.build().persistent(false).execute(&mut self.conn).await {
-                let _ = self.conn.execute("ROLLBACK").await;
-                self.forget(saved);
-                if is_seq_conflict(&e) {
-                    return Some(Err(GroupError::Stale));
-                }
-                return None;
-            }
-        }
-        let results = plans.into_iter().map(|p| p.map(|p| p.results)).collect();
-        Some(Ok((results, first_new)))
     }
 
     /// Drops what a failed transaction taught the caches.
@@ -267,14 +246,14 @@ impl Writer {
     }
 
     /// Looks up what the request needs and plans it on top of the current tip.
-    async fn plan_request<'a>(
+    fn plan_request<'a>(
         &mut self,
         commands: &'a [PreparedCommand],
         recorded_at: &'a str,
     ) -> Result<Plan<'a>> {
         let (streams, keys) = plan::needs(commands);
-        self.load_versions(&streams).await?;
-        let known_keys = self.load_keys(&keys).await?;
+        self.load_versions(streams)?;
+        let known_keys = self.load_keys(&keys)?;
         plan::plan(
             &Tip {
                 seq: self.tip_seq,
@@ -288,66 +267,64 @@ impl Writer {
         )
     }
 
-    async fn load_versions(&mut self, streams: &[String]) -> Result<()> {
-        let missing: Vec<&String> = streams
-            .iter()
-            .filter(|s| !self.versions.contains_key(*s))
-            .collect();
-        for chunk in missing.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT stream, MAX(stream_version) FROM events WHERE stream IN (",
-            );
-            let mut sep = qb.separated(", ");
-            for s in chunk {
-                sep.push_bind(s.as_str());
+    fn load_versions(&mut self, streams: Vec<String>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT MAX(stream_version) FROM events WHERE stream = ?1")?;
+        for s in streams {
+            if self.versions.contains_key(&s) {
+                continue;
             }
-            qb.push(") GROUP BY stream");
-            let rows = qb
-                .build()
-                .persistent(false)
-                .fetch_all(&mut self.conn)
-                .await?;
-            for s in chunk {
-                self.versions.insert((*s).clone(), 0);
-            }
-            for r in rows {
-                let stream: String = r.try_get(0)?;
-                let v: i64 = r.try_get(1)?;
-                self.versions.insert(stream, v as u64);
-            }
+            let v: Option<i64> = stmt.query_row([&s], |r| r.get(0))?;
+            self.versions.insert(s, v.unwrap_or(0) as u64);
         }
         Ok(())
     }
 
-    async fn load_keys(&mut self, keys: &[String]) -> Result<HashMap<String, Appended>> {
+    fn load_keys(&self, keys: &[String]) -> Result<HashMap<String, Appended>> {
         let mut known = HashMap::new();
-        for chunk in keys.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "SELECT key, first_seq, last_seq, stream_version FROM idempotency WHERE key IN (",
-            );
-            let mut sep = qb.separated(", ");
-            for k in chunk {
-                sep.push_bind(k.as_str());
-            }
-            qb.push(")");
-            let rows = qb
-                .build()
-                .persistent(false)
-                .fetch_all(&mut self.conn)
-                .await?;
-            for r in rows {
-                known.insert(
-                    r.try_get::<String, _>(0)?,
-                    Appended {
-                        first_seq: r.try_get::<i64, _>(1)? as u64,
-                        last_seq: r.try_get::<i64, _>(2)? as u64,
-                        stream_version: r.try_get::<i64, _>(3)? as u64,
+        if keys.is_empty() {
+            return Ok(known);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT first_seq, last_seq, stream_version FROM idempotency WHERE key = ?1",
+        )?;
+        for k in keys {
+            let found = stmt
+                .query_row([k], |r| {
+                    Ok(Appended {
+                        first_seq: r.get::<_, i64>(0)? as u64,
+                        last_seq: r.get::<_, i64>(1)? as u64,
+                        stream_version: r.get::<_, i64>(2)? as u64,
                         replayed: true,
-                    },
-                );
+                    })
+                })
+                .optional()?;
+            if let Some(a) = found {
+                known.insert(k.clone(), a);
             }
         }
         Ok(known)
+    }
+}
+
+/// How long the writer polls for the next request before it sleeps. A caller appending
+/// one event at a time sends its next request a few microseconds after our reply;
+/// catching it without sleeping saves a context switch and a wake-up per append.
+const POLL_BEFORE_SLEEP: Duration = Duration::from_micros(50);
+
+/// The next request, or `None` once every sender is gone.
+fn next_request(rx: &mut mpsc::Receiver<WriteRequest>) -> Option<WriteRequest> {
+    let start = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(r) => return Some(r),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if start.elapsed() < POLL_BEFORE_SLEEP => {
+                std::hint::spin_loop();
+            }
+            Err(TryRecvError::Empty) => return rx.blocking_recv(),
+        }
     }
 }
 
@@ -357,280 +334,201 @@ pub(crate) enum GroupError {
     Failed(String),
 }
 
-fn is_seq_conflict(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d)
-        if d.is_unique_violation() && d.message().contains("events.seq"))
+fn is_seq_conflict(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, Some(m))
+        if f.code == ErrorCode::ConstraintViolation && m.contains("events.seq"))
 }
 
-/// Unique or check violations mean the batch itself is unacceptable.
-fn constraint(e: sqlx::Error) -> StoreError {
+/// Constraint violations mean the request itself is unacceptable.
+fn constraint(e: rusqlite::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(d)
-            if d.is_unique_violation()
-                || d.is_check_violation()
-                || d.is_foreign_key_violation() =>
-        {
-            StoreError::Constraint(d.message().to_string())
+        rusqlite::Error::SqliteFailure(f, m) if f.code == ErrorCode::ConstraintViolation => {
+            StoreError::Constraint(m.clone().unwrap_or_else(|| f.to_string()))
         }
-        _ => StoreError::Database(e),
+        _ => StoreError::Sqlite(e),
     }
 }
 
-/// Row counts per multi-row statement. Fixed sizes keep the statement cache warm.
-const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+const INSERT_EVENT: &str = "INSERT INTO events (seq, stream, stream_version, type, \
+    schema_version, payload, recorded_at, idempotency_key, prev_hash, hash) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
-fn chunks<T>(mut rows: &[T]) -> Vec<&[T]> {
-    let mut out = Vec::new();
-    while !rows.is_empty() {
-        let n = CHUNKS
-            .iter()
-            .copied()
-            .find(|&c| c <= rows.len())
-            .unwrap_or(1);
-        let (a, b) = rows.split_at(n);
-        out.push(a);
-        rows = b;
+const INSERT_KEY: &str =
+    "INSERT INTO idempotency (key, first_seq, last_seq, stream_version) VALUES (?1, ?2, ?3, ?4)";
+
+const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints (seq, hash, public_key, \
+    signature, signed_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+const UPSERT_SUPPLIER: &str = "INSERT INTO suppliers (id, external_ref, name, region, size, \
+    status, risk, payment_days, data, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+    ON CONFLICT (id) DO UPDATE SET external_ref = excluded.external_ref, \
+    name = excluded.name, region = excluded.region, size = excluded.size, \
+    status = excluded.status, risk = excluded.risk, payment_days = excluded.payment_days, \
+    data = excluded.data, last_seq = excluded.last_seq";
+
+const UPSERT_CONTRACT: &str = "INSERT INTO contracts (id, external_ref, supplier, category, \
+    currency, state, valid_from, valid_to, data, last_seq) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+    ON CONFLICT (id) DO UPDATE SET external_ref = excluded.external_ref, \
+    supplier = excluded.supplier, category = excluded.category, currency = excluded.currency, \
+    state = excluded.state, valid_from = excluded.valid_from, valid_to = excluded.valid_to, \
+    data = excluded.data, last_seq = excluded.last_seq";
+
+const INSERT_SPEND: &str = "INSERT INTO spend (id, external_ref, supplier, category, sku, \
+    description, quantity, currency, amount_minor, date, last_seq) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+const UPSERT_DOCUMENT: &str = "INSERT INTO documents (kind, id, parent, state, data, last_seq) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+    ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
+    parent = COALESCE(excluded.parent, documents.parent), \
+    data = excluded.data, last_seq = excluded.last_seq";
+
+const UPDATE_CONTRACT_STATE: &str = "UPDATE contracts SET state = ?1, \
+    data = json_set(data, '$.state', ?1), last_seq = ?2 WHERE id = ?3";
+
+const UPDATE_DOCUMENT_STATE: &str = "UPDATE documents SET state = ?1, \
+    data = json_set(data, '$.state', ?1), last_seq = ?2 WHERE id = ?3 AND kind = ?4";
+
+/// Executes every row of `plan` with cached single-row statements, in the order events,
+/// idempotency keys, projections (in seq order), checkpoints.
+fn write_plan(conn: &Connection, plan: &Plan<'_>) -> rusqlite::Result<()> {
+    let schema_version = i64::from(accord_core::EVENT_SCHEMA_VERSION);
+    {
+        let mut stmt = conn.prepare_cached(INSERT_EVENT)?;
+        for r in &plan.events {
+            stmt.execute(params![
+                r.seq,
+                r.stream,
+                r.stream_version,
+                r.kind,
+                schema_version,
+                r.payload,
+                r.recorded_at,
+                r.key,
+                r.prev_hash.as_slice(),
+                r.hash.as_slice(),
+            ])?;
+        }
     }
-    out
-}
-
-/// Statements with more events than this are not kept in the statement cache.
-const CACHED_UP_TO: usize = 16;
-
-/// Writes a plan in ONE round trip: `prefix`, every insert, `suffix`.
-async fn write_plan(
-    conn: &mut SqliteConnection,
-    plan: &Plan<'_>,
-    prefix: &str,
-    suffix: &str,
-) -> sqlx::Result<()> {
-    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(prefix);
-    push_plan(&mut qb, plan);
-    qb.push(suffix.trim_start_matches("; "));
-    qb.build()
-        .persistent(plan.events.len() <= CACHED_UP_TO)
-        .execute(&mut *conn)
-        .await?;
+    if !plan.keys.is_empty() {
+        let mut stmt = conn.prepare_cached(INSERT_KEY)?;
+        for (k, a) in &plan.keys {
+            stmt.execute(params![
+                k,
+                a.first_seq as i64,
+                a.last_seq as i64,
+                a.stream_version as i64
+            ])?;
+        }
+    }
+    for (seq, op) in &plan.proj {
+        write_proj(conn, *seq, op)?;
+    }
+    if !plan.checkpoints.is_empty() {
+        let mut stmt = conn.prepare_cached(INSERT_CHECKPOINT)?;
+        for c in &plan.checkpoints {
+            stmt.execute(params![
+                c.seq,
+                c.hash.as_slice(),
+                c.public_key.as_slice(),
+                c.signature.as_slice(),
+                c.signed_at,
+            ])?;
+        }
+    }
     Ok(())
 }
 
-/// Appends every insert of `plan` to `qb`, each statement ending in `; `.
-fn push_plan<'a>(qb: &mut QueryBuilder<'a, Sqlite>, plan: &'a Plan<'a>) {
-    for rows in chunks(&plan.events) {
-        qb.push(
-            "INSERT INTO events (seq, stream, stream_version, type, schema_version, payload, \
-             recorded_at, idempotency_key, prev_hash, hash) ",
-        );
-        qb.push_values(rows, |mut b, r| {
-            b.push_bind(r.seq)
-                .push_bind(r.stream)
-                .push_bind(r.stream_version)
-                .push_bind(r.kind)
-                .push_bind(i64::from(accord_core::EVENT_SCHEMA_VERSION))
-                .push_bind(r.payload)
-                .push_bind(r.recorded_at)
-                .push_bind(r.key)
-                .push_bind(r.prev_hash.as_slice())
-                .push_bind(r.hash.as_slice());
-        });
-        qb.push("; ");
-    }
-    for rows in chunks(&plan.keys) {
-        qb.push("INSERT INTO idempotency (key, first_seq, last_seq, stream_version) ");
-        qb.push_values(rows, |mut b, (k, a)| {
-            b.push_bind(*k)
-                .push_bind(a.first_seq as i64)
-                .push_bind(a.last_seq as i64)
-                .push_bind(a.stream_version as i64);
-        });
-        qb.push("; ");
-    }
-    for run in plan::proj_runs(&plan.proj) {
-        for rows in chunks(run) {
-            push_proj(qb, rows);
-        }
-    }
-    for c in &plan.checkpoints {
-        qb.push(
-            "INSERT INTO audit_checkpoints (seq, hash, public_key, signature, signed_at) VALUES (",
-        );
-        let mut sep = qb.separated(", ");
-        sep.push_bind(c.seq)
-            .push_bind(c.hash.as_slice())
-            .push_bind(c.public_key.as_slice())
-            .push_bind(c.signature.as_slice())
-            .push_bind(c.signed_at.as_str());
-        qb.push("); ");
-    }
-}
-
-/// Appends the statement(s) for a run of projection ops of one kind, none touching the
-/// same row twice.
-fn push_proj<'a>(qb: &mut QueryBuilder<'a, Sqlite>, rows: &[(i64, &'a ProjOp)]) {
-    let Some((_, first)) = rows.first() else {
-        return;
-    };
-    match first {
-        ProjOp::Supplier { .. } => {
-            qb.push(
-                "INSERT INTO suppliers (id, external_ref, name, region, size, status, risk, \
-                 payment_days, data, last_seq) ",
-            );
-            qb.push_values(rows, |mut b, (seq, op)| {
-                if let ProjOp::Supplier {
-                    id,
-                    external_ref,
-                    name,
-                    region,
-                    size,
-                    status,
-                    risk,
-                    payment_days,
-                    data,
-                } = op
-                {
-                    b.push_bind(id.as_str())
-                        .push_bind(external_ref.as_str())
-                        .push_bind(name.as_str())
-                        .push_bind(region.as_str())
-                        .push_bind(size.as_str())
-                        .push_bind(status.as_str())
-                        .push_bind(risk.as_str())
-                        .push_bind(*payment_days)
-                        .push_bind(data.as_str())
-                        .push_bind(*seq);
-                }
-            });
-            qb.push(
-                " ON CONFLICT (id) DO UPDATE SET external_ref = excluded.external_ref, \
-                 name = excluded.name, region = excluded.region, size = excluded.size, \
-                 status = excluded.status, risk = excluded.risk, \
-                 payment_days = excluded.payment_days, data = excluded.data, \
-                 last_seq = excluded.last_seq; ",
-            );
-        }
-        ProjOp::Contract { .. } => {
-            qb.push(
-                "INSERT INTO contracts (id, external_ref, supplier, category, currency, state, \
-                 valid_from, valid_to, data, last_seq) ",
-            );
-            qb.push_values(rows, |mut b, (seq, op)| {
-                if let ProjOp::Contract {
-                    id,
-                    external_ref,
-                    supplier,
-                    category,
-                    currency,
-                    state,
-                    valid_from,
-                    valid_to,
-                    data,
-                } = op
-                {
-                    b.push_bind(id.as_str())
-                        .push_bind(external_ref.as_str())
-                        .push_bind(supplier.as_str())
-                        .push_bind(category.as_str())
-                        .push_bind(currency.as_str())
-                        .push_bind(state.as_str())
-                        .push_bind(valid_from.as_str())
-                        .push_bind(valid_to.as_str())
-                        .push_bind(data.as_str())
-                        .push_bind(*seq);
-                }
-            });
-            qb.push(
-                " ON CONFLICT (id) DO UPDATE SET external_ref = excluded.external_ref, \
-                 supplier = excluded.supplier, category = excluded.category, \
-                 currency = excluded.currency, state = excluded.state, \
-                 valid_from = excluded.valid_from, valid_to = excluded.valid_to, \
-                 data = excluded.data, last_seq = excluded.last_seq; ",
-            );
-        }
-        ProjOp::Spend { .. } => {
-            qb.push(
-                "INSERT INTO spend (id, external_ref, supplier, category, sku, description, \
-                 quantity, currency, amount_minor, date, last_seq) ",
-            );
-            qb.push_values(rows, |mut b, (seq, op)| {
-                if let ProjOp::Spend {
-                    id,
-                    external_ref,
-                    supplier,
-                    category,
-                    sku,
-                    description,
-                    quantity,
-                    currency,
-                    amount_minor,
-                    date,
-                } = op
-                {
-                    b.push_bind(id.as_str())
-                        .push_bind(external_ref.as_str())
-                        .push_bind(supplier.as_str())
-                        .push_bind(category.as_str())
-                        .push_bind(sku.as_deref())
-                        .push_bind(description.as_str())
-                        .push_bind(quantity.as_str())
-                        .push_bind(currency.as_str())
-                        .push_bind(*amount_minor)
-                        .push_bind(date.as_str())
-                        .push_bind(*seq);
-                }
-            });
-            qb.push("; ");
-        }
-        ProjOp::Document { .. } => {
-            qb.push("INSERT INTO documents (kind, id, parent, state, data, last_seq) ");
-            qb.push_values(rows, |mut b, (seq, op)| {
-                if let ProjOp::Document {
-                    kind,
-                    id,
-                    parent,
-                    state,
-                    data,
-                } = op
-                {
-                    b.push_bind(*kind)
-                        .push_bind(id.as_str())
-                        .push_bind(parent.as_deref())
-                        .push_bind(state.as_str())
-                        .push_bind(data.as_str())
-                        .push_bind(*seq);
-                }
-            });
-            qb.push(
-                " ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
-                 parent = COALESCE(excluded.parent, documents.parent), \
-                 data = excluded.data, last_seq = excluded.last_seq; ",
-            );
-        }
-        ProjOp::State { .. } => {
-            for (seq, op) in rows {
-                if let ProjOp::State { kind, id, state } = op {
-                    // The state is bound twice: anonymous parameters are numbered in order
-                    // across the whole multi-statement query.
-                    let table = if *kind == "contract" {
-                        "contracts"
-                    } else {
-                        "documents"
-                    };
-                    qb.push(format!("UPDATE {table} SET state = "));
-                    qb.push_bind(state.as_str());
-                    qb.push(", data = json_set(data, '$.state', ");
-                    qb.push_bind(state.as_str());
-                    qb.push("), last_seq = ");
-                    qb.push_bind(*seq);
-                    qb.push(" WHERE id = ");
-                    qb.push_bind(id.as_str());
-                    if *kind != "contract" {
-                        qb.push(" AND kind = ");
-                        qb.push_bind(*kind);
-                    }
-                    qb.push("; ");
-                }
+/// Applies one projection op.
+fn write_proj(conn: &Connection, seq: i64, op: &ProjOp) -> rusqlite::Result<()> {
+    match op {
+        ProjOp::Supplier {
+            id,
+            external_ref,
+            name,
+            region,
+            size,
+            status,
+            risk,
+            payment_days,
+            data,
+        } => conn.prepare_cached(UPSERT_SUPPLIER)?.execute(params![
+            id,
+            external_ref,
+            name,
+            region,
+            size,
+            status,
+            risk,
+            payment_days,
+            data,
+            seq
+        ])?,
+        ProjOp::Contract {
+            id,
+            external_ref,
+            supplier,
+            category,
+            currency,
+            state,
+            valid_from,
+            valid_to,
+            data,
+        } => conn.prepare_cached(UPSERT_CONTRACT)?.execute(params![
+            id,
+            external_ref,
+            supplier,
+            category,
+            currency,
+            state,
+            valid_from,
+            valid_to,
+            data,
+            seq
+        ])?,
+        ProjOp::Spend {
+            id,
+            external_ref,
+            supplier,
+            category,
+            sku,
+            description,
+            quantity,
+            currency,
+            amount_minor,
+            date,
+        } => conn.prepare_cached(INSERT_SPEND)?.execute(params![
+            id,
+            external_ref,
+            supplier,
+            category,
+            sku,
+            description,
+            quantity,
+            currency,
+            amount_minor,
+            date,
+            seq
+        ])?,
+        ProjOp::Document {
+            kind,
+            id,
+            parent,
+            state,
+            data,
+        } => conn
+            .prepare_cached(UPSERT_DOCUMENT)?
+            .execute(params![kind, id, parent, state, data, seq])?,
+        ProjOp::State { kind, id, state } => {
+            if *kind == "contract" {
+                conn.prepare_cached(UPDATE_CONTRACT_STATE)?
+                    .execute(params![state, seq, id])?
+            } else {
+                conn.prepare_cached(UPDATE_DOCUMENT_STATE)?
+                    .execute(params![state, seq, id, kind])?
             }
         }
-    }
+    };
+    Ok(())
 }

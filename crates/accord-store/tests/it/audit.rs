@@ -437,3 +437,55 @@ async fn export_reverifies_independently(b: Backend) {
     assert_eq!(csv.matches("\nentry,").count(), 12);
     assert_eq!(csv.matches("\ncheckpoint,").count(), 4);
 }
+
+/// SQLite's verifier reads raw column values on one thread and hashes on another, a chunk
+/// of rows at a time: a long log verifies, and a change deep in a later chunk, a text
+/// column that is not UTF-8 or an integer column turned into text are each caught at the
+/// right entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_verify_pipeline_catches_changes_in_any_chunk() {
+    let cases: &[(&str, &str, u64, ChainBreak)] = &[
+        (
+            "payload deep in the log",
+            "UPDATE events SET payload = payload || ' ' WHERE seq = 4500",
+            4500,
+            ChainBreak::HashMismatch,
+        ),
+        (
+            "payload not UTF-8",
+            "UPDATE events SET payload = CAST(x'7bff7d' AS TEXT) WHERE seq = 2049",
+            2049,
+            ChainBreak::HashMismatch,
+        ),
+        (
+            "stream_version as text",
+            "UPDATE events SET stream_version = 'one' WHERE seq = 3000",
+            3000,
+            ChainBreak::HashMismatch,
+        ),
+        (
+            "link cut at a chunk border",
+            "UPDATE events SET prev_hash = hash WHERE seq = 4097",
+            4097,
+            ChainBreak::PrevHashMismatch,
+        ),
+    ];
+    for (what, sql, seq, reason) in cases {
+        let h = Backend::Sqlite.open(Config::signed(1000)).await;
+        let batch = (0..5000u64)
+            .map(|i| Append::new(support::spend(i % 7, i, 100 + i as i64)))
+            .collect();
+        h.store.append_batch(batch).await.unwrap();
+        let clean = verify(&h.store).await;
+        assert!(clean.is_ok(), "{what}: {clean:?}");
+        assert_eq!((clean.entries, clean.checkpoints_verified), (5000, 5));
+        h.allow_tampering().await;
+        h.exec(sql).await;
+        let report = verify(&h.store).await;
+        let broken = report
+            .broken
+            .unwrap_or_else(|| panic!("{what}: tampering not detected"));
+        assert_eq!((broken.seq, &broken.reason), (*seq, reason), "{what}");
+        assert_eq!(report.last_seq, seq - 1, "{what}");
+    }
+}

@@ -22,6 +22,7 @@ both_backends! {
     consumer_checkpoint_resume,
     change_feed_delivers,
     concurrent_appends_group_commit,
+    concurrent_batches_fail_alone,
 }
 
 async fn append_read_and_lookups(b: Backend) {
@@ -456,6 +457,66 @@ async fn concurrent_appends_group_commit(b: Backend) {
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.checkpoints_verified, 3);
     assert_eq!(s.counts().await.unwrap().spend_lines, 48);
+}
+
+/// Concurrent `append_batch` calls may share one group commit: a batch the database
+/// refuses half-way writes nothing (none of its events, keys, projections or
+/// checkpoints), and every other batch commits whole, its keys replaying afterwards.
+async fn concurrent_batches_fail_alone(b: Backend) {
+    let h = b.open(Config::signed(10)).await;
+    let s = h.store.clone();
+    s.append(Append::new(support::registered(1))).await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..12u64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut batch: Vec<Append> = (0..25u64)
+                .map(|i| {
+                    Append::new(support::spend(t % 3, t * 100 + i, 7)).key(format!("b{t}-{i}"))
+                })
+                .collect();
+            if t % 4 == 1 {
+                // The last command clashes with supplier 1's external_ref.
+                let mut clash = support::supplier(50 + t);
+                clash.external_ref = "S-1".into();
+                batch.push(Append::new(Event::SupplierRegistered { supplier: clash }));
+            }
+            (t, s.append_batch(batch).await)
+        }));
+    }
+    let mut committed = 0;
+    for task in tasks {
+        let (t, result) = task.await.unwrap();
+        if t % 4 == 1 {
+            assert!(
+                matches!(result, Err(StoreError::Constraint(_))),
+                "{t}: {result:?}"
+            );
+        } else {
+            let r = result.unwrap();
+            assert_eq!(r.len(), 25);
+            assert!(r.windows(2).all(|w| w[1].first_seq == w[0].last_seq + 1));
+            committed += 1;
+        }
+    }
+    assert_eq!(committed, 9);
+    let counts = s.counts().await.unwrap();
+    assert_eq!((counts.events, counts.spend_lines), (1 + 9 * 25, 9 * 25));
+    assert_eq!(counts.checkpoints, (1 + 9 * 25) / 10);
+    // Refused batches left no keys behind; committed ones replay.
+    let again = s
+        .append(Append::new(support::spend(1, 100, 7)).key("b1-0"))
+        .await
+        .unwrap();
+    assert!(!again.replayed);
+    let replay = s
+        .append(Append::new(support::spend(0, 0, 7)).key("b0-0"))
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    let report = s.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.entries, 2 + 9 * 25);
 }
 
 /// Two stores on one SQLite file (two processes, say `accord serve` and `accord import`):
