@@ -9,6 +9,6 @@
 #   TRIALS=50 SUPPLIERS=1000 scripts/kill-trials.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export ACCORD_KILL_TRIALS="${TRIALS:-20}"
-export ACCORD_KILL_SUPPLIERS="${SUPPLIERS:-300}"
+export KILL_TRIALS="${TRIALS:-20}"
+export KILL_SUPPLIERS="${SUPPLIERS:-300}"
 cargo test -p accord --test it killtrials -- --nocapture

@@ -3,7 +3,7 @@
 //! Afterwards no acknowledged move is lost, none is applied twice, every answering
 //! supplier's negotiation is closed and the audit chain verifies.
 //!
-//! CI runs a few kills; `scripts/kill-trials.sh` runs more (`ACCORD_KILL_TRIALS=20`).
+//! CI runs a few kills; `scripts/kill-trials.sh` runs more (`KILL_TRIALS=20`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,11 +20,11 @@ use crate::multinode::{KEY, check_negotiations, free_port, serve, wait_healthy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_repeatedly_loses_and_doubles_nothing() {
-    let trials: usize = std::env::var("ACCORD_KILL_TRIALS")
+    let trials: usize = std::env::var("KILL_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
-    let suppliers: usize = std::env::var("ACCORD_KILL_SUPPLIERS")
+    let suppliers: usize = std::env::var("KILL_SUPPLIERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(120);
