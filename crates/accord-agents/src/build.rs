@@ -5,15 +5,14 @@
 //! Price is negotiated as the supplier's average unit price over its spend lines; an
 //! agreed change applies in the same ratio to every item it sells.
 
-use accord_core::deal::{Bounds, Buyer, Terms};
+use accord_core::deal::{Buyer, Terms};
 use accord_core::id::{CampaignId, NegotiationId};
 use accord_core::negotiation::{Campaign, NegotiationSpec};
 use accord_core::{CategoryCode, Currency, Money};
+use accord_negotiate::procurement::campaign_bounds;
 use accord_policy::{BuyerKind, PaymentBasis, RegionRules};
 use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, RngCore};
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use sha2::{Digest, Sha256};
 
 use crate::error::AgentError;
@@ -65,43 +64,12 @@ pub fn spec(
         .map(|c| i64::from(c.terms.lead_time_days))
         .unwrap_or(DEFAULT_LEAD_TIME_DAYS);
 
-    let steps = i64::from(t.price_steps.max(1));
-    let cut = Decimal::from(price_minor) * t.max_price_cut;
-    let tick = (cut / Decimal::from(steps))
-        .round()
-        .to_i64()
-        .unwrap_or(1)
-        .max(1);
-    let down = steps
-        .min((cut / Decimal::from(tick)).floor().to_i64().unwrap_or(1))
-        .max(1);
-    let up = (Decimal::from(price_minor) * t.max_price_rise / Decimal::from(tick))
-        .floor()
-        .to_i64()
-        .unwrap_or(0);
     let cap = rules
         .payment_cap(&s.region, s.size, BuyerKind::Private)
         .map_err(|e| AgentError::Build(format!("supplier {}: {e}", s.external_ref)))?
         .days(PaymentBasis::InvoiceDate)
-        .map_or(UNCAPPED_PAYMENT_DAYS, i64::from)
-        .max(days);
-    let step = t.payment_step.max(1);
-    let lo = t.min_payment_days.min(days);
-    let hi = lo + (cap - lo) / step * step;
-    let lead = t.lead_time_days;
-    let bounds = Bounds {
-        price_min: Money::new((price_minor - down * tick).max(1), currency),
-        price_max: Money::new(price_minor + up * tick, currency),
-        price_tick: Money::new(tick, currency),
-        payment_days: (lo, hi, step),
-        lead_time_days: (
-            lead.0.min(today_lead),
-            lead.1.max(today_lead),
-            lead.2.max(1),
-        ),
-        contract_months: t.contract_months.clone(),
-        early_payment: t.early_payment.clone(),
-    };
+        .map_or(UNCAPPED_PAYMENT_DAYS, i64::from);
+    let bounds = campaign_bounds(t, price, days, cap, today_lead);
     let buyer = Buyer {
         batna: Terms {
             price,

@@ -27,9 +27,6 @@ use serde::Serialize;
 
 use crate::error::{AgentError, MoveError};
 
-/// Options the buyer offers at once in a MESO negotiation.
-pub const MESO_OPTIONS: u8 = 3;
-
 /// What a supplier may do on its turn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SupplierMove {
@@ -109,11 +106,7 @@ impl Live {
             table: Arc::new(table),
         };
         let agent = AgentKind::Accord.build(&ctx);
-        let kind = if spec.meso {
-            ProtocolKind::Meso { k: MESO_OPTIONS }
-        } else {
-            ProtocolKind::Alternating
-        };
+        let kind = ProtocolKind::of(spec.meso);
         let deadline = Deadline {
             rounds: spec.rounds,
             micros: None,

@@ -14,6 +14,7 @@
 //! `accord_core::round_minor`.
 
 pub use accord_core::deal::{Bounds, Buyer, EarlyPayment, Terms};
+use accord_core::negotiation::CampaignTemplate;
 use accord_core::{Currency, Money, MoneyError, round_minor};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -23,6 +24,52 @@ use crate::NegotiateError;
 use crate::scenario::Scenario;
 use crate::space::{Issue, IssueKind, OutcomeSpace};
 use crate::utility::UtilityTable;
+
+/// The bounds a campaign template puts around a supplier's current terms: prices from
+/// the deepest cut to the highest rise on a tick of `max_price_cut / price_steps` of
+/// today's price (at least one minor unit), payment days from the template's minimum (or
+/// today's, if lower) up to `payment_cap` on the template's step, and lead times spanning
+/// the template's range and today's.
+pub fn campaign_bounds(
+    template: &CampaignTemplate,
+    price: Money,
+    payment_days: i64,
+    payment_cap: i64,
+    lead_time_days: i64,
+) -> Bounds {
+    let steps = i64::from(template.price_steps.max(1));
+    let cut = Decimal::from(price.minor) * template.max_price_cut;
+    let tick = (cut / Decimal::from(steps))
+        .round()
+        .to_i64()
+        .unwrap_or(1)
+        .max(1);
+    let down = steps
+        .min((cut / Decimal::from(tick)).floor().to_i64().unwrap_or(1))
+        .max(1);
+    let up = (Decimal::from(price.minor) * template.max_price_rise / Decimal::from(tick))
+        .floor()
+        .to_i64()
+        .unwrap_or(0);
+    let cap = payment_cap.max(payment_days);
+    let step = template.payment_step.max(1);
+    let lo = template.min_payment_days.min(payment_days);
+    let hi = lo + (cap - lo) / step * step;
+    let lead = template.lead_time_days;
+    Bounds {
+        price_min: Money::new((price.minor - down * tick).max(1), price.currency),
+        price_max: Money::new(price.minor + up * tick, price.currency),
+        price_tick: Money::new(tick, price.currency),
+        payment_days: (lo, hi, step),
+        lead_time_days: (
+            lead.0.min(lead_time_days),
+            lead.1.max(lead_time_days),
+            lead.2.max(1),
+        ),
+        contract_months: template.contract_months.clone(),
+        early_payment: template.early_payment.clone(),
+    }
+}
 
 /// The procurement outcome space with its terms.
 #[derive(Clone, Debug)]

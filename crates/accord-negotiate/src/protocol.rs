@@ -107,6 +107,20 @@ pub enum ProtocolKind {
     Meso { k: u8 },
 }
 
+/// Options the MESO side offers at once.
+pub const MESO_OPTIONS: u8 = 3;
+
+impl ProtocolKind {
+    /// MESO with [`MESO_OPTIONS`] options, or plain alternating offers.
+    pub fn of(meso: bool) -> ProtocolKind {
+        if meso {
+            ProtocolKind::Meso { k: MESO_OPTIONS }
+        } else {
+            ProtocolKind::Alternating
+        }
+    }
+}
+
 /// When the negotiation stops without agreement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Deadline {

@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use accord_negotiate::ProtocolKind;
 use accord_sim::enterprise::tail_coverage;
 use accord_sim::persona::BuyerTemplate;
 use accord_sim::{CampaignConfig, Enterprise, EnterpriseConfig, export, run_campaign};
@@ -18,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json = args.iter().any(|a| a == "--json");
     let mut template = BuyerTemplate::default();
     if args.iter().any(|a| a == "--meso") {
-        template.protocol = ProtocolKind::Meso { k: 3 };
+        template.meso = true;
     }
 
     let started = Instant::now();

@@ -9,7 +9,7 @@
 
 use accord_core::{Currency, Money, SupplierStatus, round_minor};
 use accord_negotiate::procurement::{BuyerValuation, Terms};
-use accord_negotiate::protocol::Deadline;
+use accord_negotiate::protocol::{Deadline, ProtocolKind};
 use accord_negotiate::session::{self, SessionConfig};
 use accord_negotiate::strategy::Context;
 use accord_negotiate::{AgentKind, Phase};
@@ -202,7 +202,7 @@ pub fn negotiate(
     let mut a = config.buyer.build(&Context::of(s, 0));
     let mut b = persona.bot(&n);
     let session = SessionConfig {
-        kind: config.template.protocol,
+        kind: ProtocolKind::of(config.template.meso),
         deadline: Deadline {
             rounds: config.template.rounds,
             micros: None,

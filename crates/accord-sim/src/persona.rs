@@ -8,12 +8,10 @@
 //! engine tabulates both into a `Scenario`. Nothing here re-implements a utility.
 
 use accord_core::{Money, SizeClass};
-use accord_negotiate::procurement::{
-    self, Bounds, Buyer, EarlyPayment, ProcurementSpace, Terms, percent,
-};
+use accord_negotiate::procurement::{self, Buyer, ProcurementSpace, Terms, campaign_bounds};
 use accord_negotiate::strategy::{Context, Strategy};
 use accord_negotiate::utility::UtilityTable;
-use accord_negotiate::{AgentKind, ProtocolKind, Scenario};
+use accord_negotiate::{AgentKind, Scenario};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
@@ -181,54 +179,8 @@ pub(crate) fn population(
         .collect()
 }
 
-/// The buyer's side of every tail negotiation: its economics and the mandate's bounds,
-/// relative to each supplier's current terms.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct BuyerTemplate {
-    /// The buyer's annual cost of capital (what a day of payment terms is worth to it),
-    /// including the premium a working-capital target puts on it.
-    pub cost_of_capital: Decimal,
-    /// Yearly cost of one day of lead time, as a fraction of the supplier's annual spend.
-    pub lead_time_cost_rate: Decimal,
-    /// Deepest price cut on offer, as a fraction of today's price.
-    pub max_price_cut: Decimal,
-    /// Highest price increase on offer (traded for terms), as a fraction of today's price.
-    pub max_price_rise: Decimal,
-    /// Price steps between today's price and the deepest cut.
-    pub price_steps: u32,
-    /// Shortest payment terms on offer; the longest is the region's legal cap.
-    pub min_payment_days: i64,
-    pub payment_step: i64,
-    /// `(min, max, step)` lead time in days.
-    pub lead_time_days: (i64, i64, i64),
-    pub contract_months: Vec<u32>,
-    pub early_payment: Vec<EarlyPayment>,
-    /// Rounds before the negotiation ends without a deal.
-    pub rounds: u32,
-    pub protocol: ProtocolKind,
-}
-
-impl Default for BuyerTemplate {
-    fn default() -> BuyerTemplate {
-        BuyerTemplate {
-            cost_of_capital: percent(12),
-            lead_time_cost_rate: Decimal::new(3, 4),
-            max_price_cut: percent(12),
-            max_price_rise: percent(3),
-            price_steps: 24,
-            min_payment_days: 15,
-            payment_step: 15,
-            lead_time_days: (7, 35, 7),
-            contract_months: vec![12, 24, 36],
-            early_payment: vec![EarlyPayment {
-                discount: percent(2),
-                within_days: 10,
-            }],
-            rounds: 30,
-            protocol: ProtocolKind::Alternating,
-        }
-    }
-}
+/// The buyer's side of every tail negotiation: the same template a real campaign uses.
+pub type BuyerTemplate = accord_core::negotiation::CampaignTemplate;
 
 /// One supplier's negotiation: the space, both valuations in money, and the scenario the
 /// strategies play (buyer is side 0, supplier side 1).
@@ -250,36 +202,11 @@ impl TailNegotiation {
         template: &BuyerTemplate,
     ) -> Result<TailNegotiation, SimError> {
         let price = supplier.skus[0].price;
-        let currency = price.currency;
         let volume = annual_volume(supplier);
-        let cut = Decimal::from(price.minor) * template.max_price_cut;
-        let steps = i64::from(template.price_steps.max(1));
-        let tick = (cut / Decimal::from(steps))
-            .round()
-            .try_into()
-            .unwrap_or(1i64)
-            .max(1);
-        let down = (steps)
-            .min((cut / Decimal::from(tick)).floor().try_into().unwrap_or(1))
-            .max(1);
-        let rise = Decimal::from(price.minor) * template.max_price_rise / Decimal::from(tick);
-        let up: i64 = rise.floor().try_into().unwrap_or(0);
         let days = i64::from(supplier.payment_days());
-        let cap = i64::from(region.payment_cap(supplier.supplier.size)).max(days);
-        let lo = template.min_payment_days.min(days);
-        let step = template.payment_step.max(1);
-        let hi = lo + (cap - lo) / step * step;
-        let lead = template.lead_time_days;
         let today_lead = i64::from(supplier.lead_time_days);
-        let bounds = Bounds {
-            price_min: Money::new((price.minor - down * tick).max(1), currency),
-            price_max: Money::new(price.minor + up * tick, currency),
-            price_tick: Money::new(tick, currency),
-            payment_days: (lo, hi, step),
-            lead_time_days: (lead.0.min(today_lead), lead.1.max(today_lead), lead.2),
-            contract_months: template.contract_months.clone(),
-            early_payment: template.early_payment.clone(),
-        };
+        let cap = i64::from(region.payment_cap(supplier.supplier.size));
+        let bounds = campaign_bounds(template, price, days, cap, today_lead);
         let space = ProcurementSpace::new(bounds)?;
         let buyer = Buyer {
             batna: Terms {

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use accord_core::id::NegotiationId;
 use accord_sim::bot::RetryPolicy;
-use accord_sim::{BotConfig, Enterprise, EnterpriseConfig, Invitation, run_bots};
+use accord_sim::{BotConfig, Enterprise, EnterpriseConfig, run_bots};
 use accord_store::{AnyStore, OpenOptions};
 use rand::{Rng, SeedableRng};
 
 use crate::Accord;
-use crate::multinode::{KEY, check_negotiations, free_port, serve, wait_healthy};
+use crate::multinode::{check_negotiations, free_port, serve, start_campaign, wait_healthy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_repeatedly_loses_and_doubles_nothing() {
@@ -51,34 +51,7 @@ async fn server_killed_repeatedly_loses_and_doubles_nothing() {
     let client = reqwest::Client::new();
     let mut server = serve(&a, port);
     wait_healthy(&client, &base).await;
-    let created: serde_json::Value = client
-        .post(format!("{base}/v1/campaigns"))
-        .bearer_auth(KEY)
-        .json(&serde_json::json!({"name": "kill trials", "rule": {"bottom_share": "1", "expiring_within_days": 90}, "seed": 3}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let campaign = created["id"].as_str().unwrap().to_owned();
-    let invitations: Vec<serde_json::Value> = client
-        .post(format!("{base}/v1/campaigns/{campaign}/start"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let invitations: Vec<Invitation> = invitations
-        .iter()
-        .map(|v| Invitation {
-            url: v["url"].as_str().unwrap().to_owned(),
-            token: v["token"].as_str().unwrap().to_owned(),
-            supplier_ref: v["supplier_ref"].as_str().unwrap().to_owned(),
-        })
-        .collect();
+    let invitations = start_campaign(&client, &base, "kill trials", 3).await;
     let ids: Vec<NegotiationId> = invitations
         .iter()
         .map(|i| NegotiationId::parse(i.url.rsplit('/').next().unwrap()).unwrap())

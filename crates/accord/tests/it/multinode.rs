@@ -103,42 +103,17 @@ async fn two_nodes_share_a_campaign_and_survive_a_kill() {
     wait_healthy(&client, &url_a).await;
     wait_healthy(&client, &url_b).await;
 
-    let created: serde_json::Value = client
-        .post(format!("{url_a}/v1/campaigns"))
-        .bearer_auth(KEY)
-        .json(&serde_json::json!({"name": "shared", "rule": {"bottom_share": "1", "expiring_within_days": 90}, "seed": 5}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let campaign = created["id"].as_str().unwrap().to_owned();
-    let invitations: Vec<serde_json::Value> = client
-        .post(format!("{url_a}/v1/campaigns/{campaign}/start"))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let invitations = start_campaign(&client, &url_a, "shared", 5).await;
     assert!(invitations.len() >= 40, "{}", invitations.len());
     // Half the suppliers were invited through node A, half through node B.
     let invitations: Vec<Invitation> = invitations
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, v)| {
-            let url = v["url"].as_str().unwrap();
-            Invitation {
-                url: if i % 2 == 0 {
-                    url.to_owned()
-                } else {
-                    url.replace(&url_a, &url_b)
-                },
-                token: v["token"].as_str().unwrap().to_owned(),
-                supplier_ref: v["supplier_ref"].as_str().unwrap().to_owned(),
+        .map(|(i, mut inv)| {
+            if i % 2 == 1 {
+                inv.url = inv.url.replace(&url_a, &url_b);
             }
+            inv
         })
         .collect();
     let ids: Vec<NegotiationId> = invitations
@@ -189,6 +164,44 @@ async fn two_nodes_share_a_campaign_and_survive_a_kill() {
         .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
         .await
         .unwrap();
+}
+
+/// Creates a campaign over every supplier through `base`'s buyer API, starts it and
+/// returns the invitations.
+pub async fn start_campaign(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    seed: u64,
+) -> Vec<Invitation> {
+    let created: serde_json::Value = client
+        .post(format!("{base}/v1/campaigns"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"name": name, "rule": {"bottom_share": "1"}, "seed": seed}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let campaign = created["id"].as_str().expect("a campaign id").to_owned();
+    let invitations: Vec<serde_json::Value> = client
+        .post(format!("{base}/v1/campaigns/{campaign}/start"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    invitations
+        .iter()
+        .map(|v| Invitation {
+            url: v["url"].as_str().unwrap().to_owned(),
+            token: v["token"].as_str().unwrap().to_owned(),
+            supplier_ref: v["supplier_ref"].as_str().unwrap().to_owned(),
+        })
+        .collect()
 }
 
 /// Every negotiation: moves numbered 1..n without gaps or repeats, no supplier
