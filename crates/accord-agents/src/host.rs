@@ -7,8 +7,8 @@
 //! bounded by the database, not by memory.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use accord_core::deal::Terms;
 use accord_core::event::negotiation_stream;
@@ -65,17 +65,16 @@ struct Slot {
     used: u64,
 }
 
-/// What the gate consults besides the request.
+/// What the gate consults besides the request (the kill switch is the host's pause
+/// probe: while it is on, no move reaches the gate).
 pub struct Governance {
     pub gate: Gate,
     pub fx: FxTable,
-    pub autonomy: RwLock<AutonomyTable>,
-    pub kill_switch: RwLock<KillSwitch>,
+    pub autonomy: AutonomyTable,
 }
 
 impl Governance {
-    /// The gate over `policies`, reporting in `fx`'s base currency, with the kill switch
-    /// off.
+    /// The gate over `policies`, reporting in `fx`'s base currency.
     pub fn new(
         policies: Arc<accord_policy::PolicySet>,
         fx: FxTable,
@@ -84,8 +83,7 @@ impl Governance {
         Ok(Governance {
             gate: Gate::new(policies, fx.base)?,
             fx,
-            autonomy: RwLock::new(autonomy),
-            kill_switch: RwLock::new(KillSwitch::default()),
+            autonomy,
         })
     }
 }
@@ -97,7 +95,6 @@ pub struct Host<S> {
     slots: Mutex<HashMap<NegotiationId, Slot>>,
     clock: AtomicU64,
     turns: broadcast::Sender<TurnChange>,
-    paused: AtomicBool,
     /// Asked on every move: the kill switch as the log has it.
     pause_probe: Option<PauseProbe>,
 }
@@ -107,11 +104,6 @@ pub type PauseProbe = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl<S: Store + Clone + 'static> Host<S> {
     pub fn new(store: S, governance: Arc<Governance>, options: HostOptions) -> Host<S> {
-        let paused = governance
-            .kill_switch
-            .read()
-            .map(|k| k.is_paused())
-            .unwrap_or(false);
         Host {
             store,
             governance,
@@ -119,7 +111,6 @@ impl<S: Store + Clone + 'static> Host<S> {
             slots: Mutex::new(HashMap::new()),
             clock: AtomicU64::new(0),
             turns: broadcast::channel(4096).0,
-            paused: AtomicBool::new(paused),
             pause_probe: None,
         }
     }
@@ -132,7 +123,7 @@ impl<S: Store + Clone + 'static> Host<S> {
     }
 
     fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::SeqCst) || self.pause_probe.as_ref().is_some_and(|p| p())
+        self.pause_probe.as_ref().is_some_and(|p| p())
     }
 
     pub fn store(&self) -> &S {
@@ -146,11 +137,6 @@ impl<S: Store + Clone + 'static> Host<S> {
     /// Turn changes committed by this node.
     pub fn subscribe(&self) -> broadcast::Receiver<TurnChange> {
         self.turns.subscribe()
-    }
-
-    /// The kill switch as this host last saw it.
-    pub fn set_paused(&self, paused: bool) {
-        self.paused.store(paused, Ordering::SeqCst);
     }
 
     fn cell(&self, id: NegotiationId) -> Cell {
@@ -275,11 +261,12 @@ impl<S: Store + Clone + 'static> Host<S> {
             resource,
         );
         let g = &self.governance;
-        let autonomy = g.autonomy.read().expect("autonomy lock poisoned");
-        let kill = g.kill_switch.read().expect("kill switch lock poisoned");
+        // Moves are refused while the kill switch is on (`is_paused`), before any award
+        // reaches the gate, so the gate sees it off here.
+        let kill = KillSwitch::default();
         let verdict = g
             .gate
-            .decide(&request, &GateEnv::new(&autonomy, &kill).with_fx(&g.fx));
+            .decide(&request, &GateEnv::new(&g.autonomy, &kill).with_fx(&g.fx));
         let escalation = match verdict.outcome {
             Outcome::Allow => None,
             Outcome::NeedsApproval { role } => Some(format!(
@@ -421,9 +408,10 @@ impl<S: Store + Clone + 'static> Host<S> {
                 return Err(MoveError::Closed(c.outcome.state().into()));
             }
             if now > live.spec.expires_at {
+                let expired_at = live.spec.expires_at.to_rfc3339();
                 drop(slot);
                 self.expire(id, now).await?;
-                return Err(MoveError::Expired(live_expiry(self, id).await));
+                return Err(MoveError::Expired(expired_at));
             }
             if self.is_paused() {
                 return Err(MoveError::Paused);
@@ -471,12 +459,4 @@ impl<S: Store + Clone + 'static> Host<S> {
         }
         Err(MoveError::Conflict)
     }
-}
-
-async fn live_expiry<S: Store + Clone + 'static>(host: &Host<S>, id: NegotiationId) -> String {
-    let cell = host.cell(id);
-    let slot = cell.lock().await;
-    slot.as_ref()
-        .map(|l| l.spec.expires_at.to_rfc3339())
-        .unwrap_or_default()
 }

@@ -139,7 +139,7 @@ impl Live {
             let mv = match record.party {
                 Party::Buyer => {
                     let mv = respond(&live.protocol, live.agent.as_mut(), &mut live.rng, 0);
-                    let recomputed = live.action_of(Party::Buyer, mv);
+                    let recomputed = live.action_of(mv);
                     if recomputed != record.action {
                         tracing::warn!(
                             negotiation = %live.spec.id,
@@ -217,7 +217,7 @@ impl Live {
     }
 
     /// The recorded form of a protocol move.
-    fn action_of(&self, by: Party, mv: Move) -> MoveAction {
+    fn action_of(&self, mv: Move) -> MoveAction {
         match mv {
             Move::Offer(set) => MoveAction::Offer {
                 options: set
@@ -235,10 +235,7 @@ impl Live {
                 ),
             },
             Move::Reject => MoveAction::Reject,
-            Move::End => {
-                let _ = by;
-                MoveAction::End
-            }
+            Move::End => MoveAction::End,
         }
     }
 
@@ -309,7 +306,7 @@ impl Live {
     /// The buyer agent's move, applied. Returns its record.
     pub fn buyer_moves(&mut self, now: DateTime<Utc>) -> Result<MoveRecord, AgentError> {
         let mv = respond(&self.protocol, self.agent.as_mut(), &mut self.rng, 0);
-        let action = self.action_of(Party::Buyer, mv);
+        let action = self.action_of(mv);
         let rationale = self.agent.rationale().map(|r| r.to_string());
         if let Err(e) = self.protocol.apply(Side::A, mv, 0) {
             // A strategy bug must not stall the negotiation: the buyer walks away.

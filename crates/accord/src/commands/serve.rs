@@ -63,15 +63,28 @@ pub async fn runtime(node: &Node, autonomy_level: AutonomyLevel) -> anyhow::Resu
         CategoryCode::parse(TAIL_CATEGORY).map_err(anyhow::Error::msg)?,
         CategoryAutonomy::new(autonomy_level, 10_000),
     );
+    let policies = Arc::new(PolicySet::default_pack());
     let governance = Arc::new(
-        Governance::new(Arc::new(PolicySet::default_pack()), fx.clone(), autonomy)
+        Governance::new(policies.clone(), fx.clone(), autonomy)
             .context("the default policy pack does not fit the gate")?,
     );
-    let host = Arc::new(Host::new(
+    // The kill switch as the log has it: `accord agents pause` stops every negotiation.
+    let logged = accord_policy::governance::Governance::open(
         node.store.clone(),
-        governance,
-        HostOptions::default(),
-    ));
+        Arc::new(
+            accord_policy::Gate::new(policies, node.config.reporting_currency)
+                .context("the default policy pack does not fit the gate")?,
+        ),
+        accord_policy::governance::GovernanceConfig::default(),
+    )
+    .await
+    .context("cannot read the kill switch and autonomy settings")?;
+    // Keeps `is_paused` current for as long as the process runs.
+    let _watch = logged.watch();
+    let host = Arc::new(
+        Host::new(node.store.clone(), governance, HostOptions::default())
+            .with_pause_probe(Arc::new(move || logged.is_paused())),
+    );
     let campaigns = Arc::new(Campaigns::new(host.clone(), fx));
     Ok((host, campaigns))
 }

@@ -253,3 +253,80 @@ pub async fn check_negotiations(store: &AnyStore, ids: &[NegotiationId], report:
         }
     }
 }
+
+/// `accord agents pause`, run while `accord serve` is up, stops every supplier move with
+/// `503 agents_paused` and changes nothing; after `accord agents resume` the same request
+/// goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logged_kill_switch_holds_negotiations() {
+    let a = Accord::new();
+    a.ok(&["init"]);
+    let config = a.data_dir().join("accord.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[users.ada]\nroles = [\"admin\"]\n");
+    std::fs::write(config, text).unwrap();
+    let enterprise = Enterprise::generate(
+        &EnterpriseConfig {
+            suppliers: 10,
+            spend_lines: 200,
+            ..EnterpriseConfig::default()
+        },
+        2,
+    )
+    .unwrap();
+    let erp = a.dir.path().join("erp");
+    accord_sim::export::write_dir(&enterprise, &erp).unwrap();
+    for kind in ["suppliers", "contracts", "spend"] {
+        let file = erp.join(format!("{kind}.csv"));
+        a.ok(&["import", kind, file.to_str().unwrap()]);
+    }
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut server = serve(&a, port);
+    wait_healthy(&client, &base).await;
+    let invitations = start_campaign(&client, &base, "paused", 2).await;
+    let inv = &invitations[0];
+    let post = || {
+        client
+            .post(format!("{}/moves", inv.url))
+            .bearer_auth(&inv.token)
+            .header("Idempotency-Key", "held-1")
+            .json(&serde_json::json!({"move": "accept", "option": 0}))
+            .send()
+    };
+
+    a.ok(&["agents", "pause", "--as", "ada", "--reason", "fraud alert"]);
+    // Another process changed the log: the server sees it within its 1 s poll.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = post().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let refused = Some(r.json::<serde_json::Value>().await.unwrap());
+    let refused = refused.expect("paused");
+    assert_eq!(refused["error"]["code"], "agents_paused");
+    let view: serde_json::Value = client
+        .get(&inv.url)
+        .bearer_auth(&inv.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "open", "the negotiation holds its state");
+    assert_eq!(view["version"], 2);
+
+    a.ok(&["agents", "resume", "--as", "ada", "--reason", "cleared"]);
+    let mut resumed = false;
+    for _ in 0..50 {
+        let r = post().await.unwrap();
+        if r.status() == 200 {
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(resumed, "moves go through again after resume");
+}
