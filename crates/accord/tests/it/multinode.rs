@@ -301,8 +301,7 @@ async fn the_logged_kill_switch_holds_negotiations() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let r = post().await.unwrap();
     assert_eq!(r.status(), 503);
-    let refused = Some(r.json::<serde_json::Value>().await.unwrap());
-    let refused = refused.expect("paused");
+    let refused = r.json::<serde_json::Value>().await.unwrap();
     assert_eq!(refused["error"]["code"], "agents_paused");
     let view: serde_json::Value = client
         .get(&inv.url)
