@@ -109,6 +109,7 @@ pub fn spec(
         token_hash: token_hash(&token),
         opened_at: now,
         expires_at: now + Duration::hours(i64::from(t.open_hours)),
+        mandate: t.mandate.clone(),
     };
     Ok((spec, token))
 }

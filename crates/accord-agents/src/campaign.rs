@@ -1,16 +1,22 @@
 //! Campaigns: create one (an event), start it (choose the tail, build and open every
-//! negotiation, hand back the invitations), sweep expired negotiations, and report live
-//! counts and results from the read models.
+//! negotiation, hand back the invitations), pause and resume it, sweep expired
+//! negotiations, and report live counts and results from the read models.
+//!
+//! Every state change follows [`CampaignState`]'s transition table and appends to the
+//! campaign's stream expecting the version it read, so of two concurrent changes one
+//! wins and the other is checked again against the new state (a second pause is refused
+//! as illegal: the campaign is already paused).
 
 use std::sync::Arc;
 
+use accord_core::event::campaign_stream;
 use accord_core::id::CampaignId;
 use accord_core::negotiation::{
-    Campaign, CampaignTemplate, NegotiationClosed, NegotiationOutcome, TailRule,
+    Campaign, CampaignState, CampaignTemplate, NegotiationClosed, NegotiationOutcome, TailRule,
 };
-use accord_core::{Currency, Event, FxTable, Money};
+use accord_core::{Currency, Event, FxTable, Lifecycle, Money};
 use accord_policy::RegionRules;
-use accord_store::{Append, DocumentQuery, ExpectedVersion, Store};
+use accord_store::{Append, DocumentQuery, ExpectedVersion, Store, StoreError};
 use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -164,6 +170,9 @@ impl<S: Store + Clone + 'static> Campaigns<S> {
                 "campaign {id} is {state}; only a draft campaign can start"
             )));
         }
+        if self.host.is_paused() {
+            return Err(AgentError::AgentsPaused);
+        }
         let picks = tail::select(
             self.host.store(),
             &campaign.rule,
@@ -195,26 +204,70 @@ impl<S: Store + Clone + 'static> Campaigns<S> {
         opened += specs.len();
         self.host.open(specs, now).await?;
         progress(opened, total);
-        self.set_state(id, "running", &format!("{total} suppliers invited"))
-            .await?;
+        self.transition(
+            id,
+            CampaignState::Draft,
+            CampaignState::Running,
+            &format!("{total} suppliers invited"),
+        )
+        .await?;
         Ok(invitations)
     }
 
-    pub async fn set_state(
+    /// Pauses a running campaign: until [`Self::resume`], no move is made in any of its
+    /// negotiations (a supplier's gets `campaign_paused`) and their deadlines do not run.
+    /// `by` and `reason` go into the log.
+    pub async fn pause(&self, id: CampaignId, by: &str, reason: &str) -> Result<(), AgentError> {
+        let why = because("paused", by, reason);
+        self.transition(id, CampaignState::Running, CampaignState::Paused, &why)
+            .await
+    }
+
+    /// Resumes a paused campaign; every deadline moves later by the time it was paused.
+    pub async fn resume(&self, id: CampaignId, by: &str, reason: &str) -> Result<(), AgentError> {
+        let why = because("resumed", by, reason);
+        self.transition(id, CampaignState::Paused, CampaignState::Running, &why)
+            .await
+    }
+
+    /// Moves the campaign from `from` to `to` (a pair its life cycle allows) if the log
+    /// has it in `from` now, appending expecting the stream version read; on losing a race
+    /// it reads again. A refused change writes nothing.
+    pub async fn transition(
         &self,
         id: CampaignId,
-        state: &str,
+        from: CampaignState,
+        to: CampaignState,
         reason: &str,
     ) -> Result<(), AgentError> {
-        self.host
-            .store()
-            .append(Append::new(Event::CampaignStateChanged {
+        let stream = campaign_stream(id);
+        for _ in 0..8 {
+            let current = self.host.campaign(id, true).await?;
+            if current.version == 0 {
+                return Err(AgentError::NotFound(format!("campaign {id}")));
+            }
+            if current.state != from || current.state.transition(to).is_err() {
+                return Err(AgentError::IllegalTransition {
+                    campaign: id.to_string(),
+                    from: current.state,
+                    to,
+                });
+            }
+            let append = Append::new(Event::CampaignStateChanged {
                 campaign: id,
-                state: state.to_owned(),
+                state: to.as_str().to_owned(),
                 reason: reason.to_owned(),
-            }))
-            .await?;
-        Ok(())
+            })
+            .expect(stream.clone(), ExpectedVersion::Exact(current.version));
+            let result = self.host.store().append(append).await;
+            self.host.forget_campaign(id);
+            match result {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AgentError::Contention(stream))
     }
 
     /// Live counts from the negotiations read model.
@@ -247,7 +300,11 @@ impl<S: Store + Clone + 'static> Campaigns<S> {
 
     /// Expires every open negotiation of the campaign past its deadline, and completes the
     /// campaign when none is open. Returns how many expired.
+    /// A paused campaign expires nothing: its deadlines are held.
     pub async fn sweep(&self, id: CampaignId, now: DateTime<Utc>) -> Result<usize, AgentError> {
+        if self.host.campaign(id, true).await?.state == CampaignState::Paused {
+            return Ok(0);
+        }
         let mut expired = 0;
         for state in ["invited", "engaged"] {
             let mut after: Option<String> = None;
@@ -272,8 +329,19 @@ impl<S: Store + Clone + 'static> Campaigns<S> {
         }
         let status = self.status(id).await?;
         if status.open() == 0 && status.state == "running" {
-            self.set_state(id, "completed", "every negotiation closed")
-                .await?;
+            match self
+                .transition(
+                    id,
+                    CampaignState::Running,
+                    CampaignState::Completed,
+                    "every negotiation closed",
+                )
+                .await
+            {
+                // Paused or completed meanwhile: nothing to complete now.
+                Ok(()) | Err(AgentError::IllegalTransition { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(expired)
     }
@@ -366,6 +434,14 @@ impl<S: Store + Clone + 'static> Campaigns<S> {
             median_moves_to_close: median(moves),
             status,
         })
+    }
+}
+
+/// The reason a state change is logged with: who made it, and why if they said.
+fn because(what: &str, by: &str, reason: &str) -> String {
+    match reason.trim() {
+        "" => format!("{what} by `{by}`"),
+        why => format!("{what} by `{by}`: {why}"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Errors of the runtime: store and build failures, and refused supplier moves with a
 //! stable machine-readable code each.
 
+use accord_core::negotiation::CampaignState;
 use accord_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,27 @@ pub enum AgentError {
     Invalid(String),
     #[error("the log of negotiation {id} does not replay: {why}")]
     Corrupt { id: String, why: String },
+    /// A campaign state change its life cycle does not allow. Nothing was written.
+    #[error("campaign {campaign} is {}; {}", from.as_str(), allowed(*to))]
+    IllegalTransition {
+        campaign: String,
+        from: CampaignState,
+        to: CampaignState,
+    },
+    #[error("`{0}` kept changing under concurrent commands; try again")]
+    Contention(String),
+    #[error("agents are paused by the kill switch; start the campaign after they resume")]
+    AgentsPaused,
+}
+
+/// What may move a campaign to `to`, for [`AgentError::IllegalTransition`].
+fn allowed(to: CampaignState) -> &'static str {
+    match to {
+        CampaignState::Draft => "no campaign goes back to draft",
+        CampaignState::Running => "only a paused campaign can be resumed",
+        CampaignState::Paused => "only a running campaign can be paused",
+        CampaignState::Completed => "only a running campaign can complete",
+    }
 }
 
 /// Why a supplier's move was refused. Nothing changed.
@@ -42,6 +64,8 @@ pub enum MoveError {
     Conflict,
     #[error("agents are paused by the kill switch; the negotiation holds its state")]
     Paused,
+    #[error("the buyer paused this negotiation's campaign; it holds its state and its deadline")]
+    CampaignPaused,
     #[error(transparent)]
     Agent(#[from] AgentError),
 }
@@ -61,6 +85,7 @@ impl MoveError {
             MoveError::KeyReused(_) => "idempotency_key_reused",
             MoveError::Conflict => "conflict",
             MoveError::Paused => "agents_paused",
+            MoveError::CampaignPaused => "campaign_paused",
             MoveError::Agent(_) => "internal",
         }
     }

@@ -5,21 +5,27 @@
 //! Negotiations live in a bounded cache; one that is not cached (evicted, or handled by
 //! another node last) is rebuilt from its stream. So the number of open negotiations is
 //! bounded by the database, not by memory.
+//!
+//! A campaign's pause reaches every node through the campaign's stream: each node caches
+//! the campaign's state and stream version for a short while, and every move it commits
+//! expects that version too. A pause moves the version, so a move racing it on any node
+//! loses, reloads, and is refused; no move commits in a campaign after its pause did.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
 
 use accord_core::deal::Terms;
-use accord_core::event::negotiation_stream;
-use accord_core::id::NegotiationId;
+use accord_core::event::{campaign_stream, negotiation_stream};
+use accord_core::id::{CampaignId, NegotiationId};
 use accord_core::negotiation::{
-    MoveRecord, NegotiationClosed, NegotiationOutcome, NegotiationSpec,
+    CampaignState, MoveRecord, NegotiationClosed, NegotiationOutcome, NegotiationSpec,
 };
-use accord_core::{Event, FxTable, PolicyVerdict};
+use accord_core::{CategoryCode, Event, FxTable, PolicyVerdict, VerdictOutcome};
 use accord_policy::{
-    Action, AgentKind, AutonomyTable, Gate, GateEnv, GateRequest, KillSwitch, Outcome, Principal,
-    Resource,
+    Action, AgentKind, AutonomyTable, CategoryAutonomy, Gate, GateEnv, GateRequest, KillSwitch,
+    Principal, Resource, Verdict,
 };
 use accord_store::{Append, ExpectedVersion, Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -27,7 +33,7 @@ use tokio::sync::broadcast;
 
 use crate::error::{AgentError, MoveError};
 pub use crate::live::SupplierMove;
-use crate::live::{Live, NegotiationView};
+use crate::live::{Clock, Live, NegotiationView};
 
 /// The agent's version, recorded with every gate decision.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -36,6 +42,10 @@ pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct HostOptions {
     /// Negotiations kept in memory; others are rebuilt from the log on demand.
     pub cache_capacity: usize,
+    /// How long a campaign's state read from the log is trusted before it is read again.
+    /// Moves never rely on it alone (they commit expecting the campaign's stream version),
+    /// so this only bounds how late a reader on another node sees a pause.
+    pub campaign_ttl: StdDuration,
 }
 
 impl Default for HostOptions {
@@ -45,6 +55,37 @@ impl Default for HostOptions {
         // A miss costs one stream read and a replay of a few milliseconds.
         HostOptions {
             cache_capacity: 2_048,
+            campaign_ttl: StdDuration::from_secs(1),
+        }
+    }
+}
+
+/// A campaign as the host last read it from the campaign's stream.
+#[derive(Clone, Debug)]
+pub struct CampaignClock {
+    pub state: CampaignState,
+    /// The campaign stream's version (0: no such stream).
+    pub version: u64,
+    /// Every pause, oldest first: when it began and, once resumed, when it ended.
+    pub pauses: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    read_at: Instant,
+}
+
+impl CampaignClock {
+    /// A negotiation's clock at `now`, for one due at `expires_at`: each pause that began
+    /// before the deadline (as moved by the pauses before it) moves the deadline by its
+    /// length; while paused, the deadline moves with the clock.
+    pub fn clock(&self, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Clock {
+        let mut deadline = expires_at;
+        for (from, to) in &self.pauses {
+            if *from > deadline {
+                break;
+            }
+            deadline += to.unwrap_or(now).max(*from) - *from;
+        }
+        Clock {
+            expires_at: deadline,
+            paused: self.state == CampaignState::Paused,
         }
     }
 }
@@ -65,12 +106,18 @@ struct Slot {
     used: u64,
 }
 
+/// Reads a category's autonomy as it stands (kept current from the log by the
+/// governance service).
+pub type AutonomyProbe = Arc<dyn Fn(&CategoryCode) -> CategoryAutonomy + Send + Sync>;
+
 /// What the gate consults besides the request (the kill switch is the host's pause
 /// probe: while it is on, no move reaches the gate).
 pub struct Governance {
     pub gate: Gate,
     pub fx: FxTable,
+    /// Autonomy per category when no probe is set; its seed seeds review sampling.
     pub autonomy: AutonomyTable,
+    autonomy_probe: Option<AutonomyProbe>,
 }
 
 impl Governance {
@@ -84,7 +131,28 @@ impl Governance {
             gate: Gate::new(policies, fx.base)?,
             fx,
             autonomy,
+            autonomy_probe: None,
         })
+    }
+
+    /// Asks `probe` for a category's autonomy on every decision instead of the fixed
+    /// table, so that `accord autonomy set` takes effect while the host runs.
+    pub fn with_autonomy_probe(mut self, probe: AutonomyProbe) -> Governance {
+        self.autonomy_probe = Some(probe);
+        self
+    }
+
+    /// A category's autonomy now, as the one-row table the gate reads.
+    pub fn autonomy_of(&self, category: &CategoryCode) -> AutonomyTable {
+        let setting = match &self.autonomy_probe {
+            Some(probe) => probe(category),
+            None => self.autonomy.get(Some(category)),
+        };
+        AutonomyTable {
+            default: setting,
+            categories: BTreeMap::new(),
+            seed: self.autonomy.seed,
+        }
     }
 }
 
@@ -97,6 +165,8 @@ pub struct Host<S> {
     turns: broadcast::Sender<TurnChange>,
     /// Asked on every move: the kill switch as the log has it.
     pause_probe: Option<PauseProbe>,
+    /// Campaigns as last read from their streams.
+    campaigns: Mutex<HashMap<CampaignId, Arc<CampaignClock>>>,
 }
 
 /// Reports whether the kill switch is on (kept current by the governance service).
@@ -112,6 +182,7 @@ impl<S: Store + Clone + 'static> Host<S> {
             clock: AtomicU64::new(0),
             turns: broadcast::channel(4096).0,
             pause_probe: None,
+            campaigns: Mutex::new(HashMap::new()),
         }
     }
 
@@ -122,8 +193,91 @@ impl<S: Store + Clone + 'static> Host<S> {
         self
     }
 
-    fn is_paused(&self) -> bool {
+    /// Whether the kill switch is on.
+    pub fn is_paused(&self) -> bool {
         self.pause_probe.as_ref().is_some_and(|p| p())
+    }
+
+    /// The campaign's state, version and pauses: from the cache while younger than
+    /// `campaign_ttl` and running, else read from its stream (a paused campaign is read
+    /// every time, so a resume on another node is seen at once). `fresh` forces a read.
+    pub async fn campaign(
+        &self,
+        id: CampaignId,
+        fresh: bool,
+    ) -> Result<Arc<CampaignClock>, AgentError> {
+        if !fresh {
+            let cached = self
+                .campaigns
+                .lock()
+                .expect("campaign cache poisoned")
+                .get(&id)
+                .cloned();
+            if let Some(c) = cached
+                && c.state != CampaignState::Paused
+                && c.read_at.elapsed() < self.options.campaign_ttl
+            {
+                return Ok(c);
+            }
+        }
+        let stream = campaign_stream(id);
+        let mut clock = CampaignClock {
+            // Negotiations opened outside a recorded campaign (tests) run freely.
+            state: CampaignState::Running,
+            version: 0,
+            pauses: Vec::new(),
+            read_at: Instant::now(),
+        };
+        loop {
+            let page = self.store.read_stream(&stream, clock.version, 1000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for stored in page {
+                clock.version = stored.stream_version;
+                let state = match stored.event()? {
+                    Event::CampaignCreated { .. } => CampaignState::Draft,
+                    Event::CampaignStateChanged { state, .. } => CampaignState::parse(&state)
+                        .ok_or_else(|| {
+                            AgentError::Invalid(format!("campaign {id}: unknown state `{state}`"))
+                        })?,
+                    other => {
+                        return Err(AgentError::Invalid(format!(
+                            "campaign {id}: unexpected `{}` event",
+                            other.kind()
+                        )));
+                    }
+                };
+                let at = DateTime::parse_from_rfc3339(&stored.recorded_at)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| AgentError::Invalid(format!("campaign {id}: {e}")))?;
+                match (clock.state, state) {
+                    (CampaignState::Paused, CampaignState::Paused) => {}
+                    (_, CampaignState::Paused) => clock.pauses.push((at, None)),
+                    (CampaignState::Paused, _) => {
+                        if let Some(last) = clock.pauses.last_mut() {
+                            last.1 = Some(at);
+                        }
+                    }
+                    _ => {}
+                }
+                clock.state = state;
+            }
+        }
+        let clock = Arc::new(clock);
+        self.campaigns
+            .lock()
+            .expect("campaign cache poisoned")
+            .insert(id, clock.clone());
+        Ok(clock)
+    }
+
+    /// Drops the cached state of a campaign this node just changed.
+    pub fn forget_campaign(&self, id: CampaignId) {
+        self.campaigns
+            .lock()
+            .expect("campaign cache poisoned")
+            .remove(&id);
     }
 
     pub fn store(&self) -> &S {
@@ -233,10 +387,18 @@ impl<S: Store + Clone + 'static> Host<S> {
             let cell = self.cell(id);
             let mut slot = cell.lock().await;
             self.current(&mut slot, id).await?;
+            let (campaign, expires_at) = {
+                let live = slot.as_ref().ok_or(MoveError::NotFound)?;
+                Self::authorise(live, token)?;
+                (live.spec.campaign, live.spec.expires_at)
+            };
+            // `Live` is not `Sync`: no reference to it is held across this await.
+            let campaign = self.campaign(campaign, false).await?;
+            let mut clock = campaign.clock(expires_at, now);
             let live = slot.as_ref().ok_or(MoveError::NotFound)?;
-            Self::authorise(live, token)?;
-            if live.closed.is_some() || now <= live.spec.expires_at {
-                return Ok(live.view());
+            if live.closed.is_some() || clock.paused || now <= clock.expires_at {
+                clock.paused |= self.is_paused();
+                return Ok(live.view(clock));
             }
             drop(slot);
             self.expire(id, now).await?;
@@ -244,9 +406,10 @@ impl<S: Store + Clone + 'static> Host<S> {
         Err(MoveError::Conflict)
     }
 
-    /// The gate's verdict on awarding `terms` to the negotiation's supplier.
-    pub fn award_verdict(&self, live: &Live, terms: &Terms) -> (PolicyVerdict, Option<String>) {
-        let spec = &live.spec;
+    /// The gate's verdict on `action` by the negotiating agent, about `terms` with the
+    /// negotiation's supplier. The amount is the deal's value over the contract at
+    /// today's spend, as for the award, so an offer and the deal on it are judged alike.
+    pub fn decide(&self, spec: &NegotiationSpec, action: Action, terms: &Terms) -> Verdict {
         let years =
             rust_decimal::Decimal::from(terms.contract_months) / rust_decimal::Decimal::from(12);
         let value = spec.annual_spend.scale(years).unwrap_or(spec.annual_spend);
@@ -257,38 +420,48 @@ impl<S: Store + Clone + 'static> Host<S> {
             .with_supplier(spec.risk, spec.size, false);
         let request = GateRequest::new(
             Principal::agent(AgentKind::Negotiator, AGENT_VERSION),
-            Action::ContractAward,
+            action,
             resource,
         );
         let g = &self.governance;
-        // Moves are refused while the kill switch is on (`is_paused`), before any award
+        let autonomy = g.autonomy_of(&spec.category);
+        // Moves are refused while the kill switch is on (`is_paused`), before any of them
         // reaches the gate, so the gate sees it off here.
         let kill = KillSwitch::default();
-        let verdict = g
-            .gate
-            .decide(&request, &GateEnv::new(&g.autonomy, &kill).with_fx(&g.fx));
-        let escalation = match verdict.outcome {
-            Outcome::Allow => None,
-            Outcome::NeedsApproval { role } => Some(format!(
-                "needs approval by a {} ({})",
-                role.as_str(),
-                verdict.policy_ids.join(", ")
-            )),
-            Outcome::Deny => Some(format!(
-                "the agent may not award this deal ({}); a person must decide",
-                verdict.policy_ids.join(", ")
-            )),
-        };
-        (verdict.to_core(), escalation)
+        g.gate
+            .decide(&request, &GateEnv::new(&autonomy, &kill).with_fx(&g.fx))
+    }
+
+    /// The gate's verdict on one buyer move, as the log records it.
+    fn move_verdict(&self, spec: &NegotiationSpec, action: Action, terms: &Terms) -> PolicyVerdict {
+        self.decide(spec, action, terms).to_core()
+    }
+
+    /// The gate's verdict on awarding `terms` to the negotiation's supplier, and why the
+    /// deal is escalated if it is not allowed.
+    pub fn award_verdict(&self, live: &Live, terms: &Terms) -> (PolicyVerdict, Option<String>) {
+        let verdict = self
+            .decide(&live.spec, Action::ContractAward, terms)
+            .to_core();
+        let escalation = escalation(&verdict, "award this deal");
+        (verdict, escalation)
     }
 
     /// The events that close `live` if it has ended, with the gate's verdict on a deal.
+    /// A deal on a buyer move that went out subject to approval is escalated with that
+    /// move's verdict, even if the award alone would be allowed.
     fn close_events(&self, live: &mut Live, now: DateTime<Utc>) -> Result<Vec<Event>, AgentError> {
         let (verdict, escalation) = match live.agreed_terms() {
-            Some(terms) => {
-                let (v, e) = self.award_verdict(live, &terms);
-                (Some(v), e)
-            }
+            Some(terms) => match self.award_verdict(live, &terms) {
+                (v, None) => match live.agreement_needs_approval() {
+                    Some(offered) => (
+                        Some(offered.clone()),
+                        escalation(offered, "make the offer this deal rests on"),
+                    ),
+                    None => (Some(v), None),
+                },
+                (v, e) => (Some(v), e),
+            },
             None => (None, None),
         };
         let Some((mut closed, contract)) = live.closing(now, escalation)? else {
@@ -314,27 +487,36 @@ impl<S: Store + Clone + 'static> Host<S> {
         now: DateTime<Utc>,
     ) -> Result<usize, AgentError> {
         let mut commands = Vec::with_capacity(specs.len());
+        let gate = |spec: &NegotiationSpec, action: Action, terms: &Terms| {
+            self.move_verdict(spec, action, terms)
+        };
         for spec in specs {
             let key = format!("campaign/{}/open/{}", spec.campaign, spec.supplier);
             let stream = negotiation_stream(spec.id);
             let mut live = Live::new(spec.clone())?;
-            let first = live.buyer_moves(now)?;
+            let first = live.buyer_moves(now, spec.expires_at, &gate)?;
+            let mut events = vec![
+                Event::NegotiationOpened { negotiation: spec },
+                Event::NegotiationMoved { record: first },
+            ];
+            // The guardrails may have ended it at once.
+            events.extend(self.close_events(&mut live, now)?);
             commands.push(
-                Append::many(vec![
-                    Event::NegotiationOpened { negotiation: spec },
-                    Event::NegotiationMoved { record: first },
-                ])
-                .key(key)
-                .expect(stream, ExpectedVersion::NoStream),
+                Append::many(events)
+                    .key(key)
+                    .expect(stream, ExpectedVersion::NoStream),
             );
         }
         let appended = self.store.append_batch(commands).await?;
         Ok(appended.iter().filter(|a| !a.replayed).count())
     }
 
-    /// Closes an open negotiation whose deadline has passed. `false` if it was not due.
+    /// Closes an open negotiation whose deadline (moved by its campaign's pauses) has
+    /// passed. `false` if it was not due, or its campaign is paused: a pause holds every
+    /// deadline, and the expiry commits expecting the campaign's version, so it cannot
+    /// slip past a pause made meanwhile on another node.
     pub async fn expire(&self, id: NegotiationId, now: DateTime<Utc>) -> Result<bool, AgentError> {
-        for _ in 0..3 {
+        for attempt in 0..3 {
             let cell = self.cell(id);
             let mut slot = cell.lock().await;
             match self.current(&mut slot, id).await {
@@ -346,14 +528,20 @@ impl<S: Store + Clone + 'static> Host<S> {
             let live = slot
                 .as_mut()
                 .ok_or_else(|| AgentError::NotFound(id.to_string()))?;
-            if live.closed.is_some() || now <= live.spec.expires_at {
+            let campaign = self.campaign(live.spec.campaign, attempt > 0).await?;
+            let clock = campaign.clock(live.spec.expires_at, now);
+            if live.closed.is_some() || clock.paused || now <= clock.expires_at {
                 return Ok(false);
             }
             let closed = live.closed_record(NegotiationOutcome::Expired, now);
             let append = Append::new(Event::NegotiationClosed {
                 closed: closed.clone(),
             })
-            .expect(negotiation_stream(id), ExpectedVersion::Exact(live.version));
+            .expect(negotiation_stream(id), ExpectedVersion::Exact(live.version))
+            .expect(
+                campaign_stream(live.spec.campaign),
+                ExpectedVersion::Exact(campaign.version),
+            );
             match self.store.append(append).await {
                 Ok(_) => {
                     live.closed = Some(closed);
@@ -393,22 +581,32 @@ impl<S: Store + Clone + 'static> Host<S> {
         now: DateTime<Utc>,
     ) -> Result<(NegotiationView, bool), MoveError> {
         let stream = negotiation_stream(id);
-        for _ in 0..4 {
+        let gate = |spec: &NegotiationSpec, action: Action, terms: &Terms| {
+            self.move_verdict(spec, action, terms)
+        };
+        for attempt in 0..4 {
             let cell = self.cell(id);
             let mut slot = cell.lock().await;
             self.current(&mut slot, id).await?;
             let live = slot.as_mut().ok_or(MoveError::NotFound)?;
             Self::authorise(live, token)?;
+            // A retry follows a conflict, perhaps with a pause: read the campaign again.
+            let campaign = self.campaign(live.spec.campaign, attempt > 0).await?;
+            let mut clock = campaign.clock(live.spec.expires_at, now);
             if let Some(k) = key
                 && live.seen_key(k, request_hash)?
             {
-                return Ok((live.view(), true));
+                clock.paused |= self.is_paused();
+                return Ok((live.view(clock), true));
             }
             if let Some(c) = &live.closed {
                 return Err(MoveError::Closed(c.outcome.state().into()));
             }
-            if now > live.spec.expires_at {
-                let expired_at = live.spec.expires_at.to_rfc3339();
+            if clock.paused {
+                return Err(MoveError::CampaignPaused);
+            }
+            if now > clock.expires_at {
+                let expired_at = clock.expires_at.to_rfc3339();
                 drop(slot);
                 self.expire(id, now).await?;
                 return Err(MoveError::Expired(expired_at));
@@ -424,7 +622,7 @@ impl<S: Store + Clone + 'static> Host<S> {
                 let mut events = vec![Event::NegotiationMoved { record: supplier }];
                 if live.turn() == Some(accord_core::negotiation::Party::Buyer) {
                     events.push(Event::NegotiationMoved {
-                        record: live.buyer_moves(now)?,
+                        record: live.buyer_moves(now, clock.expires_at, &gate)?,
                     });
                 }
                 events.extend(self.close_events(live, now)?);
@@ -438,8 +636,12 @@ impl<S: Store + Clone + 'static> Host<S> {
                 }
             };
             let in_stream = events.iter().filter(|e| e.stream() == stream).count() as u64;
-            let mut append =
-                Append::many(events).expect(stream.clone(), ExpectedVersion::Exact(before));
+            let mut append = Append::many(events)
+                .expect(stream.clone(), ExpectedVersion::Exact(before))
+                .expect(
+                    campaign_stream(live.spec.campaign),
+                    ExpectedVersion::Exact(campaign.version),
+                );
             if let Some(k) = key {
                 append = append.key(format!("{stream}/move/{k}"));
             }
@@ -447,7 +649,7 @@ impl<S: Store + Clone + 'static> Host<S> {
                 Ok(a) if !a.replayed => {
                     live.version = before + in_stream;
                     self.notify(live);
-                    return Ok((live.view(), false));
+                    return Ok((live.view(clock), false));
                 }
                 // Another node committed this request, or another move, first.
                 Ok(_) | Err(StoreError::Conflict { .. }) => *slot = None,
@@ -458,5 +660,20 @@ impl<S: Store + Clone + 'static> Host<S> {
             }
         }
         Err(MoveError::Conflict)
+    }
+}
+
+/// Why a deal is escalated under `verdict`, when it is not allowed; `what` is what the
+/// agent could not do alone.
+fn escalation(verdict: &PolicyVerdict, what: &str) -> Option<String> {
+    let ids = verdict.policy_ids.join(", ");
+    match &verdict.outcome {
+        VerdictOutcome::Allow => None,
+        VerdictOutcome::NeedsApproval { role } => {
+            Some(format!("needs approval by a {role} ({ids})"))
+        }
+        VerdictOutcome::Deny => Some(format!(
+            "the agent may not {what} ({ids}); a person must decide"
+        )),
     }
 }

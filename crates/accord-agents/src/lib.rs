@@ -4,14 +4,16 @@
 //! - [`build`] turns a supplier's current terms into a negotiation specification.
 //! - [`live`] is one negotiation in memory: the protocol machine and the buyer's agent,
 //!   rebuilt exactly from the log by replaying its moves.
+//! - [`guard`] is the mandate every buyer move is validated against before it leaves.
 //! - [`host`] serves negotiations to suppliers: it validates a move, lets the agent
 //!   answer, and commits both in one append with optimistic concurrency, so several
 //!   nodes can share one database.
-//! - [`campaign`] creates, starts, sweeps and reports campaigns.
+//! - [`campaign`] creates, starts, pauses, resumes, sweeps and reports campaigns.
 
 pub mod build;
 pub mod campaign;
 pub mod error;
+pub mod guard;
 pub mod host;
 pub mod live;
 pub mod tail;
@@ -19,4 +21,4 @@ pub mod tail;
 pub use campaign::{CampaignReport, CampaignStatus, Campaigns, Invitation};
 pub use error::{AgentError, MoveError};
 pub use host::{Host, HostOptions, SupplierMove};
-pub use live::NegotiationView;
+pub use live::{Clock, NegotiationView};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::deal::{Bounds, Buyer, EarlyPayment, Terms};
 use crate::decision::PolicyVerdict;
 use crate::id::{CampaignId, ContractId, NegotiationId, SupplierId};
+use crate::lifecycle::Lifecycle;
 use crate::money::Money;
 use crate::party::{CategoryCode, RegionCode, RiskTier, SizeClass};
 
@@ -73,6 +74,25 @@ pub struct CampaignTemplate {
     pub meso: bool,
     /// How long a supplier has to finish, from the invitation.
     pub open_hours: u32,
+    /// Limits on the buyer's own moves beyond the bounds, enforced by the mandate
+    /// validator on every offer and acceptance whatever the strategy computes.
+    pub mandate: MandateLimits,
+}
+
+/// What a campaign's mandate adds to the bounds and to the walk-away point (no deal
+/// costs the buyer more than today's terms, which always holds). Fractions are of
+/// today's unit price; an omitted limit is no limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MandateLimits {
+    /// Highest unit price the buyer may offer or accept (`1`: never more than today).
+    pub max_price: Option<Decimal>,
+    /// Largest rise of the buyer's price since its opening offer.
+    pub max_price_concession: Option<Decimal>,
+    /// Largest rise of the buyer's price from one of its offers to the next.
+    pub max_price_step: Option<Decimal>,
+    /// Shortest payment terms, in days, the buyer may offer or accept.
+    pub min_payment_days: Option<i64>,
 }
 
 impl Default for CampaignTemplate {
@@ -95,6 +115,7 @@ impl Default for CampaignTemplate {
             rounds: 30,
             meso: false,
             open_hours: 24 * 14,
+            mandate: MandateLimits::default(),
         }
     }
 }
@@ -109,6 +130,55 @@ pub struct Campaign {
     pub seed: u64,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+}
+
+/// A campaign's life: drafted, running (its negotiations open), paused by a person
+/// (no move in any of its negotiations, deadlines held) and resumed, completed when
+/// every negotiation has closed. The read model keeps it as the campaign's state.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignState {
+    Draft,
+    Running,
+    Paused,
+    Completed,
+}
+
+impl Lifecycle for CampaignState {
+    const DOCUMENT: &'static str = "campaign";
+    const STATES: &'static [Self] = &[
+        CampaignState::Draft,
+        CampaignState::Running,
+        CampaignState::Paused,
+        CampaignState::Completed,
+    ];
+    const TRANSITIONS: &'static [(Self, Self)] = &[
+        (CampaignState::Draft, CampaignState::Running),
+        (CampaignState::Running, CampaignState::Paused),
+        (CampaignState::Paused, CampaignState::Running),
+        (CampaignState::Running, CampaignState::Completed),
+    ];
+
+    fn initial() -> Self {
+        CampaignState::Draft
+    }
+}
+
+impl CampaignState {
+    /// The state as the log and the read model spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignState::Draft => "draft",
+            CampaignState::Running => "running",
+            CampaignState::Paused => "paused",
+            CampaignState::Completed => "completed",
+        }
+    }
+
+    /// Reads a state as the log spells it.
+    pub fn parse(s: &str) -> Option<CampaignState> {
+        Self::STATES.iter().copied().find(|c| c.as_str() == s)
+    }
 }
 
 /// Everything needed to rebuild one negotiation's buyer agent exactly.
@@ -136,6 +206,10 @@ pub struct NegotiationSpec {
     pub token_hash: String,
     pub opened_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The campaign's limits on the buyer's moves (none in negotiations opened before
+    /// campaigns had them).
+    #[serde(default)]
+    pub mandate: MandateLimits,
 }
 
 /// Who moved.
@@ -178,6 +252,36 @@ pub struct MoveRecord {
     /// Why the buyer's agent chose this move, in plain language.
     #[serde(default)]
     pub rationale: Option<String>,
+    /// For a buyer move: the policy gate's verdicts and any move of the strategy that the
+    /// mandate validator or the gate kept from leaving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<MoveGuard>,
+}
+
+/// What the guardrails said about one buyer move.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveGuard {
+    /// The gate's verdict on each option offered (in order) or on the acceptance. An
+    /// option that needs approval goes out subject to it: a deal on it is escalated.
+    #[serde(default)]
+    pub verdicts: Vec<PolicyVerdict>,
+    /// What the strategy proposed that did not leave, each with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedMove>,
+}
+
+/// A buyer move the strategy proposed and the guardrails refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedMove {
+    /// `offer` or `accept`.
+    pub kind: String,
+    pub terms: Terms,
+    /// `mandate` (the mandate validator) or `gate` (the policy gate denied it).
+    pub by: String,
+    pub reason: String,
+    /// The gate's verdict, when it was the gate that refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<PolicyVerdict>,
 }
 
 /// How a negotiation ended.
@@ -241,4 +345,44 @@ pub struct NegotiationClosed {
     /// The policy gate's verdict on awarding the deal, naming the deciding policies.
     #[serde(default)]
     pub verdict: Option<PolicyVerdict>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn campaign_states_walk_their_table() {
+        use CampaignState::*;
+        let allowed = [
+            (Draft, Running),
+            (Running, Paused),
+            (Paused, Running),
+            (Running, Completed),
+        ];
+        for &from in CampaignState::STATES {
+            assert_eq!(CampaignState::parse(from.as_str()), Some(from));
+            for &to in CampaignState::STATES {
+                let ok = allowed.contains(&(from, to));
+                assert_eq!(from.transition(to).is_ok(), ok, "{from:?} -> {to:?}");
+            }
+        }
+        assert!(Completed.is_terminal());
+        assert_eq!(
+            Draft.transition(Paused).unwrap_err().to_string(),
+            "campaign cannot go from `Draft` to `Paused`"
+        );
+    }
+
+    #[test]
+    fn records_without_the_new_fields_still_read() {
+        let template: CampaignTemplate = serde_json::from_str("{}").unwrap();
+        assert_eq!(template.mandate, MandateLimits::default());
+        let json = r#"{"negotiation":"01a20475-bf72-77cd-8b4c-7e8d50b3b020","number":1,
+            "party":"buyer","action":"reject","at":"2026-11-22T18:12:59Z"}"#;
+        let record: MoveRecord = serde_json::from_str(json).unwrap();
+        assert_eq!(record.guard, None);
+        let back = serde_json::to_value(&record).unwrap();
+        assert!(back.get("guard").is_none(), "{back}");
+    }
 }

@@ -15,6 +15,7 @@
 //! seen within that interval).
 
 use std::{
+    collections::BTreeMap,
     sync::{
         Arc, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -53,6 +54,9 @@ pub struct GovernanceConfig {
     pub escalation: EscalationChain,
     /// Autonomy of a category nobody has set (recommend only unless configured).
     pub default_autonomy: CategoryAutonomy,
+    /// Autonomy of named categories until the log sets them: a logged `autonomy_changed`
+    /// overrides the entry here, and a category in neither gets `default_autonomy`.
+    pub configured_autonomy: BTreeMap<CategoryCode, CategoryAutonomy>,
     /// How often [`Governance::watch`] re-reads the kill switch and autonomy settings when
     /// no change notification arrives (changes made by another process on SQLite).
     pub poll: StdDuration,
@@ -66,6 +70,7 @@ impl Default for GovernanceConfig {
                 Duration::hours(24),
             ),
             default_autonomy: AutonomyTable::default().default,
+            configured_autonomy: BTreeMap::new(),
             poll: StdDuration::from_secs(1),
         }
     }
@@ -169,6 +174,10 @@ impl<S: Store> Governance<S> {
     /// Opens the service and reads the kill switch and autonomy settings from the store.
     pub async fn open(store: S, gate: Arc<Gate>, config: GovernanceConfig) -> Result<Self> {
         let (running_tx, _) = watch::channel(true);
+        let mut autonomy = AutonomyTable::new(config.default_autonomy);
+        for (category, setting) in &config.configured_autonomy {
+            autonomy.set(category.clone(), *setting);
+        }
         let g = Governance {
             store,
             gate,
@@ -176,7 +185,7 @@ impl<S: Store> Governance<S> {
                 paused: AtomicBool::new(false),
                 kill: RwLock::new(KillSwitch::Running),
                 kill_version: AtomicU64::new(0),
-                autonomy: RwLock::new(AutonomyTable::new(config.default_autonomy)),
+                autonomy: RwLock::new(autonomy),
                 autonomy_version: AtomicU64::new(0),
                 running_tx,
                 refresh: tokio::sync::Mutex::new(()),

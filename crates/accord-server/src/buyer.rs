@@ -1,5 +1,5 @@
-//! The buyer API: create, start, inspect and report campaigns. Every call needs an API
-//! key; reading needs the auditor role, changing needs the buyer role.
+//! The buyer API: create, start, pause, resume, inspect and report campaigns. Every call
+//! needs an API key; reading needs the auditor role, changing needs the buyer role.
 
 use accord_core::id::CampaignId;
 use accord_core::negotiation::{CampaignTemplate, TailRule};
@@ -30,6 +30,15 @@ pub struct CreateCampaign {
     /// Seeds the agents, so the campaign replays exactly.
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+/// Why a campaign is paused or resumed; the body may also be empty.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StateChange {
+    /// Goes into the log with the caller's name.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 fn campaign_id(raw: &str) -> Result<CampaignId, ApiError> {
@@ -107,10 +116,85 @@ pub async fn start_campaign(
     Ok(Json(invitations))
 }
 
+/// Reads a [`StateChange`] body: empty, or JSON.
+fn state_change(body: Result<Bytes, BytesRejection>) -> Result<StateChange, ApiError> {
+    let body = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            e.to_string(),
+        )
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(StateChange::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::bad_request("malformed_json", e.to_string())
+        } else {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("{e}; send {{\"reason\": \"…\"}} or nothing"),
+            )
+        }
+    })
+}
+
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/pause",
+    params(("id" = String, Path, description = "The campaign's id")),
+    request_body(content = StateChange, description = "Optional: why (logged with the caller's name)"),
+    responses((status = 200, description = "The campaign's live counts, in state paused. No move is made in its negotiations until it resumes (a supplier's gets 503 campaign_paused), and their deadlines stop running", body = serde_json::Value),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "illegal_campaign_transition: only a running campaign can be paused (a second pause gets this too); conflict: concurrent changes, retry", body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn pause_campaign(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let who = state.keys.check(&headers, Role::Buyer)?;
+    let id = campaign_id(&id)?;
+    let req = state_change(body)?;
+    state
+        .campaigns
+        .pause(id, &who, req.reason.as_deref().unwrap_or_default())
+        .await?;
+    Ok(Json(state.campaigns.status(id).await?))
+}
+
+#[utoipa::path(
+    post, path = "/v1/campaigns/{id}/resume",
+    params(("id" = String, Path, description = "The campaign's id")),
+    request_body(content = StateChange, description = "Optional: why (logged with the caller's name)"),
+    responses((status = 200, description = "The campaign's live counts, in state running. Every open negotiation's deadline moved later by the time the campaign was paused", body = serde_json::Value),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "illegal_campaign_transition: only a paused campaign can be resumed; conflict: concurrent changes, retry", body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn resume_campaign(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let who = state.keys.check(&headers, Role::Buyer)?;
+    let id = campaign_id(&id)?;
+    let req = state_change(body)?;
+    state
+        .campaigns
+        .resume(id, &who, req.reason.as_deref().unwrap_or_default())
+        .await?;
+    Ok(Json(state.campaigns.status(id).await?))
+}
+
 #[utoipa::path(
     get, path = "/v1/campaigns/{id}",
     params(("id" = String, Path, description = "The campaign's id")),
-    responses((status = 200, description = "Live counts: invited, engaged, agreed, escalated, declined, no_agreement, expired", body = serde_json::Value),
+    responses((status = 200, description = "The campaign's state (draft, running, paused, completed) and live counts: invited, engaged, agreed, escalated, declined, no_agreement, expired", body = serde_json::Value),
               (status = 404, body = ErrorBody)),
     security(("api_key" = []))
 )]

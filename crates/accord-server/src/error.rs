@@ -77,7 +77,7 @@ impl From<MoveError> for ApiError {
             MoveError::OutOfDomain(_) | MoveError::NoSuchOption(_) | MoveError::NothingToAnswer => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            MoveError::Paused => StatusCode::SERVICE_UNAVAILABLE,
+            MoveError::Paused | MoveError::CampaignPaused => StatusCode::SERVICE_UNAVAILABLE,
             MoveError::Agent(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.code(), e.to_string())
@@ -95,6 +95,19 @@ impl From<AgentError> for ApiError {
             AgentError::Invalid(why) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", why)
             }
+            e @ AgentError::IllegalTransition { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "illegal_campaign_transition",
+                e.to_string(),
+            ),
+            e @ AgentError::Contention(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            e @ AgentError::AgentsPaused => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "agents_paused",
+                e.to_string(),
+            ),
             e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
     }

@@ -1,6 +1,7 @@
 //! Accord's HTTP surface, on axum: the supplier negotiation protocol (`/v1/negotiations`),
-//! the buyer API (`/v1/campaigns`, authenticated with role-scoped API keys) and the
-//! OpenAPI document generated from the handlers (`/openapi.json`).
+//! the buyer API (`/v1/campaigns`, authenticated with role-scoped API keys: create,
+//! start, pause, resume, status, report, sweep) and the OpenAPI document generated from
+//! the handlers (`/openapi.json`).
 
 pub mod auth;
 pub mod buyer;
@@ -43,6 +44,8 @@ pub struct AppState {
         protocol::negotiation_events,
         buyer::create_campaign,
         buyer::start_campaign,
+        buyer::pause_campaign,
+        buyer::resume_campaign,
         buyer::campaign_status,
         buyer::campaign_report,
         buyer::sweep_campaign,
@@ -52,7 +55,8 @@ pub struct AppState {
         protocol::MoveBody,
         error::ErrorBody,
         error::ErrorDetail,
-        buyer::CreateCampaign
+        buyer::CreateCampaign,
+        buyer::StateChange
     )),
     modifiers(&SecuritySchemes)
 )]
@@ -100,6 +104,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/campaigns", post(buyer::create_campaign))
         .route("/v1/campaigns/{id}", get(buyer::campaign_status))
         .route("/v1/campaigns/{id}/start", post(buyer::start_campaign))
+        .route("/v1/campaigns/{id}/pause", post(buyer::pause_campaign))
+        .route("/v1/campaigns/{id}/resume", post(buyer::resume_campaign))
         .route("/v1/campaigns/{id}/report", get(buyer::campaign_report))
         .route("/v1/campaigns/{id}/sweep", post(buyer::sweep_campaign))
         .route("/v1/health", get(buyer::health))
@@ -122,5 +128,15 @@ mod tests {
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["supplier_token"]["scheme"], "bearer", "{schemes}");
         assert_eq!(schemes["api_key"]["scheme"], "bearer", "{schemes}");
+    }
+
+    #[test]
+    fn openapi_lists_pause_and_resume() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        for path in ["/v1/campaigns/{id}/pause", "/v1/campaigns/{id}/resume"] {
+            let post = &doc["paths"][path]["post"];
+            assert!(post.is_object(), "{path}");
+            assert!(post["responses"]["409"].is_object(), "{path}: {post}");
+        }
     }
 }

@@ -91,7 +91,7 @@ pub fn parse_move(body: &[u8]) -> Result<MoveBody, ApiError> {
     path = "/v1/negotiations/{id}",
     params(("id" = String, Path, description = "The negotiation's id")),
     responses(
-        (status = 200, description = "The negotiation: bounds, turn, deadline, history, the buyer's standing offers and the allowed moves", body = serde_json::Value),
+        (status = 200, description = "The negotiation: bounds, turn, deadline, history, the buyer's standing offers, the allowed moves, and `paused` while the buyer has paused it", body = serde_json::Value),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)
     ),
     security(("supplier_token" = []))
@@ -122,7 +122,7 @@ pub async fn get_negotiation(
         (status = 410, description = "negotiation_expired", body = ErrorBody),
         (status = 413, description = "body_too_large", body = ErrorBody),
         (status = 422, description = "invalid_move, out_of_domain, no_such_option, nothing_to_answer", body = ErrorBody),
-        (status = 503, description = "agents_paused: retry later", body = ErrorBody)
+        (status = 503, description = "agents_paused (the kill switch) or campaign_paused (the buyer paused this campaign): nothing changed; retry later with the same key and body", body = ErrorBody)
     ),
     security(("supplier_token" = []))
 )]

@@ -51,36 +51,44 @@ pub fn reference_fx(base: Currency) -> anyhow::Result<FxTable> {
     Ok(rebased)
 }
 
-/// The runtime over a node's store: the policy gate (default pack), autonomy for the tail
-/// category, the negotiation host and campaigns.
 /// The negotiation host and the campaigns over one store.
 pub type Runtime = (Arc<Host<AnyStore>>, Arc<Campaigns<AnyStore>>);
 
-pub async fn runtime(node: &Node, autonomy_level: AutonomyLevel) -> anyhow::Result<Runtime> {
+/// The runtime over a node's store: the policy gate (default pack), the negotiation host
+/// and campaigns. Autonomy and the kill switch are the log's (`accord autonomy set`,
+/// `accord agents pause`), kept current while the process runs; a category the log never
+/// set takes `tail_autonomy` for the tail category and `recommend_only` for any other.
+pub async fn runtime(node: &Node, tail_autonomy: AutonomyLevel) -> anyhow::Result<Runtime> {
     let fx = reference_fx(node.config.reporting_currency)?;
-    let mut autonomy = AutonomyTable::default();
-    autonomy.set(
+    let mut configured = AutonomyTable::default();
+    configured.set(
         CategoryCode::parse(TAIL_CATEGORY).map_err(anyhow::Error::msg)?,
-        CategoryAutonomy::new(autonomy_level, 10_000),
+        CategoryAutonomy::new(tail_autonomy, 10_000),
     );
     let policies = Arc::new(PolicySet::default_pack());
-    let governance = Arc::new(
-        Governance::new(policies.clone(), fx.clone(), autonomy)
-            .context("the default policy pack does not fit the gate")?,
-    );
-    // The kill switch as the log has it: `accord agents pause` stops every negotiation.
     let logged = accord_policy::governance::Governance::open(
         node.store.clone(),
         Arc::new(
-            accord_policy::Gate::new(policies, node.config.reporting_currency)
+            accord_policy::Gate::new(policies.clone(), node.config.reporting_currency)
                 .context("the default policy pack does not fit the gate")?,
         ),
-        accord_policy::governance::GovernanceConfig::default(),
+        accord_policy::governance::GovernanceConfig {
+            default_autonomy: configured.default,
+            configured_autonomy: configured.categories.clone(),
+            ..accord_policy::governance::GovernanceConfig::default()
+        },
     )
     .await
     .context("cannot read the kill switch and autonomy settings")?;
-    // Keeps `is_paused` current for as long as the process runs.
+    // Keeps the kill switch and the autonomy table current for as long as the process
+    // runs: from the change feed, and by polling for changes made by other processes.
     let _watch = logged.watch();
+    let autonomy = logged.clone();
+    let governance = Arc::new(
+        Governance::new(policies, fx.clone(), configured)
+            .context("the default policy pack does not fit the gate")?
+            .with_autonomy_probe(Arc::new(move |category| autonomy.autonomy(category))),
+    );
     let host = Arc::new(
         Host::new(node.store.clone(), governance, HostOptions::default())
             .with_pause_probe(Arc::new(move || logged.is_paused())),
