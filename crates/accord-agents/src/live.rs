@@ -414,7 +414,7 @@ impl Live {
                         guard.verdicts.push(verdict);
                         return (proposed, guard, None);
                     }
-                    Err(refused) => guard.refused.push(refused),
+                    Err(refused) => guard.refused.push(*refused),
                 }
             }
             Move::Reject | Move::End => return (proposed, guard, None),
@@ -455,7 +455,7 @@ impl Live {
                     guard.verdicts.push(verdict);
                     kept.push(k);
                 }
-                Err(refused) => guard.refused.push(refused),
+                Err(refused) => guard.refused.push(*refused),
             }
         }
         kept
@@ -471,17 +471,19 @@ impl Live {
         deadline: DateTime<Utc>,
         (first, previous): (Option<&Offer>, Option<&Offer>),
         gate: &GateFn<'_>,
-    ) -> Result<PolicyVerdict, RefusedMove> {
+    ) -> Result<PolicyVerdict, Box<RefusedMove>> {
         let (name, action) = match kind {
             MoveKind::Offer => ("offer", Action::NegotiationOffer),
             MoveKind::Accept => ("accept", Action::NegotiationAccept),
         };
-        let refused = |by: &str, reason: String, verdict: Option<PolicyVerdict>| RefusedMove {
-            kind: name.to_owned(),
-            terms: *terms,
-            by: by.to_owned(),
-            reason,
-            verdict,
+        let refused = |by: &str, reason: String, verdict: Option<PolicyVerdict>| {
+            Box::new(RefusedMove {
+                kind: name.to_owned(),
+                terms: *terms,
+                by: by.to_owned(),
+                reason,
+                verdict,
+            })
         };
         if let Err(v) = self
             .mandate
@@ -779,8 +781,8 @@ impl Live {
             annual_volume: self.spec.buyer.annual_volume,
             offers,
             allowed_moves,
-            // The agent's rationale stays in the log: it would tell the supplier the
-            // buyer's concession curve.
+            // The agent's rationale and the guardrails' record stay in the log: they would
+            // tell the supplier the buyer's concession curve, limits and policies.
             history: self
                 .moves
                 .iter()

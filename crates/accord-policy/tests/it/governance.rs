@@ -26,6 +26,7 @@ both_backends!(
     overdue_requests_escalate_then_expire,
     kill_switch_persists_and_holds_negotiations,
     autonomy_change_is_a_decision_naming_policies,
+    configured_autonomy_holds_until_the_log_sets_it,
 );
 
 fn t(hour: i64) -> DateTime<Utc> {
@@ -519,5 +520,40 @@ async fn autonomy_change_is_a_decision_naming_policies(backend: Backend) {
     // A fresh handle reads the setting back from the log.
     let other = governance(h.reopen().await).await;
     assert_eq!(other.autonomy(&office), setting);
+    chain_verifies(&h).await;
+}
+
+async fn configured_autonomy_holds_until_the_log_sets_it(backend: Backend) {
+    let h = backend.open().await;
+    let tail = CategoryCode::parse("tail").unwrap();
+    let office = CategoryCode::parse("office").unwrap();
+    let config = GovernanceConfig {
+        configured_autonomy: [(
+            tail.clone(),
+            CategoryAutonomy::new(AutonomyLevel::ActAlone, 0),
+        )]
+        .into(),
+        ..GovernanceConfig::default()
+    };
+    let open = |store| Governance::open(store, gate(), config.clone());
+    let g = open(h.store.clone()).await.unwrap();
+    assert_eq!(g.autonomy(&tail).level, AutonomyLevel::ActAlone);
+    assert_eq!(g.autonomy(&office).level, AutonomyLevel::RecommendOnly);
+
+    // The log overrides the configuration, for this handle and any opened later.
+    let cm = Principal::user("cleo", &[Role::CategoryManager]);
+    let held = CategoryAutonomy::new(AutonomyLevel::RecommendOnly, 0);
+    g.set_autonomy(&tail, held, &cm, "supplier complaints", t(0))
+        .await
+        .unwrap();
+    assert_eq!(g.autonomy(&tail), held);
+    let later = open(h.reopen().await).await.unwrap();
+    assert_eq!(later.autonomy(&tail), held);
+    let Event::AutonomyChanged { previous, .. } =
+        h.store.read_events(1, 1).await.unwrap()[0].event().unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!(previous.map(|p| p.level), Some(AutonomyLevel::ActAlone));
     chain_verifies(&h).await;
 }

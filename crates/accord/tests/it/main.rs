@@ -2,6 +2,7 @@
 //! and PostgreSQL when `ACCORD_TEST_DATABASE_URL` is set).
 
 mod audit;
+mod autonomy;
 mod governance;
 mod import;
 mod killtrials;

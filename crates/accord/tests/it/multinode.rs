@@ -329,3 +329,107 @@ async fn the_logged_kill_switch_holds_negotiations() {
     server.wait().unwrap();
     assert!(resumed, "moves go through again after resume");
 }
+
+/// Two `accord serve` nodes on one PostgreSQL: a campaign paused through one node holds
+/// moves sent to the other at once (no polling interval), and a resume through the second
+/// lets the first move again, because each node commits a move only if the campaign's
+/// stream is still at the version it read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_paused_on_one_node_holds_moves_on_another() {
+    let Ok(base) = std::env::var("ACCORD_TEST_DATABASE_URL") else {
+        eprintln!(
+            "SKIPPED a_campaign_paused_on_one_node_holds_moves_on_another: ACCORD_TEST_DATABASE_URL is not set"
+        );
+        return;
+    };
+    let name = format!("accord_pause_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let mut a = Accord::new();
+    a.database_url = Some(format!("{}/{name}", &base[..base.rfind('/').unwrap()]));
+    pause_across_nodes(a).await;
+    admin
+        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}
+
+async fn pause_across_nodes(a: Accord) {
+    a.ok(&["init"]);
+    a.ok(&[
+        "import",
+        "suppliers",
+        &a.file("suppliers.csv", crate::autonomy::SUPPLIERS),
+    ]);
+    a.ok(&[
+        "import",
+        "spend",
+        &a.file("spend.csv", crate::autonomy::SPEND),
+    ]);
+    let (pa, pb) = (free_port(), free_port());
+    let mut node_a = serve(&a, pa);
+    let mut node_b = serve(&a, pb);
+    let (url_a, url_b) = (
+        format!("http://127.0.0.1:{pa}"),
+        format!("http://127.0.0.1:{pb}"),
+    );
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &url_a).await;
+    wait_healthy(&client, &url_b).await;
+    let invitations = start_campaign(&client, &url_a, "paused across nodes", 4).await;
+    let inv = &invitations[0];
+    let on_b = inv.url.replace(&url_a, &url_b);
+    let view = |url: String| {
+        let client = client.clone();
+        let token = inv.token.clone();
+        async move {
+            let r = client.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let accept = |url: String| {
+        client
+            .post(format!("{url}/moves"))
+            .bearer_auth(&inv.token)
+            .header("Idempotency-Key", "across-1")
+            .json(&serde_json::json!({"move": "accept", "option": 0}))
+            .send()
+    };
+    // Node B has read the campaign as running, and caches that.
+    let before = view(on_b.clone()).await;
+    assert_eq!(before["paused"], false);
+    let campaign = before["campaign"].as_str().unwrap().to_owned();
+    let change = |base: &str, what: &str| {
+        client
+            .post(format!("{base}/v1/campaigns/{campaign}/{what}"))
+            .bearer_auth(KEY)
+            .send()
+    };
+
+    assert_eq!(change(&url_a, "pause").await.unwrap().status(), 200);
+    let r = accept(on_b.clone()).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "campaign_paused");
+    let held = view(inv.url.clone()).await;
+    assert_eq!(held["version"], before["version"], "nothing changed");
+    assert_eq!(held["paused"], true);
+
+    assert_eq!(change(&url_b, "resume").await.unwrap().status(), 200);
+    let r = accept(inv.url.clone()).await.unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    node_a.kill().unwrap();
+    node_a.wait().unwrap();
+    node_b.kill().unwrap();
+    node_b.wait().unwrap();
+    let verify = a.ok(&["audit", "verify"]);
+    assert!(verify.contains("OK"), "{verify}");
+}
