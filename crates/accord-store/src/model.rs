@@ -208,6 +208,8 @@ pub struct DocumentQuery {
     pub kind: String,
     pub parent: Option<String>,
     pub state: Option<String>,
+    /// Only documents with this natural key (a purchase order's number).
+    pub reference: Option<String>,
     /// Only ids greater than this (the last id of the previous page).
     pub after_id: Option<String>,
     pub limit: u32,
@@ -220,6 +222,7 @@ impl DocumentQuery {
             kind: kind.to_owned(),
             parent: None,
             state: None,
+            reference: None,
             after_id: None,
             limit,
         }
@@ -239,6 +242,28 @@ impl DocumentQuery {
         self.after_id = Some(id.into());
         self
     }
+
+    pub fn reference(mut self, reference: impl Into<String>) -> DocumentQuery {
+        self.reference = Some(reference.into());
+        self
+    }
+}
+
+/// One row of the compliance and savings-realisation projection: the sums over every
+/// matched invoice in `scope` (`all`, `supplier/{id}`, `campaign/{id}`, `contract/{id}`)
+/// and `currency`. Savings are in millionths of a major unit.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+pub struct TallyRow {
+    pub scope: String,
+    pub currency: String,
+    pub invoices: i64,
+    pub lines: i64,
+    pub compliant_lines: i64,
+    pub terms_checked: i64,
+    pub compliant_terms: i64,
+    pub savings_lines: i64,
+    pub negotiated_micros: i64,
+    pub realised_micros: i64,
 }
 
 /// A job's id in the work queue.
