@@ -363,7 +363,7 @@ fn tally_scopes(record: &MatchRecord, t: &InvoiceTally) -> Vec<String> {
 }
 
 /// The additive figures of one invoice, as the tallies table stores them. Savings are in
-/// millionths of a major unit: the one place the projection rounds (half away from zero).
+/// millionths of a major unit: the one place the projection rounds (half to even, like `round_minor`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct TallyValues {
     pub invoices: i64,
@@ -410,7 +410,7 @@ impl TallyValues {
 pub(crate) fn to_micros(major: rust_decimal::Decimal) -> i64 {
     use rust_decimal::prelude::ToPrimitive;
     (major * rust_decimal::Decimal::from(1_000_000))
-        .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointNearestEven)
         .to_i64()
         .unwrap_or(if major.is_sign_negative() {
             i64::MIN

@@ -310,7 +310,7 @@ impl SqliteStore {
         let rows = sqlx::query(
             "SELECT scope, currency, invoices, lines, compliant_lines, terms_checked, \
              compliant_terms, savings_lines, negotiated_micros, realised_micros FROM tallies \
-             WHERE substr(scope, 1, length(?)) = ? ORDER BY scope, currency",
+             WHERE substr(scope, 1, length(?1)) = ?1 ORDER BY scope, currency",
         )
         .bind(prefix)
         .fetch_all(&self.inner.read)
