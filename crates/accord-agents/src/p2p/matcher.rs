@@ -51,6 +51,14 @@ use rust_decimal::Decimal;
 
 use super::flow::{FlowError, Procurement, Result, invoice_subject, supplier_resource, transition};
 
+/// The event kinds the matcher acts on.
+const RELEVANT: &[&str] = &[
+    "invoice_received",
+    "goods_received",
+    "purchase_order_changed",
+    "approval_step_recorded",
+];
+
 /// The consumer name of the matcher's checkpoint.
 pub const MATCHER_CONSUMER: &str = "invoice-matcher";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -112,6 +120,11 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             };
             let mut batch: Vec<Invoice> = Vec::new();
             for stored in &page {
+                // Most of the log (spend, negotiations) is not the matcher's business:
+                // only what it acts on is decoded.
+                if !RELEVANT.contains(&stored.kind.as_str()) {
+                    continue;
+                }
                 let event = stored.event()?;
                 match event {
                     Event::InvoiceReceived { invoice } => batch.push(invoice),
@@ -152,7 +165,8 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             };
             tokio::select! {
                 _ = wait => {}
-                _ = stop.changed() => {}
+                // Stop when told to, or when the sender is gone.
+                r = stop.changed() => if r.is_err() { return },
             }
         }
     }
@@ -227,14 +241,18 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         duplicates: Vec<DuplicateNote>,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        // One read gives the invoice and its version: an invoice still to match has
+        // exactly one event, its arrival.
         let stream = format!("invoice-{id}");
-        let version = self.flow.version(&stream).await?;
-        let Some(invoice) = self.flow.invoice(id).await? else {
-            return Ok(());
+        let events = self.flow.store().read_stream(&stream, 0, 2).await?;
+        let invoice = match events.as_slice() {
+            [only] => match only.event()? {
+                Event::InvoiceReceived { invoice } => invoice,
+                _ => return Ok(()),
+            },
+            _ => return Ok(()),
         };
-        if invoice.state != InvoiceState::Received {
-            return Ok(());
-        }
+        let version = 1;
         let outcome = self.assess(&invoice, &duplicates).await?;
         let tally = outcome.tally.clone();
         let mut events = Vec::new();
