@@ -4,6 +4,7 @@
 mod audit;
 mod governance;
 mod import;
+mod invoices;
 mod killtrials;
 mod multinode;
 mod policy;
