@@ -571,9 +571,7 @@ impl<S: Store + Clone + 'static> Procurement<S> {
                 ApprovalId::new(),
                 Authorises::Decision { id: decision_id },
                 role,
-                &Principal::agent(AgentKind::Sourcing, VERSION)
-                    .id()
-                    .to_owned(),
+                Principal::agent(AgentKind::Sourcing, VERSION).id(),
                 now,
                 self.governance.config().escalation.sla,
             );
@@ -996,14 +994,14 @@ impl<S: Store + Clone + 'static> Procurement<S> {
 
     async fn resolve_supplier(&self, valid: &ValidInvoice) -> Result<Supplier> {
         let doc = valid.document();
-        if let Some(number) = doc.references.order.as_deref() {
-            if let Some(order) = self.order_by_number(number).await? {
-                return self
-                    .store
-                    .supplier(order.supplier)
-                    .await?
-                    .ok_or_else(|| FlowError::NotFound(format!("supplier {}", order.supplier)));
-            }
+        if let Some(number) = doc.references.order.as_deref()
+            && let Some(order) = self.order_by_number(number).await?
+        {
+            return self
+                .store
+                .supplier(order.supplier)
+                .await?
+                .ok_or_else(|| FlowError::NotFound(format!("supplier {}", order.supplier)));
         }
         let ids: Vec<&str> = doc.seller.identifiers().collect();
         for id in &ids {

@@ -538,7 +538,7 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
                     verdict.policy_ids.join(", ")
                 )),
             }
-            verdict_core = Some((verdict.outcome.clone(), verdict.to_core()));
+            verdict_core = Some((verdict.outcome, verdict.to_core()));
         }
         let auto_accept = matches!(verdict_core.as_ref(), Some((Outcome::Allow, _)));
         let next = if matched {

@@ -45,7 +45,11 @@ fn import_stores_good_invoices_refuses_bad_ones_and_matches() {
         "<cbc:PayableAmount currencyID=\"EUR\">12.00</cbc:PayableAmount>",
         "<cbc:PayableAmount currencyID=\"EUR\">11.00</cbc:PayableAmount>",
     );
-    assert_ne!(broken, draft("INV-2").to_ubl(), "the payable amount was replaced");
+    assert_ne!(
+        broken,
+        draft("INV-2").to_ubl(),
+        "the payable amount was replaced"
+    );
     std::fs::write(inbox.join("b.xml"), broken).unwrap();
     std::fs::write(inbox.join("notes.txt"), "not an invoice").unwrap();
     let before = a.entries();
@@ -57,7 +61,10 @@ fn import_stores_good_invoices_refuses_bad_ones_and_matches() {
         "{stdout}"
     );
     assert!(err.contains("b.xml: invoice_rule_violation"), "{err}");
-    assert!(err.contains("BR-CO-16") || err.contains("PayableAmount"), "{err}");
+    assert!(
+        err.contains("BR-CO-16") || err.contains("PayableAmount"),
+        "{err}"
+    );
     // The invoice quotes no order: the matcher files it as an exception.
     assert!(stdout.contains("1 exception"), "{stdout}");
     let after = a.entries();
@@ -90,6 +97,9 @@ fn the_shared_corpus_reads_but_unknown_sellers_are_refused_with_the_reason() {
     // Every document parses and validates: the only refusals are unknown sellers.
     assert!(!err.contains("invoice_rule_violation"), "{err}");
     assert!(!err.contains("invoice_malformed"), "{err}");
-    assert!(err.contains("unresolved: cannot tell which supplier sent invoice"), "{err}");
+    assert!(
+        err.contains("unresolved: cannot tell which supplier sent invoice"),
+        "{err}"
+    );
     assert_eq!(a.entries(), before);
 }
