@@ -210,6 +210,10 @@ pub struct DocumentQuery {
     pub state: Option<String>,
     /// Only documents with this natural key (a purchase order's number).
     pub reference: Option<String>,
+    /// Only documents under one of these parents (empty: no such filter).
+    pub parent_in: Vec<String>,
+    /// Only documents with one of these natural keys (empty: no such filter).
+    pub reference_in: Vec<String>,
     /// Only ids greater than this (the last id of the previous page).
     pub after_id: Option<String>,
     pub limit: u32,
@@ -223,6 +227,8 @@ impl DocumentQuery {
             parent: None,
             state: None,
             reference: None,
+            parent_in: Vec::new(),
+            reference_in: Vec::new(),
             after_id: None,
             limit,
         }
@@ -245,6 +251,18 @@ impl DocumentQuery {
 
     pub fn reference(mut self, reference: impl Into<String>) -> DocumentQuery {
         self.reference = Some(reference.into());
+        self
+    }
+
+    /// Documents under any of `parents`: one query for a batch instead of one per parent.
+    pub fn parent_in(mut self, parents: impl IntoIterator<Item = String>) -> DocumentQuery {
+        self.parent_in = parents.into_iter().collect();
+        self
+    }
+
+    /// Documents with any of these natural keys.
+    pub fn reference_in(mut self, references: impl IntoIterator<Item = String>) -> DocumentQuery {
+        self.reference_in = references.into_iter().collect();
         self
     }
 }

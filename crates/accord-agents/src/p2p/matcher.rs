@@ -23,17 +23,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use accord_core::{
-    Actor, Decision, Event, Lifecycle, Money, ScoredOption,
+    Actor, Decision, Event, Lifecycle, Money, ScoredOption, Supplier,
     document::{
-        Contract, DuplicateNote, Invoice, InvoiceKind, InvoiceTally, MatchIssue, MatchRecord,
-        Payment, PurchaseOrder,
+        Contract, DuplicateNote, GoodsReceipt, Invoice, InvoiceKind, InvoiceTally, MatchIssue,
+        MatchRecord, Payment, PurchaseOrder,
     },
     event::DocumentRef,
     event::negotiation_stream,
     governance::{ApprovalRequest, ApprovalState, Authorises},
     id::{
         ApprovalId, CampaignId, ContractId, DecisionId, InvoiceId, NegotiationId, PaymentId,
-        PurchaseOrderId,
+        PurchaseOrderId, SupplierId,
     },
     lifecycle::{InvoiceState, PaymentState, PurchaseOrderState},
 };
@@ -46,7 +46,6 @@ use accord_p2p::{
 use accord_policy::{Action, AgentKind, GateRequest, Outcome, Principal};
 use accord_store::{Append, DocumentQuery, ExpectedVersion, Store, StoreError};
 use chrono::{DateTime, Days, Utc};
-use futures_util::{StreamExt, stream};
 use rust_decimal::Decimal;
 
 use super::flow::{FlowError, Procurement, Result, invoice_subject, supplier_resource, transition};
@@ -63,9 +62,6 @@ const RELEVANT: &[&str] = &[
 pub const MATCHER_CONSUMER: &str = "invoice-matcher";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const PAGE: u32 = 500;
-/// Invoices matched at once within a page (their reads and appends overlap; the store
-/// commits the appends together).
-const PARALLEL: usize = 16;
 
 /// What the matcher knows about a negotiated contract: the campaign and the price paid
 /// before (the baseline savings are measured against).
@@ -84,6 +80,8 @@ pub struct InvoiceMatcher<S: Store> {
     duplicates: Option<DuplicateIndex>,
     /// Negotiated contracts' origins, read once each.
     origins: std::sync::Mutex<HashMap<ContractId, Option<Origin>>>,
+    /// Contracts, read once each; emptied when a contract event passes.
+    contracts: std::sync::Mutex<HashMap<ContractId, Contract>>,
 }
 
 impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
@@ -94,6 +92,7 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             consumer: MATCHER_CONSUMER.to_owned(),
             duplicates: None,
             origins: std::sync::Mutex::default(),
+            contracts: std::sync::Mutex::default(),
         }
     }
 
@@ -122,6 +121,9 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             for stored in &page {
                 // Most of the log (spend, negotiations) is not the matcher's business:
                 // only what it acts on is decoded.
+                if stored.stream.starts_with("contract-") {
+                    self.contracts.lock().expect("contracts lock").clear();
+                }
                 if !RELEVANT.contains(&stored.kind.as_str()) {
                     continue;
                 }
@@ -181,17 +183,19 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         Ok(index)
     }
 
-    /// Matches a run of new invoices: duplicates are found in log order first, then the
-    /// invoices are matched side by side, those quoting one order one after another.
+    /// Matches a run of new invoices. Duplicates are found in log order first; then what
+    /// the whole run needs (orders, receipts, earlier invoices) is read in three queries,
+    /// every invoice is decided in memory, and all outcomes go to the store in one batch.
+    /// If another node decided one of them meanwhile (a version conflict), each invoice
+    /// is taken again on its own.
     async fn match_batch(&mut self, batch: Vec<Invoice>, now: DateTime<Utc>) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let index = self.duplicates.get_or_insert_with(DuplicateIndex::new);
-        let mut groups: HashMap<Option<String>, Vec<(InvoiceId, Vec<DuplicateNote>)>> =
-            HashMap::new();
-        for invoice in &batch {
-            let fp = Fingerprint::of(invoice, invoice.referenced_invoice.as_deref());
+        let mut work: Vec<(Invoice, Vec<DuplicateNote>)> = Vec::with_capacity(batch.len());
+        for invoice in batch {
+            let fp = Fingerprint::of(&invoice, invoice.referenced_invoice.as_deref());
             index.insert(fp.clone());
             // Only an earlier invoice makes this one a duplicate (ids grow with time).
             let notes = index
@@ -200,23 +204,84 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
                 .filter(|h| h.existing < invoice.id)
                 .map(note)
                 .collect();
-            groups
-                .entry(invoice.order_ref.clone())
-                .or_default()
-                .push((invoice.id, notes));
+            work.push((invoice, notes));
         }
-        let this = &*self;
-        let results: Vec<Result<()>> = stream::iter(groups.into_values())
-            .map(|group| async move {
-                for (id, notes) in group {
-                    this.match_invoice(id, notes, now).await?;
+        let mut ctx = self.context(work.iter().map(|(i, _)| i)).await?;
+        let mut appends = Vec::with_capacity(work.len());
+        for (invoice, notes) in &work {
+            let a = self.assess(invoice, notes, &ctx).await?;
+            let mut events = Vec::new();
+            let released = self
+                .conclude(
+                    invoice,
+                    &a,
+                    notes.clone(),
+                    a.tally.clone(),
+                    now,
+                    &mut events,
+                    &mut ctx,
+                )
+                .await?;
+            if released {
+                ctx.billed(invoice);
+            }
+            appends.push(
+                Append::many(events)
+                    .key(format!("invoice-{}/match/1", invoice.id))
+                    .expect(format!("invoice-{}", invoice.id), ExpectedVersion::Exact(1)),
+            );
+        }
+        match self.flow.store().append_batch(appends).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict { .. }) => {
+                for (invoice, notes) in work {
+                    self.match_invoice(invoice.id, notes, now).await?;
                 }
                 Ok(())
-            })
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        results.into_iter().collect()
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads, in three queries, the orders the invoices quote, those orders' receipts
+    /// and every invoice already billed against them.
+    async fn context<'i>(&self, invoices: impl Iterator<Item = &'i Invoice>) -> Result<Context> {
+        let numbers: Vec<String> = invoices
+            .filter_map(|i| i.order_ref.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut ctx = Context::default();
+        if numbers.is_empty() {
+            return Ok(ctx);
+        }
+        let orders: Vec<PurchaseOrder> = self
+            .flow
+            .all(DocumentQuery::kind("purchase_order", PAGE).reference_in(numbers.clone()))
+            .await?;
+        let receipts: Vec<GoodsReceipt> = self
+            .flow
+            .all(
+                DocumentQuery::kind("receipt", PAGE)
+                    .parent_in(orders.iter().map(|o| o.id.to_string())),
+            )
+            .await?;
+        for r in receipts {
+            ctx.receipts.entry(r.purchase_order).or_default().push(r);
+        }
+        let earlier: Vec<Invoice> = self
+            .flow
+            .all(DocumentQuery::kind("invoice", PAGE).parent_in(numbers))
+            .await?;
+        for i in earlier {
+            if let Some(n) = i.order_ref.clone() {
+                ctx.invoices.entry(n).or_default().push(i);
+            }
+        }
+        for o in orders {
+            ctx.orders.insert(o.number.clone(), o);
+        }
+        Ok(ctx)
     }
 
     async fn other(&mut self, event: Event, now: DateTime<Utc>) -> Result<()> {
@@ -253,11 +318,20 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             _ => return Ok(()),
         };
         let version = 1;
-        let outcome = self.assess(&invoice, &duplicates).await?;
+        let mut ctx = self.context(std::iter::once(&invoice)).await?;
+        let outcome = self.assess(&invoice, &duplicates, &ctx).await?;
         let tally = outcome.tally.clone();
         let mut events = Vec::new();
-        self.conclude(&invoice, &outcome, duplicates, tally, now, &mut events)
-            .await?;
+        self.conclude(
+            &invoice,
+            &outcome,
+            duplicates,
+            tally,
+            now,
+            &mut events,
+            &mut ctx,
+        )
+        .await?;
         self.commit(
             Append::many(events)
                 .key(format!("invoice-{id}/match/{version}"))
@@ -267,13 +341,19 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
     }
 
     /// Everything the match looks at, and its report.
-    async fn assess(&self, invoice: &Invoice, duplicates: &[DuplicateNote]) -> Result<Assessment> {
-        let order = match invoice.order_ref.as_deref() {
-            Some(n) => self.flow.order_by_number(n).await?,
-            None => None,
-        };
+    async fn assess(
+        &self,
+        invoice: &Invoice,
+        duplicates: &[DuplicateNote],
+        ctx: &Context,
+    ) -> Result<Assessment> {
+        let order = invoice
+            .order_ref
+            .as_deref()
+            .and_then(|n| ctx.orders.get(n))
+            .cloned();
         let contract = match order.as_ref().and_then(|o| o.contract) {
-            Some(c) => self.flow.store().contract(c).await?,
+            Some(c) => self.contract(c).await?,
             None => None,
         };
         let hits: Vec<DuplicateHit> = duplicates.iter().map(hit).collect();
@@ -285,15 +365,15 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
                 exceptions: hits.iter().map(duplicate_exception).collect(),
             },
             (Some(po), InvoiceKind::Invoice) => {
-                let receipts = self.flow.receipts(po.id).await?;
-                let earlier = self.previously_invoiced(po, invoice.id).await?;
+                let receipts = ctx.receipts.get(&po.id).map_or(&[][..], Vec::as_slice);
+                let earlier = previously_invoiced(ctx, po, invoice.id);
                 let input = MatchInput {
                     previously_invoiced: Some(&earlier),
                     duplicates: &hits,
                     category: contract.as_ref().map(|c| &c.category),
                     ..MatchInput::new(invoice)
                 };
-                Matcher::new(&self.policy).match_invoice(&PoIndex::new(po, &receipts), &input)
+                Matcher::new(&self.policy).match_invoice(&PoIndex::new(po, receipts), &input)
             }
             (None, InvoiceKind::Invoice) => {
                 let mut exceptions: Vec<MatchException> =
@@ -330,36 +410,19 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         })
     }
 
-    /// Quantities billed on `order` by earlier invoices that were not rejected.
-    async fn previously_invoiced(
-        &self,
-        order: &PurchaseOrder,
-        before: InvoiceId,
-    ) -> Result<HashMap<u32, Decimal>> {
-        let invoices: Vec<Invoice> = self
-            .flow
-            .all(DocumentQuery::kind("invoice", PAGE).parent(order.number.clone()))
-            .await?;
-        let mut out: HashMap<u32, Decimal> = HashMap::new();
-        for i in invoices.iter().filter(|i| {
-            i.id < before
-                && i.kind == InvoiceKind::Invoice
-                && matches!(
-                    i.state,
-                    InvoiceState::Matched | InvoiceState::Approved | InvoiceState::Paid
-                )
-        }) {
-            for l in &i.lines {
-                let line = l.po_line.or_else(|| {
-                    let sku = l.sku.as_deref()?;
-                    order.lines.iter().find(|o| o.sku == sku).map(|o| o.line_no)
-                });
-                if let Some(n) = line {
-                    *out.entry(n).or_default() += l.quantity;
-                }
-            }
+    /// A contract, read once and kept until a contract event passes in the log.
+    async fn contract(&self, id: ContractId) -> Result<Option<Contract>> {
+        if let Some(c) = self.contracts.lock().expect("contracts lock").get(&id) {
+            return Ok(Some(c.clone()));
         }
-        Ok(out)
+        let c = self.flow.store().contract(id).await?;
+        if let Some(c) = &c {
+            self.contracts
+                .lock()
+                .expect("contracts lock")
+                .insert(id, c.clone());
+        }
+        Ok(c)
     }
 
     /// The invoice's contribution to compliance and savings realisation.
@@ -438,6 +501,7 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
     }
 
     /// Builds the events of a match outcome into `events` and returns the record.
+    #[allow(clippy::too_many_arguments)]
     async fn conclude(
         &self,
         invoice: &Invoice,
@@ -446,7 +510,8 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         tally: Option<InvoiceTally>,
         now: DateTime<Utc>,
         events: &mut Vec<Event>,
-    ) -> Result<MatchRecord> {
+        ctx: &mut Context,
+    ) -> Result<bool> {
         let id = invoice.id;
         let decision_id = DecisionId::new();
         let matched = a.report.is_matched();
@@ -473,12 +538,21 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
                 a.report.lines_checked
             );
         } else {
-            let supplier = self
-                .flow
-                .store()
-                .supplier(invoice.supplier)
-                .await?
-                .ok_or_else(|| FlowError::NotFound(format!("supplier {}", invoice.supplier)))?;
+            let supplier = match ctx.suppliers.get(&invoice.supplier) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = self
+                        .flow
+                        .store()
+                        .supplier(invoice.supplier)
+                        .await?
+                        .ok_or_else(|| {
+                            FlowError::NotFound(format!("supplier {}", invoice.supplier))
+                        })?;
+                    ctx.suppliers.insert(s.id, s.clone());
+                    s
+                }
+            };
             let category = a
                 .contract
                 .as_ref()
@@ -600,13 +674,14 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         events.push(Event::InvoiceMatched {
             record: record.clone(),
         });
-        if matched || auto_accept {
+        let released = matched || auto_accept;
+        if released {
             self.release_to_pay(invoice, next, a.order.as_ref(), events)?;
         }
         if let Some(r) = approval {
             events.push(Event::ApprovalRequested { request: r });
         }
-        Ok(record)
+        Ok(released)
     }
 
     /// Approves the invoice for payment and schedules the payment at the negotiated
@@ -663,12 +738,13 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             let stream = format!("invoice-{}", invoice.id);
             let version = self.flow.version(&stream).await?;
             let duplicates = self.duplicate_notes(&invoice);
-            let a = self.assess(&invoice, &duplicates).await?;
+            let mut ctx = self.context(std::iter::once(&invoice)).await?;
+            let a = self.assess(&invoice, &duplicates, &ctx).await?;
             if !a.report.is_matched() {
                 continue;
             }
             let mut events = Vec::new();
-            self.conclude(&invoice, &a, duplicates, None, now, &mut events)
+            self.conclude(&invoice, &a, duplicates, None, now, &mut events, &mut ctx)
                 .await?;
             self.commit(
                 Append::many(events)
@@ -806,6 +882,69 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// What a run of invoices needs from the read model, read once for the run and kept
+/// current as the run's invoices are decided.
+#[derive(Default)]
+struct Context {
+    /// Orders by number.
+    orders: HashMap<String, PurchaseOrder>,
+    receipts: HashMap<PurchaseOrderId, Vec<GoodsReceipt>>,
+    /// Invoices by the order number they quote.
+    invoices: HashMap<String, Vec<Invoice>>,
+    suppliers: HashMap<SupplierId, Supplier>,
+}
+
+impl Context {
+    /// Records that `invoice` was released, for the quantity checks of later invoices of
+    /// the same order in the run.
+    fn billed(&mut self, invoice: &Invoice) {
+        let Some(n) = &invoice.order_ref else {
+            return;
+        };
+        let list = self.invoices.entry(n.clone()).or_default();
+        match list.iter_mut().find(|i| i.id == invoice.id) {
+            Some(i) => i.state = InvoiceState::Approved,
+            None => {
+                let mut i = invoice.clone();
+                i.state = InvoiceState::Approved;
+                list.push(i);
+            }
+        }
+    }
+}
+
+/// Quantities billed on `order` by earlier invoices that were released.
+fn previously_invoiced(
+    ctx: &Context,
+    order: &PurchaseOrder,
+    before: InvoiceId,
+) -> HashMap<u32, Decimal> {
+    let mut out: HashMap<u32, Decimal> = HashMap::new();
+    let invoices = ctx
+        .invoices
+        .get(&order.number)
+        .map_or(&[][..], Vec::as_slice);
+    for i in invoices.iter().filter(|i| {
+        i.id < before
+            && i.kind == InvoiceKind::Invoice
+            && matches!(
+                i.state,
+                InvoiceState::Matched | InvoiceState::Approved | InvoiceState::Paid
+            )
+    }) {
+        for l in &i.lines {
+            let line = l.po_line.or_else(|| {
+                let sku = l.sku.as_deref()?;
+                order.lines.iter().find(|o| o.sku == sku).map(|o| o.line_no)
+            });
+            if let Some(n) = line {
+                *out.entry(n).or_default() += l.quantity;
+            }
+        }
+    }
+    out
 }
 
 /// What [`InvoiceMatcher::assess`] found.

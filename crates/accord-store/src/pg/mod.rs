@@ -271,6 +271,17 @@ impl PgStore {
         if let Some(reference) = &q.reference {
             qb.push(" AND reference = ").push_bind(reference.as_str());
         }
+        for (column, values) in [("parent", &q.parent_in), ("reference", &q.reference_in)] {
+            if values.is_empty() {
+                continue;
+            }
+            qb.push(format!(" AND {column} IN ("));
+            let mut list = qb.separated(", ");
+            for v in values {
+                list.push_bind(v.as_str());
+            }
+            list.push_unseparated(")");
+        }
         if let Some(after) = &q.after_id {
             qb.push(" AND id > ").push_bind(after.as_str());
         }
