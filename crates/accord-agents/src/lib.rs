@@ -9,6 +9,8 @@
 //!   answer, and commits both in one append with optimistic concurrency, so several
 //!   nodes can share one database.
 //! - [`campaign`] creates, starts, pauses, resumes, sweeps and reports campaigns.
+//! - [`p2p`] is procure-to-pay through the log: requisitions, orders, receipts, invoices,
+//!   the invoice matcher agent, payments, and the compliance and realisation metrics.
 
 pub mod build;
 pub mod campaign;
@@ -16,6 +18,7 @@ pub mod error;
 pub mod guard;
 pub mod host;
 pub mod live;
+pub mod p2p;
 pub mod tail;
 
 pub use campaign::{CampaignReport, CampaignStatus, Campaigns, Invitation};

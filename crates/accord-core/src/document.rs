@@ -160,6 +160,9 @@ pub struct Invoice {
     pub currency: Currency,
     pub order_ref: Option<String>,
     pub contract_ref: Option<String>,
+    /// For a credit note: the number of the invoice it corrects (BT-25).
+    #[serde(default)]
+    pub referenced_invoice: Option<String>,
     pub lines: Vec<InvoiceLine>,
     pub tax_exclusive: Money,
     pub tax: Money,
@@ -174,4 +177,63 @@ pub struct Payment {
     pub amount: Money,
     pub due_on: NaiveDate,
     pub state: PaymentState,
+}
+
+/// One exception the match agent found on an invoice, in words a clerk can act on.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct MatchIssue {
+    /// `price_variance`, `quantity_variance`, `not_received`, `unmatched_line`,
+    /// `duplicate` or `tax_variance`.
+    pub kind: String,
+    /// The invoice line it concerns, when it concerns one.
+    pub line: Option<String>,
+    pub detail: String,
+    /// The role the tolerance names as allowed to override it, if any.
+    pub override_role: Option<String>,
+}
+
+/// A likely or certain duplicate of an earlier invoice, explained.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct DuplicateNote {
+    /// The earlier invoice this one repeats.
+    pub of: InvoiceId,
+    /// `exact`, `same_amount_and_date` or `replayed_credit_note`.
+    pub kind: String,
+    pub explanation: String,
+}
+
+/// One invoice's contribution to the compliance and savings-realisation projections.
+/// Sums are exact decimals in major units; the projection stores them in millionths.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct InvoiceTally {
+    pub contract: Option<ContractId>,
+    /// The campaign whose negotiation produced the contract, when one did.
+    pub campaign: Option<crate::id::CampaignId>,
+    pub currency: Currency,
+    pub lines: u64,
+    pub compliant_lines: u64,
+    pub terms_checked: u64,
+    pub compliant_terms: u64,
+    /// Lines that had a negotiated price to measure savings against.
+    pub savings_lines: u64,
+    pub negotiated: Decimal,
+    pub realised: Decimal,
+}
+
+/// What the match agent concluded about one invoice.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct MatchRecord {
+    pub invoice: InvoiceId,
+    pub supplier: SupplierId,
+    pub purchase_order: Option<PurchaseOrderId>,
+    /// `Matched` (released to pay) or `Exception`.
+    pub state: InvoiceState,
+    pub exceptions: Vec<MatchIssue>,
+    pub duplicates: Vec<DuplicateNote>,
+    /// Present on an invoice's first match only, so a re-match never counts twice.
+    pub tally: Option<InvoiceTally>,
+    /// The `DecisionRecorded` committed with it, which explains the outcome.
+    pub decision: crate::id::DecisionId,
+    /// The approval request an exception was routed to.
+    pub approval: Option<crate::id::ApprovalId>,
 }

@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     decision::Decision,
-    document::{Contract, GoodsReceipt, Invoice, Payment, PurchaseOrder, Requisition, SpendLine},
+    document::{
+        Contract, GoodsReceipt, Invoice, MatchRecord, Payment, PurchaseOrder, Requisition,
+        SpendLine,
+    },
     governance::{
         AUTONOMY_STREAM, ApprovalRequest, ApprovalStep, CategoryAutonomy, KILL_SWITCH_STREAM,
         approval_stream,
@@ -66,6 +69,12 @@ pub enum Event {
     PurchaseOrderIssued {
         order: PurchaseOrder,
     },
+    /// An issued order changed (quantities, prices, lines): the whole new record.
+    PurchaseOrderChanged {
+        order: PurchaseOrder,
+        #[serde(default)]
+        reason: String,
+    },
     GoodsReceived {
         receipt: GoodsReceipt,
     },
@@ -74,6 +83,11 @@ pub enum Event {
     },
     PaymentScheduled {
         payment: Payment,
+    },
+    /// The match agent's outcome for an invoice (committed with the state change and the
+    /// decision that explains it).
+    InvoiceMatched {
+        record: MatchRecord,
     },
     /// A document moved along its life cycle (see `lifecycle`).
     DocumentStateChanged {
@@ -157,6 +171,8 @@ impl Event {
             Event::SpendRecorded { .. } => "spend_recorded",
             Event::RequisitionSubmitted { .. } => "requisition_submitted",
             Event::PurchaseOrderIssued { .. } => "purchase_order_issued",
+            Event::PurchaseOrderChanged { .. } => "purchase_order_changed",
+            Event::InvoiceMatched { .. } => "invoice_matched",
             Event::GoodsReceived { .. } => "goods_received",
             Event::InvoiceReceived { .. } => "invoice_received",
             Event::PaymentScheduled { .. } => "payment_scheduled",
@@ -187,12 +203,15 @@ impl Event {
             Event::RequisitionSubmitted { requisition } => {
                 format!("requisition-{}", requisition.id)
             }
-            Event::PurchaseOrderIssued { order } => format!("purchase_order-{}", order.id),
+            Event::PurchaseOrderIssued { order } | Event::PurchaseOrderChanged { order, .. } => {
+                format!("purchase_order-{}", order.id)
+            }
+            Event::InvoiceMatched { record } => format!("invoice-{}", record.invoice),
             Event::GoodsReceived { receipt } => {
                 format!("purchase_order-{}", receipt.purchase_order)
             }
             Event::InvoiceReceived { invoice } => format!("invoice-{}", invoice.id),
-            Event::PaymentScheduled { payment } => format!("invoice-{}", payment.invoice),
+            Event::PaymentScheduled { payment } => format!("payment-{}", payment.id),
             Event::DocumentStateChanged { document, .. } => match document {
                 DocumentRef::Contract(id) => format!("contract-{id}"),
                 DocumentRef::Requisition(id) => format!("requisition-{id}"),

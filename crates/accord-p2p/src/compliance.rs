@@ -19,6 +19,10 @@ use chrono::{Days, NaiveDate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// The SKU of a contract price that covers every item without a price of its own (a
+/// negotiated contract fixes one price for the category's average unit).
+pub const ANY_ITEM: &str = "*";
+
 /// Why a line is or is not compliant.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "verdict")]
@@ -123,7 +127,12 @@ pub fn check_compliance(invoice: &Invoice, contract: &Contract) -> ComplianceRep
             } else if !same_currency {
                 LineVerdict::CurrencyMismatch
             } else {
-                match l.sku.as_deref().and_then(|s| prices.get(s)) {
+                match l
+                    .sku
+                    .as_deref()
+                    .and_then(|s| prices.get(s))
+                    .or_else(|| prices.get(ANY_ITEM))
+                {
                     None => LineVerdict::NotOnContract,
                     Some(&price) => {
                         // Compare amounts, not rounded unit prices: the line is compliant
@@ -260,7 +269,12 @@ pub fn savings_for_invoice(
     };
     let mut t = SavingsTally::zero(invoice.currency);
     for l in &invoice.lines {
-        let Some(p) = l.sku.as_deref().and_then(|s| prices.get(s)) else {
+        let Some(p) = l
+            .sku
+            .as_deref()
+            .and_then(|s| prices.get(s))
+            .or_else(|| prices.get(ANY_ITEM))
+        else {
             continue;
         };
         if p.baseline.currency != invoice.currency || p.contract.currency != invoice.currency {

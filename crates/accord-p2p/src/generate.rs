@@ -371,10 +371,159 @@ pub fn generate_order(seed: u64, lines: usize) -> (PurchaseOrder, GoodsReceipt, 
         order_ref: Some(po.number.clone()),
         contract_ref: None,
         lines: inv_lines,
+        referenced_invoice: None,
         tax_exclusive: total,
         tax,
         payable: total.checked_add(tax).expect("small amounts"),
         state: InvoiceState::Received,
     };
     (po, receipt, invoice)
+}
+
+/// One line of a [`DraftInvoice`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DraftLine {
+    /// The purchase-order line it bills (BT-132).
+    pub po_line: Option<u32>,
+    pub sku: String,
+    pub quantity: Decimal,
+    /// Net unit price in major units.
+    pub unit_price: Decimal,
+}
+
+/// A plain invoice as a supplier's system sends it against a purchase order: one
+/// standard VAT rate, no allowances or charges. [`DraftInvoice::to_ubl`] writes valid
+/// EN 16931 UBL with totals that reconcile, for end-to-end tests, examples and the
+/// ingestion benchmark.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DraftInvoice {
+    pub number: String,
+    pub issue_date: NaiveDate,
+    pub due_date: Option<NaiveDate>,
+    pub currency: Currency,
+    /// The purchase-order number (BT-13).
+    pub order_ref: Option<String>,
+    /// The seller's identifier (BT-29), as the buyer's supplier master knows it.
+    pub seller_id: String,
+    pub seller_name: String,
+    /// Standard VAT rate in percent.
+    pub vat_rate: Decimal,
+    pub lines: Vec<DraftLine>,
+}
+
+impl DraftInvoice {
+    /// The invoice as UBL 2.1. Amounts are rounded to cents through `round_minor`.
+    pub fn to_ubl(&self) -> String {
+        let cur = self.currency.code();
+        let nets: Vec<Decimal> = self
+            .lines
+            .iter()
+            .map(|l| cents(l.quantity * l.unit_price))
+            .collect();
+        let total: Decimal = nets.iter().sum();
+        let vat = cents(total * self.vat_rate / Decimal::ONE_HUNDRED);
+        let inclusive = total + vat;
+        let mut x = String::with_capacity(2048 + self.lines.len() * 700);
+        let w = &mut x;
+        let _ = write!(
+            w,
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2" xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
+  <cbc:CustomizationID>urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0</cbc:CustomizationID>
+  <cbc:ProfileID>urn:fdc:peppol.eu:2017:poacc:billing:01:1.0</cbc:ProfileID>
+  <cbc:ID>{number}</cbc:ID>
+  <cbc:IssueDate>{issue}</cbc:IssueDate>
+"#,
+            number = xml_text(&self.number),
+            issue = self.issue_date,
+        );
+        if let Some(due) = self.due_date {
+            let _ = writeln!(w, "  <cbc:DueDate>{due}</cbc:DueDate>");
+        }
+        let _ = writeln!(w, "  <cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>");
+        let _ = writeln!(
+            w,
+            "  <cbc:DocumentCurrencyCode>{cur}</cbc:DocumentCurrencyCode>"
+        );
+        let _ = writeln!(w, "  <cbc:BuyerReference>accord</cbc:BuyerReference>");
+        if let Some(order) = &self.order_ref {
+            let _ = writeln!(
+                w,
+                "  <cac:OrderReference><cbc:ID>{}</cbc:ID></cac:OrderReference>",
+                xml_text(order)
+            );
+        }
+        let _ = write!(
+            w,
+            r#"  <cac:AccountingSupplierParty>
+    <cac:Party>
+      <cac:PartyIdentification><cbc:ID>{id}</cbc:ID></cac:PartyIdentification>
+      <cac:PartyName><cbc:Name>{name}</cbc:Name></cac:PartyName>
+      <cac:PostalAddress><cbc:CityName>Utrecht</cbc:CityName><cac:Country><cbc:IdentificationCode>NL</cbc:IdentificationCode></cac:Country></cac:PostalAddress>
+      <cac:PartyTaxScheme><cbc:CompanyID>NL{vat}B01</cbc:CompanyID><cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:PartyTaxScheme>
+      <cac:PartyLegalEntity><cbc:RegistrationName>{name}</cbc:RegistrationName></cac:PartyLegalEntity>
+    </cac:Party>
+  </cac:AccountingSupplierParty>
+  <cac:AccountingCustomerParty>
+    <cac:Party>
+      <cac:PartyName><cbc:Name>Accord Buyer</cbc:Name></cac:PartyName>
+      <cac:PostalAddress><cbc:CityName>Copenhagen</cbc:CityName><cac:Country><cbc:IdentificationCode>DK</cbc:IdentificationCode></cac:Country></cac:PostalAddress>
+      <cac:PartyLegalEntity><cbc:RegistrationName>Accord Buyer A/S</cbc:RegistrationName></cac:PartyLegalEntity>
+    </cac:Party>
+  </cac:AccountingCustomerParty>
+  <cac:TaxTotal>
+    <cbc:TaxAmount currencyID="{cur}">{vat_amount:.2}</cbc:TaxAmount>
+    <cac:TaxSubtotal>
+      <cbc:TaxableAmount currencyID="{cur}">{total:.2}</cbc:TaxableAmount>
+      <cbc:TaxAmount currencyID="{cur}">{vat_amount:.2}</cbc:TaxAmount>
+      <cac:TaxCategory><cbc:ID>S</cbc:ID><cbc:Percent>{rate}</cbc:Percent><cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:TaxCategory>
+    </cac:TaxSubtotal>
+  </cac:TaxTotal>
+  <cac:LegalMonetaryTotal>
+    <cbc:LineExtensionAmount currencyID="{cur}">{total:.2}</cbc:LineExtensionAmount>
+    <cbc:TaxExclusiveAmount currencyID="{cur}">{total:.2}</cbc:TaxExclusiveAmount>
+    <cbc:TaxInclusiveAmount currencyID="{cur}">{inclusive:.2}</cbc:TaxInclusiveAmount>
+    <cbc:PayableAmount currencyID="{cur}">{inclusive:.2}</cbc:PayableAmount>
+  </cac:LegalMonetaryTotal>
+"#,
+            id = xml_text(&self.seller_id),
+            name = xml_text(&self.seller_name),
+            vat = self.seller_id.bytes().map(u64::from).sum::<u64>() % 1_000_000_000,
+            vat_amount = vat,
+            rate = self.vat_rate,
+        );
+        for (i, (l, net)) in self.lines.iter().zip(&nets).enumerate() {
+            let _ = writeln!(
+                w,
+                r#"  <cac:InvoiceLine>
+    <cbc:ID>{n}</cbc:ID>
+    <cbc:InvoicedQuantity unitCode="EA">{qty}</cbc:InvoicedQuantity>
+    <cbc:LineExtensionAmount currencyID="{cur}">{net:.2}</cbc:LineExtensionAmount>{order_line}
+    <cac:Item>
+      <cbc:Name>{sku}</cbc:Name>
+      <cac:SellersItemIdentification><cbc:ID>{sku}</cbc:ID></cac:SellersItemIdentification>
+      <cac:ClassifiedTaxCategory><cbc:ID>S</cbc:ID><cbc:Percent>{rate}</cbc:Percent><cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:ClassifiedTaxCategory>
+    </cac:Item>
+    <cac:Price><cbc:PriceAmount currencyID="{cur}">{price}</cbc:PriceAmount></cac:Price>
+  </cac:InvoiceLine>"#,
+                n = i + 1,
+                qty = l.quantity,
+                order_line = l.po_line.map_or(String::new(), |p| format!(
+                    "\n    <cac:OrderLineReference><cbc:LineID>{p}</cbc:LineID></cac:OrderLineReference>"
+                )),
+                sku = xml_text(&l.sku),
+                rate = self.vat_rate,
+                price = l.unit_price,
+            );
+        }
+        x.push_str("</Invoice>\n");
+        x
+    }
+}
+
+/// Escapes text for an XML element.
+fn xml_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -48,7 +48,7 @@ pub mod matching;
 pub mod tolerance;
 pub mod ubl;
 
-pub use generate::{generate_invoice, generate_order};
+pub use generate::{DraftInvoice, DraftLine, generate_invoice, generate_order};
 pub use ubl::{
     EInvoice, InvoiceError, ParseError, Profile, Severity, ValidInvoice, Violation, Violations,
     parse_json, parse_ubl, read_json, read_ubl, read_ubl_with,

@@ -204,6 +204,11 @@ impl<S: Store> Governance<S> {
         &self.gate
     }
 
+    /// The escalation chain, SLA and defaults the service was opened with.
+    pub fn config(&self) -> &GovernanceConfig {
+        &self.config
+    }
+
     // --- Kill switch and autonomy: the runtime's hot path ---
 
     /// Whether agents are paused. One atomic load: call it before every autonomous move.
@@ -239,6 +244,14 @@ impl<S: Store> Governance<S> {
         let autonomy = read(&self.shared.autonomy);
         let kill = read(&self.shared.kill);
         self.gate.decide(request, &GateEnv::new(&autonomy, &kill))
+    }
+
+    /// [`Self::decide`] with FX rates, for amounts outside the reporting currency.
+    pub fn decide_with_fx(&self, request: &GateRequest, fx: &accord_core::FxTable) -> Verdict {
+        let autonomy = read(&self.shared.autonomy);
+        let kill = read(&self.shared.kill);
+        self.gate
+            .decide(request, &GateEnv::new(&autonomy, &kill).with_fx(fx))
     }
 
     /// Re-reads the kill switch and autonomy streams past what this handle has seen.

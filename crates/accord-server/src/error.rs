@@ -19,6 +19,11 @@ pub struct ErrorDetail {
     /// Stable: clients branch on it (`not_your_turn`, `out_of_domain`, …).
     pub code: String,
     pub message: String,
+    /// Structured detail where there is more than one thing wrong (each business rule an
+    /// invoice breaks, with its id and element).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub details: Option<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -26,6 +31,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -34,7 +40,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(details);
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -57,6 +69,7 @@ impl IntoResponse for ApiError {
                 error: ErrorDetail {
                     code: self.code.to_owned(),
                     message: self.message,
+                    details: self.details,
                 },
             }),
         )
@@ -110,5 +123,20 @@ impl From<AgentError> for ApiError {
             ),
             e => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
+    }
+}
+
+impl From<accord_agents::p2p::FlowError> for ApiError {
+    fn from(e: accord_agents::p2p::FlowError) -> ApiError {
+        use accord_agents::p2p::FlowError as F;
+        let status = match &e {
+            F::NotFound(_) => StatusCode::NOT_FOUND,
+            F::Invalid { .. } | F::Unresolved(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            F::Illegal(_) | F::Conflict(_) => StatusCode::CONFLICT,
+            F::Refused(_) => StatusCode::FORBIDDEN,
+            _ if e.code() == "refused" => StatusCode::FORBIDDEN,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }

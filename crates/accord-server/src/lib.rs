@@ -1,15 +1,17 @@
 //! Accord's HTTP surface, on axum: the supplier negotiation protocol (`/v1/negotiations`),
 //! the buyer API (`/v1/campaigns`, authenticated with role-scoped API keys: create,
-//! start, pause, resume, status, report, sweep) and the OpenAPI document generated from
-//! the handlers (`/openapi.json`).
+//! start, pause, resume, status, report, sweep), accounts payable (`/v1/invoices`,
+//! `/v1/metrics`) and the OpenAPI document generated from the handlers (`/openapi.json`).
 
 pub mod auth;
 pub mod buyer;
 pub mod error;
+pub mod invoices;
 pub mod protocol;
 
 use std::sync::Arc;
 
+use accord_agents::p2p::Procurement;
 use accord_agents::{Campaigns, Host};
 use accord_store::AnyStore;
 use axum::Router;
@@ -27,6 +29,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct AppState {
     pub host: Arc<Host<AnyStore>>,
     pub campaigns: Arc<Campaigns<AnyStore>>,
+    /// Procure-to-pay: invoice intake and the documents it reads.
+    pub p2p: Arc<Procurement<AnyStore>>,
     pub keys: Arc<ApiKeys>,
     /// The public base URL put into invitations.
     pub base_url: String,
@@ -50,6 +54,9 @@ pub struct AppState {
         buyer::campaign_report,
         buyer::sweep_campaign,
         buyer::health,
+        invoices::post_invoice,
+        invoices::get_invoice,
+        invoices::metrics,
     ),
     components(schemas(
         protocol::MoveBody,
@@ -109,6 +116,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/campaigns/{id}/report", get(buyer::campaign_report))
         .route("/v1/campaigns/{id}/sweep", post(buyer::sweep_campaign))
         .route("/v1/health", get(buyer::health))
+        .route(
+            "/v1/invoices",
+            post(invoices::post_invoice).layer(DefaultBodyLimit::max(invoices::MAX_INVOICE_BYTES)),
+        )
+        .route("/v1/invoices/{id}", get(invoices::get_invoice))
+        .route("/v1/metrics", get(invoices::metrics))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

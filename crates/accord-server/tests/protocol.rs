@@ -56,6 +56,7 @@ async fn serve(store: AnyStore, dir: tempfile::TempDir) -> Server {
     let state = AppState {
         host,
         campaigns: campaigns.clone(),
+        p2p: procurement(&store).await,
         keys: Arc::new(keys),
         base_url: base.clone(),
     };
@@ -71,6 +72,25 @@ async fn serve(store: AnyStore, dir: tempfile::TempDir) -> Server {
         _dir: dir,
         task,
     }
+}
+
+/// Procure-to-pay over the store (the protocol tests do not use it).
+async fn procurement(store: &AnyStore) -> Arc<accord_agents::p2p::Procurement<AnyStore>> {
+    let gate = Arc::new(
+        accord_policy::Gate::new(Arc::new(PolicySet::default_pack()), Currency::EUR).unwrap(),
+    );
+    let governance = accord_policy::Governance::open(
+        store.clone(),
+        gate,
+        accord_policy::GovernanceConfig::default(),
+    )
+    .await
+    .unwrap();
+    Arc::new(accord_agents::p2p::Procurement::new(
+        store.clone(),
+        Arc::new(governance),
+        Arc::new(FxTable::new(Currency::EUR)),
+    ))
 }
 
 /// A store with `n` small French suppliers, each with a year of spend.

@@ -29,7 +29,7 @@ pub use error::{Result, StoreError};
 pub use export::{ExportFormat, ExportSummary};
 pub use model::{
     Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, ExpectedVersion, Job, JobId,
-    Retry, SignedCheckpoint, StoredEvent, SupplierSpend,
+    Retry, SignedCheckpoint, StoredEvent, SupplierSpend, TallyRow,
 };
 pub use pg::{PgOptions, PgStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};

@@ -208,6 +208,12 @@ pub struct DocumentQuery {
     pub kind: String,
     pub parent: Option<String>,
     pub state: Option<String>,
+    /// Only documents with this natural key (a purchase order's number).
+    pub reference: Option<String>,
+    /// Only documents under one of these parents (empty: no such filter).
+    pub parent_in: Vec<String>,
+    /// Only documents with one of these natural keys (empty: no such filter).
+    pub reference_in: Vec<String>,
     /// Only ids greater than this (the last id of the previous page).
     pub after_id: Option<String>,
     pub limit: u32,
@@ -220,6 +226,9 @@ impl DocumentQuery {
             kind: kind.to_owned(),
             parent: None,
             state: None,
+            reference: None,
+            parent_in: Vec::new(),
+            reference_in: Vec::new(),
             after_id: None,
             limit,
         }
@@ -239,6 +248,40 @@ impl DocumentQuery {
         self.after_id = Some(id.into());
         self
     }
+
+    pub fn reference(mut self, reference: impl Into<String>) -> DocumentQuery {
+        self.reference = Some(reference.into());
+        self
+    }
+
+    /// Documents under any of `parents`: one query for a batch instead of one per parent.
+    pub fn parent_in(mut self, parents: impl IntoIterator<Item = String>) -> DocumentQuery {
+        self.parent_in = parents.into_iter().collect();
+        self
+    }
+
+    /// Documents with any of these natural keys.
+    pub fn reference_in(mut self, references: impl IntoIterator<Item = String>) -> DocumentQuery {
+        self.reference_in = references.into_iter().collect();
+        self
+    }
+}
+
+/// One row of the compliance and savings-realisation projection: the sums over every
+/// matched invoice in `scope` (`all`, `supplier/{id}`, `campaign/{id}`, `contract/{id}`)
+/// and `currency`. Savings are in millionths of a major unit.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize)]
+pub struct TallyRow {
+    pub scope: String,
+    pub currency: String,
+    pub invoices: i64,
+    pub lines: i64,
+    pub compliant_lines: i64,
+    pub terms_checked: i64,
+    pub compliant_terms: i64,
+    pub savings_lines: i64,
+    pub negotiated_micros: i64,
+    pub realised_micros: i64,
 }
 
 /// A job's id in the work queue.

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use accord_core::document::{InvoiceTally, MatchRecord};
 use accord_core::event::DocumentRef;
 use accord_core::negotiation::Party;
 use accord_core::{EVENT_SCHEMA_VERSION, Event};
@@ -70,8 +71,17 @@ pub(crate) enum ProjOp {
         id: String,
         /// The document this one belongs to, if any (a campaign for a negotiation).
         parent: Option<String>,
+        /// A natural key to look the document up by (a purchase order's number).
+        reference: Option<String>,
         state: String,
         data: String,
+    },
+    /// Adds one invoice's compliance and savings figures to each of `scopes` (`all`,
+    /// `supplier/{id}`, `campaign/{id}`, `contract/{id}`), per currency.
+    Tally {
+        scopes: Vec<String>,
+        currency: String,
+        values: TallyValues,
     },
     /// A life-cycle move; `kind == "contract"` targets the contracts table.
     State {
@@ -90,6 +100,7 @@ impl ProjOp {
             ProjOp::Contract { id, .. } => (1, "", id),
             ProjOp::Spend { id, .. } => (2, "", id),
             ProjOp::Document { kind, id, .. } => (3, kind, id),
+            ProjOp::Tally { .. } => (5, "", ""),
             ProjOp::State { kind, id, .. } => (4, kind, id),
         }
     }
@@ -162,34 +173,50 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
             kind: "requisition",
             id: d.id.to_string(),
             parent: None,
+            reference: None,
             state: enum_str(&d.state),
             data: serde_json::to_string(d)?,
         },
-        Event::PurchaseOrderIssued { order: d } => ProjOp::Document {
-            kind: "purchase_order",
-            id: d.id.to_string(),
-            parent: None,
-            state: enum_str(&d.state),
-            data: serde_json::to_string(d)?,
+        Event::PurchaseOrderIssued { order: d } | Event::PurchaseOrderChanged { order: d, .. } => {
+            ProjOp::Document {
+                kind: "purchase_order",
+                id: d.id.to_string(),
+                parent: d.requisition.map(|r| r.to_string()),
+                reference: Some(d.number.clone()),
+                state: enum_str(&d.state),
+                data: serde_json::to_string(d)?,
+            }
+        }
+        Event::InvoiceMatched { record } => match &record.tally {
+            Some(t) => ProjOp::Tally {
+                scopes: tally_scopes(record, t),
+                currency: t.currency.to_string(),
+                values: TallyValues::of(t),
+            },
+            None => return Ok(None),
         },
         Event::GoodsReceived { receipt: d } => ProjOp::Document {
             kind: "receipt",
             id: d.id.to_string(),
-            parent: None,
+            parent: Some(d.purchase_order.to_string()),
+            reference: None,
             state: enum_str(&d.state),
             data: serde_json::to_string(d)?,
         },
         Event::InvoiceReceived { invoice: d } => ProjOp::Document {
             kind: "invoice",
             id: d.id.to_string(),
-            parent: None,
+            // Filed under the order number it quotes, so a receipt finds its invoices.
+            parent: d.order_ref.clone(),
+            reference: Some(d.number.clone()),
             state: enum_str(&d.state),
             data: serde_json::to_string(d)?,
         },
         Event::PaymentScheduled { payment: d } => ProjOp::Document {
             kind: "payment",
             id: d.id.to_string(),
-            parent: None,
+            parent: Some(d.invoice.to_string()),
+            reference: None,
             state: enum_str(&d.state),
             data: serde_json::to_string(d)?,
         },
@@ -212,6 +239,7 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
             kind: "campaign",
             id: campaign.id.to_string(),
             parent: None,
+            reference: None,
             state: "draft".into(),
             data: serde_json::to_string(campaign)?,
         },
@@ -226,6 +254,7 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
             kind: "negotiation",
             id: n.id.to_string(),
             parent: Some(n.campaign.to_string()),
+            reference: None,
             state: "invited".into(),
             data: serde_json::to_string(n)?,
         },
@@ -242,6 +271,7 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
             kind: "negotiation",
             id: closed.negotiation.to_string(),
             parent: Some(closed.campaign.to_string()),
+            reference: None,
             state: closed.outcome.state().into(),
             data: serde_json::to_string(closed)?,
         },
@@ -254,6 +284,7 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
             kind: "approval",
             id: r.id.to_string(),
             parent: approval_parent(r),
+            reference: None,
             state: r.state.as_str().to_owned(),
             data: serde_json::to_string(r)?,
         },
@@ -269,6 +300,7 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
             kind: "autonomy",
             id: category.to_string(),
             parent: None,
+            reference: None,
             state: setting.level.as_str().to_owned(),
             data: serde_json::to_string(&serde_json::json!({
                 "category": category,
@@ -302,6 +334,7 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
                 kind: "kill_switch",
                 id: "agents".to_owned(),
                 parent: None,
+                reference: None,
                 state: state.to_owned(),
                 data: serde_json::to_string(&serde_json::json!({
                     "state": state,
@@ -314,6 +347,76 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
         }
         Event::Genesis { .. } | Event::DecisionRecorded { .. } => return Ok(None),
     }))
+}
+
+/// The projection rows an invoice's tally adds to: everything, its supplier, and the
+/// contract and campaign it was billed under.
+fn tally_scopes(record: &MatchRecord, t: &InvoiceTally) -> Vec<String> {
+    let mut scopes = vec!["all".to_owned(), format!("supplier/{}", record.supplier)];
+    if let Some(c) = t.contract {
+        scopes.push(format!("contract/{c}"));
+    }
+    if let Some(c) = t.campaign {
+        scopes.push(format!("campaign/{c}"));
+    }
+    scopes
+}
+
+/// The additive figures of one invoice, as the tallies table stores them. Savings are in
+/// millionths of a major unit: the one place the projection rounds (half to even, like `round_minor`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct TallyValues {
+    pub invoices: i64,
+    pub lines: i64,
+    pub compliant_lines: i64,
+    pub terms_checked: i64,
+    pub compliant_terms: i64,
+    pub savings_lines: i64,
+    pub negotiated_micros: i64,
+    pub realised_micros: i64,
+}
+
+impl TallyValues {
+    fn of(t: &InvoiceTally) -> TallyValues {
+        let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        TallyValues {
+            invoices: 1,
+            lines: n(t.lines),
+            compliant_lines: n(t.compliant_lines),
+            terms_checked: n(t.terms_checked),
+            compliant_terms: n(t.compliant_terms),
+            savings_lines: n(t.savings_lines),
+            negotiated_micros: to_micros(t.negotiated),
+            realised_micros: to_micros(t.realised),
+        }
+    }
+
+    pub fn as_array(&self) -> [i64; 8] {
+        [
+            self.invoices,
+            self.lines,
+            self.compliant_lines,
+            self.terms_checked,
+            self.compliant_terms,
+            self.savings_lines,
+            self.negotiated_micros,
+            self.realised_micros,
+        ]
+    }
+}
+
+/// Major units to millionths, rounded half away from zero; saturates far beyond any
+/// real tally.
+pub(crate) fn to_micros(major: rust_decimal::Decimal) -> i64 {
+    use rust_decimal::prelude::ToPrimitive;
+    (major * rust_decimal::Decimal::from(1_000_000))
+        .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointNearestEven)
+        .to_i64()
+        .unwrap_or(if major.is_sign_negative() {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
 }
 
 /// The document an approval is filed under: its subject, else the decision it authorises.

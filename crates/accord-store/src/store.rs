@@ -5,9 +5,9 @@ use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
-use accord_core::Supplier;
 use accord_core::document::{Contract, SpendLine};
 use accord_core::id::{ContractId, SupplierId};
+use accord_core::{CategoryCode, Supplier};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
@@ -16,7 +16,7 @@ use crate::error::{Result, StoreError};
 use crate::export::{ExportFormat, ExportSummary, Exporter};
 use crate::model::{
     Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, Job, JobId, Retry,
-    SignedCheckpoint, StoredEvent, SupplierSpend,
+    SignedCheckpoint, StoredEvent, SupplierSpend, TallyRow,
 };
 use crate::pg::{PgOptions, PgStore};
 use crate::sqlite::{SqliteOptions, SqliteStore};
@@ -74,6 +74,11 @@ pub trait Store: Send + Sync {
         &self,
         supplier: SupplierId,
     ) -> impl Future<Output = Result<Vec<Contract>>> + Send;
+    /// Every contract of a category, in id order (the sourcing router's lookup).
+    fn contracts_in_category(
+        &self,
+        category: &CategoryCode,
+    ) -> impl Future<Output = Result<Vec<Contract>>> + Send;
     fn spend_by_ref(
         &self,
         external_ref: &str,
@@ -89,6 +94,9 @@ pub trait Store: Send + Sync {
         &self,
         query: &DocumentQuery,
     ) -> impl Future<Output = Result<Vec<DocumentRecord>>> + Send;
+    /// The compliance and savings-realisation tallies whose scope starts with `prefix`
+    /// (`""` for all, `campaign/` for every campaign).
+    fn tallies(&self, prefix: &str) -> impl Future<Output = Result<Vec<TallyRow>>> + Send;
     /// How many documents of `kind` (under `parent`, if given) are in each state.
     fn document_counts(
         &self,
@@ -251,6 +259,12 @@ macro_rules! impl_store {
             async fn contracts_of_supplier(&self, supplier: SupplierId) -> Result<Vec<Contract>> {
                 <$ty>::contracts_of_supplier(self, &supplier.to_string()).await
             }
+            async fn contracts_in_category(
+                &self,
+                category: &CategoryCode,
+            ) -> Result<Vec<Contract>> {
+                <$ty>::contracts_in_category(self, category.as_str()).await
+            }
             async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
                 <$ty>::spend_by_ref(self, external_ref).await
             }
@@ -259,6 +273,9 @@ macro_rules! impl_store {
             }
             async fn documents(&self, query: &DocumentQuery) -> Result<Vec<DocumentRecord>> {
                 <$ty>::documents(self, query).await
+            }
+            async fn tallies(&self, prefix: &str) -> Result<Vec<TallyRow>> {
+                <$ty>::tallies(self, prefix).await
             }
             async fn document_counts(
                 &self,
@@ -413,6 +430,9 @@ impl Store for AnyStore {
     async fn contracts_of_supplier(&self, supplier: SupplierId) -> Result<Vec<Contract>> {
         delegate!(self, s => Store::contracts_of_supplier(s, supplier))
     }
+    async fn contracts_in_category(&self, category: &CategoryCode) -> Result<Vec<Contract>> {
+        delegate!(self, s => Store::contracts_in_category(s, category))
+    }
     async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
         delegate!(self, s => Store::spend_by_ref(s, external_ref))
     }
@@ -421,6 +441,9 @@ impl Store for AnyStore {
     }
     async fn documents(&self, query: &DocumentQuery) -> Result<Vec<DocumentRecord>> {
         delegate!(self, s => Store::documents(s, query))
+    }
+    async fn tallies(&self, prefix: &str) -> Result<Vec<TallyRow>> {
+        delegate!(self, s => Store::tallies(s, prefix))
     }
     async fn document_counts(
         &self,

@@ -127,6 +127,11 @@ pub enum Command {
     /// Autonomy per category: recommend only, act with review, or act alone.
     #[command(subcommand)]
     Autonomy(crate::commands::agents::AutonomyCommand),
+
+    /// Accounts payable: import UBL e-invoices and match them, show one, read the
+    /// compliance and savings-realisation metrics.
+    #[command(subcommand)]
+    Invoices(crate::commands::invoices::InvoicesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -301,6 +306,26 @@ pub enum BenchCommand {
         after_help = "Example:\n  accord bench negotiate --domains ../shared/data/genius --json tournament.json"
     )]
     Negotiate(BenchNegotiateArgs),
+    /// Procure-to-pay end to end: seed orders and receipts through the flow, then post UBL
+    /// invoices over HTTP to an in-process server and wait until the matcher has decided
+    /// every one. SQLite in a scratch dir; PostgreSQL too with --database-url.
+    #[command(after_help = "Example:
+  accord bench p2p --invoices 5000
+  accord --database-url postgres://postgres@127.0.0.1/test bench p2p")]
+    P2p(BenchP2pArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchP2pArgs {
+    /// Invoices to post (one order, received in full, for each).
+    #[arg(long, default_value_t = 5_000)]
+    pub invoices: u64,
+    /// Lines per invoice.
+    #[arg(long, default_value_t = 3)]
+    pub lines: u32,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Args)]

@@ -353,6 +353,7 @@ impl ValidInvoice {
             currency: cur,
             order_ref: d.references.order.clone(),
             contract_ref: d.references.contract.clone(),
+            referenced_invoice: self.referenced_invoice().map(str::to_owned),
             lines,
             tax_exclusive: money(d.totals.tax_exclusive.unwrap_or_default(), cur)?,
             tax: money(d.tax_total.unwrap_or_default(), cur)?,

@@ -74,6 +74,7 @@ fn invoice(supplier: u128, lines: &[(&str, i64, i64)], due: Option<NaiveDate>) -
         order_ref: None,
         contract_ref: Some("CT-1".into()),
         lines,
+        referenced_invoice: None,
         tax_exclusive: total,
         tax: eur(0),
         payable: total,

@@ -86,3 +86,45 @@ fn generation_is_deterministic() {
     assert_eq!(generate_invoice(3, 5), generate_invoice(3, 5));
     assert_ne!(generate_invoice(3, 5), generate_invoice(4, 5));
 }
+
+/// A draft invoice writes valid UBL whose totals are what the lines say.
+#[test]
+fn draft_invoices_are_valid_and_carry_what_they_say() {
+    use accord_core::Currency;
+    use accord_p2p::{DraftInvoice, DraftLine, read_ubl};
+    use chrono::NaiveDate;
+    use rust_decimal::Decimal;
+
+    let draft = DraftInvoice {
+        number: "INV-7 & co".into(),
+        issue_date: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        due_date: Some(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()),
+        currency: Currency::EUR,
+        order_ref: Some("PO-ABC".into()),
+        seller_id: "SUP-0001".into(),
+        seller_name: "Acme <Paper>".into(),
+        vat_rate: Decimal::from(21),
+        lines: vec![
+            DraftLine {
+                po_line: Some(1),
+                sku: "PAPER".into(),
+                quantity: Decimal::from(10),
+                unit_price: Decimal::new(1234, 2),
+            },
+            DraftLine {
+                po_line: None,
+                sku: "PENS".into(),
+                quantity: Decimal::new(25, 1),
+                unit_price: Decimal::new(333, 2),
+            },
+        ],
+    };
+    let valid = read_ubl(&draft.to_ubl()).expect("a valid invoice");
+    let doc = valid.document();
+    assert_eq!(valid.number(), "INV-7 & co");
+    assert_eq!(doc.references.order.as_deref(), Some("PO-ABC"));
+    assert!(doc.seller.identifiers().any(|i| i == "SUP-0001"));
+    // 123.40 + 8.32 (8.325, rounded half to even by `round_minor`) = 131.72; VAT 21 % =
+    // 27.66.
+    assert_eq!(valid.payable().unwrap().minor, 13172 + 2766);
+}

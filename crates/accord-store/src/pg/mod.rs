@@ -21,7 +21,7 @@ use crate::chain::{Verifier, VerifyOptions, VerifyReport};
 use crate::error::{Result, StoreError};
 use crate::model::{
     Append, Appended, Counts, DocumentQuery, DocumentRecord, SignedCheckpoint, StoredEvent,
-    SupplierSpend,
+    SupplierSpend, TallyRow,
 };
 use crate::plan;
 use crate::read;
@@ -200,6 +200,15 @@ impl PgStore {
         rows.iter().map(|d| read::json(d)).collect()
     }
 
+    pub(crate) async fn contracts_in_category(&self, category: &str) -> Result<Vec<Contract>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM contracts WHERE category = $1 ORDER BY id")
+                .bind(category)
+                .fetch_all(&self.inner.pool)
+                .await?;
+        rows.iter().map(|d| read::json(d)).collect()
+    }
+
     pub(crate) async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
         let row = sqlx::query(
             "SELECT id, external_ref, supplier, category, sku, description, quantity, currency, \
@@ -236,6 +245,18 @@ impl PgStore {
         row.as_ref().map(document_record).transpose()
     }
 
+    pub(crate) async fn tallies(&self, prefix: &str) -> Result<Vec<TallyRow>> {
+        let rows = sqlx::query(
+            "SELECT scope, currency, invoices, lines, compliant_lines, terms_checked, \
+             compliant_terms, savings_lines, negotiated_micros, realised_micros FROM tallies \
+             WHERE substr(scope, 1, length($1)) = $1 ORDER BY scope, currency",
+        )
+        .bind(prefix)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        rows.iter().map(tally_row).collect()
+    }
+
     pub(crate) async fn documents(&self, q: &DocumentQuery) -> Result<Vec<DocumentRecord>> {
         let mut qb = sqlx::QueryBuilder::new(
             "SELECT kind, id, parent, state, data, last_seq FROM documents WHERE kind = ",
@@ -246,6 +267,20 @@ impl PgStore {
         }
         if let Some(state) = &q.state {
             qb.push(" AND state = ").push_bind(state.as_str());
+        }
+        if let Some(reference) = &q.reference {
+            qb.push(" AND reference = ").push_bind(reference.as_str());
+        }
+        for (column, values) in [("parent", &q.parent_in), ("reference", &q.reference_in)] {
+            if values.is_empty() {
+                continue;
+            }
+            qb.push(format!(" AND {column} IN ("));
+            let mut list = qb.separated(", ");
+            for v in values {
+                list.push_bind(v.as_str());
+            }
+            list.push_unseparated(")");
         }
         if let Some(after) = &q.after_id {
             qb.push(" AND id > ").push_bind(after.as_str());
@@ -423,6 +458,21 @@ impl PgStore {
         }
         Ok(())
     }
+}
+
+fn tally_row(r: &PgRow) -> Result<TallyRow> {
+    Ok(TallyRow {
+        scope: r.try_get(0)?,
+        currency: r.try_get(1)?,
+        invoices: r.try_get(2)?,
+        lines: r.try_get(3)?,
+        compliant_lines: r.try_get(4)?,
+        terms_checked: r.try_get(5)?,
+        compliant_terms: r.try_get(6)?,
+        savings_lines: r.try_get(7)?,
+        negotiated_micros: r.try_get(8)?,
+        realised_micros: r.try_get(9)?,
+    })
 }
 
 fn document_record(r: &PgRow) -> Result<DocumentRecord> {

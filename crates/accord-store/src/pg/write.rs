@@ -435,21 +435,67 @@ async fn write_proj(conn: &mut PgConnection, rows: &[(i64, &ProjOp)]) -> sqlx::R
         }
         ProjOp::Document { .. } => {
             sqlx::query(
-                "INSERT INTO documents (kind, id, parent, state, data, last_seq) \
+                "INSERT INTO documents (kind, id, parent, reference, state, data, last_seq) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
-                 $5::text[], $6::int8[]) \
+                 $5::text[], $6::text[], $7::int8[]) \
                  ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
                  parent = COALESCE(excluded.parent, documents.parent), \
+                 reference = COALESCE(excluded.reference, documents.reference), \
                  data = excluded.data, last_seq = excluded.last_seq",
             )
             .bind(col!(rows, Document, kind, |k: &&str| k.to_string()))
             .bind(col!(rows, Document, id, s))
             .bind(col!(rows, Document, parent, |x: &Option<String>| x.clone()))
+            .bind(col!(rows, Document, reference, |x: &Option<String>| x.clone()))
             .bind(col!(rows, Document, state, s))
             .bind(col!(rows, Document, data, s))
             .bind(&seqs)
             .execute(&mut *conn)
             .await?;
+        }
+        ProjOp::Tally { .. } => {
+            for (seq, op) in rows {
+                if let ProjOp::Tally {
+                    scopes,
+                    currency,
+                    values,
+                } = op
+                {
+                    let v = values.as_array();
+                    for scope in scopes {
+                        sqlx::query(
+                            "INSERT INTO tallies (scope, currency, invoices, lines, \
+                             compliant_lines, terms_checked, compliant_terms, savings_lines, \
+                             negotiated_micros, realised_micros, last_seq) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                             ON CONFLICT (scope, currency) DO UPDATE SET \
+                             invoices = tallies.invoices + excluded.invoices, \
+                             lines = tallies.lines + excluded.lines, \
+                             compliant_lines = tallies.compliant_lines + excluded.compliant_lines, \
+                             terms_checked = tallies.terms_checked + excluded.terms_checked, \
+                             compliant_terms = tallies.compliant_terms + excluded.compliant_terms, \
+                             savings_lines = tallies.savings_lines + excluded.savings_lines, \
+                             negotiated_micros = tallies.negotiated_micros \
+                             + excluded.negotiated_micros, \
+                             realised_micros = tallies.realised_micros + excluded.realised_micros, \
+                             last_seq = excluded.last_seq",
+                        )
+                        .bind(scope.as_str())
+                        .bind(currency.as_str())
+                        .bind(v[0])
+                        .bind(v[1])
+                        .bind(v[2])
+                        .bind(v[3])
+                        .bind(v[4])
+                        .bind(v[5])
+                        .bind(v[6])
+                        .bind(v[7])
+                        .bind(*seq)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
+            }
         }
         ProjOp::State { .. } => {
             for (seq, op) in rows {

@@ -378,11 +378,24 @@ const INSERT_SPEND: &str = "INSERT INTO spend (id, external_ref, supplier, categ
     description, quantity, currency, amount_minor, date, last_seq) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-const UPSERT_DOCUMENT: &str = "INSERT INTO documents (kind, id, parent, state, data, last_seq) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+const UPSERT_DOCUMENT: &str = "INSERT INTO documents \
+    (kind, id, parent, reference, state, data, last_seq) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
     ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, \
     parent = COALESCE(excluded.parent, documents.parent), \
+    reference = COALESCE(excluded.reference, documents.reference), \
     data = excluded.data, last_seq = excluded.last_seq";
+
+const ADD_TALLY: &str = "INSERT INTO tallies (scope, currency, invoices, lines, \
+    compliant_lines, terms_checked, compliant_terms, savings_lines, negotiated_micros, \
+    realised_micros, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+    ON CONFLICT (scope, currency) DO UPDATE SET invoices = invoices + excluded.invoices, \
+    lines = lines + excluded.lines, compliant_lines = compliant_lines + excluded.compliant_lines, \
+    terms_checked = terms_checked + excluded.terms_checked, \
+    compliant_terms = compliant_terms + excluded.compliant_terms, \
+    savings_lines = savings_lines + excluded.savings_lines, \
+    negotiated_micros = negotiated_micros + excluded.negotiated_micros, \
+    realised_micros = realised_micros + excluded.realised_micros, last_seq = excluded.last_seq";
 
 const UPDATE_CONTRACT_STATE: &str = "UPDATE contracts SET state = ?1, \
     data = json_set(data, '$.state', ?1), last_seq = ?2 WHERE id = ?3";
@@ -515,11 +528,26 @@ fn write_proj(conn: &Connection, seq: i64, op: &ProjOp) -> rusqlite::Result<()> 
             kind,
             id,
             parent,
+            reference,
             state,
             data,
         } => conn
             .prepare_cached(UPSERT_DOCUMENT)?
-            .execute(params![kind, id, parent, state, data, seq])?,
+            .execute(params![kind, id, parent, reference, state, data, seq])?,
+        ProjOp::Tally {
+            scopes,
+            currency,
+            values,
+        } => {
+            let v = values.as_array();
+            let mut stmt = conn.prepare_cached(ADD_TALLY)?;
+            for scope in scopes {
+                stmt.execute(params![
+                    scope, currency, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], seq
+                ])?;
+            }
+            scopes.len()
+        }
         ProjOp::State { kind, id, state } => {
             if *kind == "contract" {
                 conn.prepare_cached(UPDATE_CONTRACT_STATE)?

@@ -237,6 +237,7 @@ fn invoice(n: u64) -> Invoice {
         order_ref: None,
         contract_ref: None,
         lines: vec![],
+        referenced_invoice: None,
         tax_exclusive: Money::new(1000, Currency::EUR),
         tax: Money::new(200, Currency::EUR),
         payable: Money::new(1200, Currency::EUR),

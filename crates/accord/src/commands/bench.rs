@@ -19,6 +19,9 @@ pub async fn run(g: &GlobalArgs, command: BenchCommand) -> anyhow::Result<ExitCo
         BenchCommand::Store(args) => store(g, args).await,
         BenchCommand::Import(args) => import(args).await,
         BenchCommand::Negotiate(args) => negotiate(args).await,
+        BenchCommand::P2p(args) => super::bench_p2p::run(g, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

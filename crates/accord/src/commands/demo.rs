@@ -94,7 +94,10 @@ pub async fn run(g: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let key = super::serve::new_api_key();
     let mut keys = ApiKeys::default();
     keys.insert("demo", &key, Role::Buyer);
-    let running = super::serve::start(host, campaigns.clone(), keys, "127.0.0.1:0", None).await?;
+    // The demo negotiates; invoices come later, so the matcher does not run here.
+    let (p2p, _matcher) = super::serve::p2p_runtime(&node, false).await?;
+    let running =
+        super::serve::start(host, campaigns.clone(), p2p, keys, "127.0.0.1:0", None).await?;
     println!("   listening on {}", running.base_url);
 
     println!(

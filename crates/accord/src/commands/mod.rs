@@ -4,9 +4,11 @@ pub mod agents;
 pub mod approvals;
 mod audit;
 mod bench;
+mod bench_p2p;
 mod demo;
 mod import;
 mod init;
+pub mod invoices;
 mod policy;
 mod serve;
 mod status;
@@ -37,6 +39,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approvals(args) => approvals::run(g, args).await,
         Command::Agents(args) => agents::run(g, args).await,
         Command::Autonomy(args) => agents::autonomy(g, args).await,
+        Command::Invoices(args) => invoices::run(g, args).await,
     }
 }
 

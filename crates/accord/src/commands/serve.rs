@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use accord_agents::host::Governance;
+use accord_agents::p2p::{InvoiceMatcher, Procurement};
 use accord_agents::{Campaigns, Host, HostOptions};
 use accord_core::{CategoryCode, Currency, FxTable};
+use accord_p2p::tolerance::TolerancePolicy;
 use accord_policy::{AutonomyLevel, AutonomyTable, CategoryAutonomy, PolicySet};
 use accord_server::{ApiKeys, AppState, Role};
 use accord_store::AnyStore;
@@ -97,6 +99,42 @@ pub async fn runtime(node: &Node, tail_autonomy: AutonomyLevel) -> anyhow::Resul
     Ok((host, campaigns))
 }
 
+/// Procure-to-pay over a node's store: the command service, and (with `matcher`) the
+/// invoice matcher agent on a task that runs until the returned sender is dropped.
+pub async fn p2p_runtime(
+    node: &Node,
+    matcher: bool,
+) -> anyhow::Result<(Arc<Procurement<AnyStore>>, tokio::sync::watch::Sender<bool>)> {
+    let fx = reference_fx(node.config.reporting_currency)?;
+    let gate = Arc::new(
+        accord_policy::Gate::new(
+            Arc::new(PolicySet::default_pack()),
+            node.config.reporting_currency,
+        )
+        .context("the default policy pack does not fit the gate")?,
+    );
+    let governance = accord_policy::governance::Governance::open(
+        node.store.clone(),
+        gate,
+        accord_policy::governance::GovernanceConfig::default(),
+    )
+    .await
+    .context("cannot read the kill switch and autonomy settings")?;
+    // Keeps the kill switch and autonomy current; the task lives as long as the process.
+    let _watch = governance.watch();
+    let flow = Arc::new(Procurement::new(
+        node.store.clone(),
+        Arc::new(governance),
+        Arc::new(fx),
+    ));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    if matcher {
+        let agent = InvoiceMatcher::new((*flow).clone(), TolerancePolicy::default());
+        tokio::spawn(agent.run(stopped));
+    }
+    Ok((flow, stop))
+}
+
 /// A running HTTP server.
 pub struct Running {
     pub addr: SocketAddr,
@@ -108,6 +146,7 @@ pub struct Running {
 pub async fn start(
     host: Arc<Host<AnyStore>>,
     campaigns: Arc<Campaigns<AnyStore>>,
+    p2p: Arc<Procurement<AnyStore>>,
     keys: ApiKeys,
     listen: &str,
     base_url: Option<String>,
@@ -120,6 +159,7 @@ pub async fn start(
     let state = AppState {
         host,
         campaigns,
+        p2p,
         keys: Arc::new(keys),
         base_url: base_url.clone(),
     };
@@ -159,7 +199,17 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     {
         keys.insert("auditor", k.trim(), Role::Auditor);
     }
-    let running = start(host, campaigns, keys, &args.listen, args.base_url.clone()).await?;
+    // The matcher runs for as long as `_matcher` lives.
+    let (p2p, _matcher) = p2p_runtime(&node, true).await?;
+    let running = start(
+        host,
+        campaigns,
+        p2p,
+        keys,
+        &args.listen,
+        args.base_url.clone(),
+    )
+    .await?;
     println!(
         "accord serving {} on {} ({} store); OpenAPI at {}/openapi.json",
         node.dir.root.display(),

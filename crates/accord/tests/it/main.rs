@@ -5,6 +5,7 @@ mod audit;
 mod autonomy;
 mod governance;
 mod import;
+mod invoices;
 mod killtrials;
 mod multinode;
 mod policy;

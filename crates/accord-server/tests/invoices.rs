@@ -1,0 +1,420 @@
+//! Accounts payable over real HTTP against a real SQLite store, with the invoice matcher
+//! running: a UBL invoice posted against a received order is matched and released to pay
+//! at once; the same document again stores nothing; every bad-input case is refused
+//! with its code (and the broken rules by id) and changes nothing; metrics add up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use accord_agents::host::Governance as HostGovernance;
+use accord_agents::p2p::{InvoiceMatcher, Procurement, ReceiptInput, RequisitionInput, Routed};
+use accord_agents::{Campaigns, Host, HostOptions};
+use accord_core::{
+    CategoryCode, Currency, Event, FxTable, Money, RegionCode, RiskTier, SizeClass, Supplier,
+    SupplierStatus,
+    document::{Contract, ContractPrice, ContractTerms, PurchaseOrder, ReceiptLine},
+    governance::{AutonomyLevel, CategoryAutonomy},
+    id::{ContractId, SupplierId},
+    lifecycle::ContractState,
+};
+use accord_p2p::{DraftInvoice, DraftLine, tolerance::TolerancePolicy};
+use accord_policy::{AutonomyTable, Gate, Governance, GovernanceConfig, PolicySet, Principal};
+use accord_server::{ApiKeys, AppState, Role};
+use accord_store::{AnyStore, Append, SqliteOptions, SqliteStore, Store};
+use chrono::{Days, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+const KEY: &str = "ap-key";
+
+struct World {
+    base: String,
+    store: AnyStore,
+    order: PurchaseOrder,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = AnyStore::Sqlite(
+        SqliteStore::open(&dir.path().join("accord.db"), SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let policies = Arc::new(PolicySet::default_pack());
+    let gate = Arc::new(Gate::new(policies.clone(), Currency::EUR).unwrap());
+    let governance = Arc::new(
+        Governance::open(store.clone(), gate, GovernanceConfig::default())
+            .await
+            .unwrap(),
+    );
+    let office = CategoryCode::parse("office").unwrap();
+    let now = Utc::now();
+    governance
+        .set_autonomy(
+            &office,
+            CategoryAutonomy::new(AutonomyLevel::ActAlone, 0),
+            &Principal::user("ada", &[accord_policy::Role::Admin]),
+            "test",
+            now,
+        )
+        .await
+        .unwrap();
+    let supplier = Supplier {
+        id: SupplierId::new(),
+        external_ref: "SUP-1".into(),
+        name: "Papeterie Dupont".into(),
+        region: RegionCode::parse("FR").unwrap(),
+        size: SizeClass::Small,
+        status: SupplierStatus::Active,
+        risk: RiskTier::Low,
+        bank: None,
+        payment_days: Some(30),
+    };
+    let today = now.date_naive();
+    store
+        .append(Append::many(vec![
+            Event::SupplierRegistered {
+                supplier: supplier.clone(),
+            },
+            Event::ContractRecorded {
+                contract: Contract {
+                    id: ContractId::new(),
+                    external_ref: "CT-1".into(),
+                    supplier: supplier.id,
+                    category: office.clone(),
+                    currency: Currency::EUR,
+                    terms: ContractTerms {
+                        prices: vec![ContractPrice {
+                            sku: "PAPER".into(),
+                            unit_price: Money::new(1200, Currency::EUR),
+                        }],
+                        payment_days: 60,
+                        lead_time_days: 5,
+                        valid_from: today - Days::new(1),
+                        valid_to: today + Days::new(300),
+                    },
+                    state: ContractState::Active,
+                },
+            },
+        ]))
+        .await
+        .unwrap();
+    let flow = Arc::new(Procurement::new(
+        store.clone(),
+        governance,
+        Arc::new(FxTable::new(Currency::EUR)),
+    ));
+    let Routed::Ordered { order, .. } = flow
+        .submit_requisition(
+            RequisitionInput {
+                requester: "rita".into(),
+                category: office,
+                sku: Some("PAPER".into()),
+                description: "paper".into(),
+                quantity: Decimal::from(10),
+                unit: None,
+                estimated_unit_price: None,
+                needed_by: None,
+            },
+            "req-1",
+            now,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("no order")
+    };
+    flow.receive(
+        order.id,
+        ReceiptInput {
+            received_on: today,
+            lines: vec![ReceiptLine {
+                po_line: 1,
+                received: Decimal::from(10),
+                rejected: Decimal::ZERO,
+            }],
+            by: "dock".into(),
+        },
+        "gr-1",
+    )
+    .await
+    .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(InvoiceMatcher::new((*flow).clone(), TolerancePolicy::default()).run(stopped));
+
+    let host_governance = Arc::new(
+        HostGovernance::new(
+            policies,
+            FxTable::new(Currency::EUR),
+            AutonomyTable::default(),
+        )
+        .unwrap(),
+    );
+    let host = Arc::new(Host::new(
+        store.clone(),
+        host_governance.clone(),
+        HostOptions::default(),
+    ));
+    let campaigns = Arc::new(Campaigns::new(host.clone(), host_governance.fx.clone()));
+    let mut keys = ApiKeys::default();
+    keys.insert("ap", KEY, Role::Buyer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        host,
+        campaigns,
+        p2p: flow,
+        keys: Arc::new(keys),
+        base_url: base.clone(),
+    };
+    tokio::spawn(async move {
+        axum::serve(listener, accord_server::router(state))
+            .await
+            .unwrap();
+    });
+    World {
+        base,
+        store,
+        order,
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+fn draft(order: &PurchaseOrder, number: &str, price_cents: i64) -> DraftInvoice {
+    let today = Utc::now().date_naive();
+    DraftInvoice {
+        number: number.into(),
+        issue_date: today,
+        due_date: Some(today + Days::new(60)),
+        currency: Currency::EUR,
+        order_ref: Some(order.number.clone()),
+        seller_id: "SUP-1".into(),
+        seller_name: "Papeterie Dupont".into(),
+        vat_rate: Decimal::from(20),
+        lines: vec![DraftLine {
+            po_line: Some(1),
+            sku: "PAPER".into(),
+            quantity: Decimal::from(10),
+            unit_price: Decimal::new(price_cents, 2),
+        }],
+    }
+}
+
+async fn post(w: &World, content_type: &str, body: String) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/invoices", w.base))
+        .bearer_auth(KEY)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(w: &World, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{}{path}", w.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls an invoice until the matcher has moved it out of `received`.
+async fn decided(w: &World, id: &str) -> Value {
+    for _ in 0..200 {
+        let v = get(w, &format!("/v1/invoices/{id}")).await;
+        if v["invoice"]["state"] != "received" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("invoice {id} was never matched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posted_invoice_is_matched_and_released_at_once() {
+    let w = world().await;
+    let (status, body) = post(
+        &w,
+        "application/xml",
+        draft(&w.order, "INV-1", 1200).to_ubl(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["state"], "received");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let v = decided(&w, &id).await;
+    assert_eq!(v["invoice"]["state"], "approved", "{v}");
+    assert_eq!(v["match"]["state"], "matched");
+    assert_eq!(v["payments"].as_array().unwrap().len(), 1);
+
+    // The same document again: 200, the first invoice, nothing stored.
+    let seq = w.store.last_seq().await.unwrap();
+    let (status, again) = post(
+        &w,
+        "application/xml",
+        draft(&w.order, "INV-1", 1200).to_ubl(),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["id"], id.as_str());
+    assert_eq!(w.store.last_seq().await.unwrap(), seq);
+
+    // A price variance: an exception, with the approval it was routed to.
+    let (status, body) = post(
+        &w,
+        "application/xml",
+        draft(&w.order, "INV-2", 1500).to_ubl(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let v = decided(&w, body["id"].as_str().unwrap()).await;
+    assert_eq!(v["invoice"]["state"], "exception", "{v}");
+    let kinds: Vec<&str> = v["match"]["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"price_variance"), "{kinds:?}");
+    assert!(v["match"]["approval"].is_string(), "{v}");
+
+    // Metrics: two invoices tallied, one compliant line of two.
+    let m = get(&w, "/v1/metrics").await;
+    assert_eq!(m["overall"][0]["invoices"], 2, "{m}");
+    assert_eq!(m["overall"][0]["compliant_lines"], 1, "{m}");
+    assert_eq!(m["overall"][0]["compliance_rate"], 0.5, "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_invoices_are_refused_with_the_reason_and_store_nothing() {
+    let w = world().await;
+    let good = draft(&w.order, "INV-9", 1200).to_ubl();
+    let seq = w.store.last_seq().await.unwrap();
+    let cases: Vec<(&str, &str, String, u16, &str)> = vec![
+        (
+            "malformed xml",
+            "application/xml",
+            good.replace("</cbc:IssueDate>", ""),
+            400,
+            "invoice_malformed_xml",
+        ),
+        (
+            "wrong root",
+            "application/xml",
+            good.replace("<Invoice xmlns", "<Order xmlns")
+                .replace("</Invoice>", "</Order>"),
+            400,
+            "invoice_not_ubl",
+        ),
+        (
+            "wrong namespace",
+            "application/xml",
+            good.replace(
+                "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+                "urn:example:invoice",
+            ),
+            400,
+            "invoice_not_ubl",
+        ),
+        (
+            "missing mandatory element",
+            "application/xml",
+            good.replace("<cbc:IssueDate>", "<cbc:Note>")
+                .replace("</cbc:IssueDate>", "</cbc:Note>"),
+            422,
+            "invoice_rule_violation",
+        ),
+        (
+            "inconsistent totals",
+            "application/xml",
+            good.replace(
+                "<cbc:PayableAmount currencyID=\"EUR\">144.00</cbc:PayableAmount>",
+                "<cbc:PayableAmount currencyID=\"EUR\">143.00</cbc:PayableAmount>",
+            ),
+            422,
+            "invoice_rule_violation",
+        ),
+        (
+            "unknown order and supplier",
+            "application/xml",
+            DraftInvoice {
+                seller_id: "NOBODY".into(),
+                order_ref: Some("PO-NONE".into()),
+                ..draft(&w.order, "INV-10", 1200)
+            }
+            .to_ubl(),
+            422,
+            "unresolved",
+        ),
+        (
+            "malformed json",
+            "application/json",
+            "{\"number\": ".into(),
+            400,
+            "invoice_malformed_json",
+        ),
+        (
+            "unsupported type",
+            "text/plain",
+            good.clone(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "oversize",
+            "application/xml",
+            "x".repeat(accord_server::invoices::MAX_INVOICE_BYTES + 1),
+            413,
+            "",
+        ),
+    ];
+    for (what, ct, body, status, code) in cases {
+        let (got, err) = post(&w, ct, body).await;
+        assert_eq!(got, status, "{what}: {err}");
+        if !code.is_empty() {
+            assert_eq!(err["error"]["code"], code, "{what}: {err}");
+        }
+        assert_eq!(
+            w.store.last_seq().await.unwrap(),
+            seq,
+            "{what} wrote something"
+        );
+    }
+    // Rule violations name the rule and the element.
+    let (_, err) = post(
+        &w,
+        "application/xml",
+        good.replace(
+            "<cbc:PayableAmount currencyID=\"EUR\">144.00</cbc:PayableAmount>",
+            "<cbc:PayableAmount currencyID=\"EUR\">143.00</cbc:PayableAmount>",
+        ),
+    )
+    .await;
+    let v = &err["error"]["details"]["violations"][0];
+    assert!(v["rule"].as_str().unwrap().starts_with("BR-"), "{err}");
+    assert!(
+        v["path"].as_str().unwrap().contains("PayableAmount"),
+        "{err}"
+    );
+    // Without a key: 401.
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/invoices", w.base))
+        .header("content-type", "application/xml")
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(w.store.last_seq().await.unwrap(), seq);
+}
