@@ -33,6 +33,8 @@ use crate::config::{Config, DataDir};
 
 const KEY: &str = "bench-key";
 const SELLER: &str = "SUP-BENCH";
+/// Orders per distinct issue date of the invoices.
+const CYCLE: usize = 2_000;
 
 pub async fn run(g: &GlobalArgs, args: BenchP2pArgs) -> anyhow::Result<()> {
     println!(
@@ -147,14 +149,15 @@ async fn once(store: AnyStore, dir: &std::path::Path, args: &BenchP2pArgs) -> an
     let lines = args.lines.max(1);
     let n = args.invoices as usize;
     let bar = super::progress_bar(n as u64, "orders");
-    let orders: Vec<anyhow::Result<PurchaseOrder>> = stream::iter(0..n)
+    let orders: Vec<anyhow::Result<(usize, PurchaseOrder)>> = stream::iter(0..n)
         .map(|i| {
             let flow = flow.clone();
             let office = office.clone();
             let bar = bar.clone();
             async move {
-                // A distinct quantity per order, so no two invoices share an amount.
-                let quantity = Decimal::from(10 * u64::from(lines) + i as u64);
+                // Quantities cycle below the sourcing agent's approval threshold; with the
+                // issue date (see `invoice`) no two invoices share amount and date.
+                let quantity = Decimal::from(10 * u64::from(lines) + (i % CYCLE) as u64);
                 let routed = flow
                     .submit_requisition(
                         RequisitionInput {
@@ -189,18 +192,19 @@ async fn once(store: AnyStore, dir: &std::path::Path, args: &BenchP2pArgs) -> an
                 )
                 .await?;
                 bar.inc(1);
-                Ok(order)
+                Ok((i, order))
             }
         })
         .buffer_unordered(16)
         .collect()
         .await;
     bar.finish_and_clear();
-    let orders = orders.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    // Seeded concurrently, so put them back in order: invoice `i` bills order `i`.
+    let mut orders = orders.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    orders.sort_by_key(|(i, _)| *i);
     let docs: Vec<String> = orders
         .iter()
-        .enumerate()
-        .map(|(i, o)| invoice(i, o, lines, today))
+        .map(|(i, o)| invoice(*i, o, lines, today))
         .collect();
     // Let the matcher catch up with the seeding before the clock starts.
     wait_for_checkpoint(&store).await?;
@@ -276,6 +280,29 @@ async fn once(store: AnyStore, dir: &std::path::Path, args: &BenchP2pArgs) -> an
             .collect::<Vec<_>>()
             .join(", ")
     );
+    // Every invoice was built to match: say why any did not.
+    let odd = store
+        .documents(&accord_store::DocumentQuery::kind("invoice", 5).state("exception"))
+        .await?;
+    for d in odd {
+        for e in store
+            .read_stream(&format!("invoice-{}", d.id), 0, 10)
+            .await?
+        {
+            if let Event::InvoiceMatched { record } = e.event()? {
+                let why: Vec<String> = record
+                    .exceptions
+                    .iter()
+                    .map(|x| format!("{}: {}", x.kind, x.detail))
+                    .collect();
+                println!(
+                    "{backend}: invoice {} went to exception: {}",
+                    d.id,
+                    why.join("; ")
+                );
+            }
+        }
+    }
     running.task.abort();
     Ok(())
 }
@@ -319,7 +346,7 @@ fn invoice(i: usize, order: &PurchaseOrder, lines: u32, today: chrono::NaiveDate
     }
     DraftInvoice {
         number: format!("B-{i:08}"),
-        issue_date: today,
+        issue_date: today - Days::new((i / CYCLE) as u64),
         due_date: Some(today + Days::new(45)),
         currency: Currency::EUR,
         order_ref: Some(order.number.clone()),
