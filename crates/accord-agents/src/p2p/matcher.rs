@@ -148,7 +148,8 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         let store = self.flow.store().clone();
         let mut feed = store.subscribe().await.ok();
         loop {
-            if *stop.borrow() {
+            // Told to stop, or the sender is gone.
+            if *stop.borrow() || stop.has_changed().is_err() {
                 return;
             }
             self.flow.governance().wait_until_running().await;

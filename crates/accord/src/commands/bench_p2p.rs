@@ -91,7 +91,7 @@ async fn once(store: AnyStore, dir: &std::path::Path, args: &BenchP2pArgs) -> an
         store: store.clone(),
     };
     let (host, campaigns) = super::serve::runtime(&node, AutonomyLevel::ActAlone).await?;
-    let (flow, _matcher) = super::serve::p2p_runtime(&node, true).await?;
+    let (flow, matcher) = super::serve::p2p_runtime(&node, true).await?;
     let mut keys = ApiKeys::default();
     keys.insert("bench", KEY, accord_server::Role::Buyer);
     let running =
@@ -304,6 +304,9 @@ async fn once(store: AnyStore, dir: &std::path::Path, args: &BenchP2pArgs) -> an
         }
     }
     running.task.abort();
+    // Stop the matcher before the caller drops a PostgreSQL scratch schema under it.
+    let _ = matcher.send(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     Ok(())
 }
 
