@@ -28,6 +28,7 @@ both_backends!(
     requisition_to_payment,
     exceptions_duplicates_and_approvals,
     orders_needing_approval_and_sourcing,
+    savings_realisation_per_campaign,
 );
 
 fn now() -> DateTime<Utc> {
@@ -568,4 +569,130 @@ fn draft_for(order: &PurchaseOrder) -> DraftInvoice {
             unit_price: Decimal::from(12),
         }],
     }
+}
+
+/// A contract negotiated in a campaign (baseline 12.00, contract 11.40 for any item):
+/// one invoice at the contract price realises all the negotiated saving, one at 11.70
+/// (inside the price tolerance, so released) realises half of it and is not compliant.
+/// The campaign's realisation is then (60 + 30) / (60 + 60) = 75 %, compliance 50 %.
+async fn savings_realisation_per_campaign(backend: Backend) {
+    use accord_agents::{build, tail::TailPick};
+    use accord_core::id::CampaignId;
+    use accord_core::negotiation::{Campaign, CampaignTemplate, TailRule};
+    use rand::SeedableRng;
+
+    let h = backend.open().await;
+    let mut w = world(&h, AutonomyLevel::ActAlone).await;
+    let campaign = Campaign {
+        id: CampaignId::new(),
+        name: "tail".into(),
+        rule: TailRule::default(),
+        template: CampaignTemplate::default(),
+        seed: 7,
+        created_at: now(),
+        created_by: "ada".into(),
+    };
+    // The supplier's spend before: 12,000.00 EUR for 1,000 units, 12.00 each.
+    let pick = TailPick {
+        supplier: w.supplier.clone(),
+        spend: accord_store::SupplierSpend {
+            supplier: w.supplier.id,
+            currency: "EUR".into(),
+            total_minor: 1_200_000,
+            lines: 12,
+            quantity: 1000.0,
+        },
+        contract: None,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let (spec, _token) = build::spec(
+        &campaign,
+        &pick,
+        accord_policy::RegionRules::builtin(),
+        now(),
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(spec.buyer.batna.price, Money::new(1200, Currency::EUR));
+    let stationery = CategoryCode::parse("stationery").unwrap();
+    let negotiated = Contract {
+        id: ContractId::new(),
+        external_ref: format!("NEG-{}", spec.id),
+        supplier: w.supplier.id,
+        category: stationery.clone(),
+        currency: Currency::EUR,
+        terms: ContractTerms {
+            prices: vec![ContractPrice {
+                sku: "*".into(),
+                unit_price: Money::new(1140, Currency::EUR),
+            }],
+            payment_days: 60,
+            lead_time_days: 5,
+            valid_from: today() - Days::new(1),
+            valid_to: today() + Days::new(365),
+        },
+        state: ContractState::Active,
+    };
+    h.store
+        .append(Append::many(vec![
+            Event::NegotiationOpened { negotiation: spec },
+            Event::ContractRecorded {
+                contract: negotiated,
+            },
+        ]))
+        .await
+        .unwrap();
+    w.flow
+        .governance()
+        .set_autonomy(
+            &stationery,
+            CategoryAutonomy::new(AutonomyLevel::ActAlone, 0),
+            &Principal::user("ada", &[Role::Admin]),
+            "test set-up",
+            now(),
+        )
+        .await
+        .unwrap();
+    let pens = |key: &str| RequisitionInput {
+        category: stationery.clone(),
+        sku: Some(format!("PENS-{key}")),
+        ..paper(100)
+    };
+    for (key, price_cents) in [("a", 1140), ("b", 1170)] {
+        let Routed::Ordered { order, .. } = w
+            .flow
+            .submit_requisition(pens(key), key, now())
+            .await
+            .unwrap()
+        else {
+            panic!("no order")
+        };
+        assert_eq!(order.lines[0].unit_price, Money::new(1140, Currency::EUR));
+        receive(&w, &order, &format!("gr-{key}"), 100).await;
+        let draft = DraftInvoice {
+            number: format!("N-{key}"),
+            lines: vec![DraftLine {
+                po_line: Some(1),
+                sku: order.lines[0].sku.clone(),
+                quantity: Decimal::from(100),
+                unit_price: Decimal::new(price_cents, 2),
+            }],
+            ..draft_for(&order)
+        };
+        ingest(&w, &draft.to_ubl()).await;
+    }
+    w.matcher.run_once(now()).await.unwrap();
+    let m = Metrics::read(&h.store).await.unwrap();
+    assert_eq!(m.by_campaign.len(), 1, "{m:?}");
+    let c = &m.by_campaign[0];
+    assert_eq!(c.scope, format!("campaign/{}", campaign.id));
+    assert_eq!(c.invoices, 2);
+    assert_eq!(c.negotiated_savings, Some(Money::new(12000, Currency::EUR)));
+    assert_eq!(c.realised_savings, Some(Money::new(9000, Currency::EUR)));
+    assert_eq!(c.realisation_rate, Some(0.75));
+    assert_eq!(c.compliance_rate, Some(0.5));
+    // Both were released: 11.70 is within 2 % or 1.00 of 11.40.
+    let approved = h.store.document_counts("invoice", None).await.unwrap();
+    assert_eq!(approved, vec![("approved".to_owned(), 2)]);
+    chain_verifies(&h).await;
 }
