@@ -250,7 +250,8 @@ impl SavingsTally {
     }
 }
 
-fn as_money(major: Decimal, currency: Currency) -> Result<Money, MoneyError> {
+/// An exact amount in major units as money, rounded once (through `Money::scale`).
+pub fn as_money(major: Decimal, currency: Currency) -> Result<Money, MoneyError> {
     // One major unit scaled by an exact decimal: Money::scale rounds once.
     let one = Money::new(10i64.pow(currency.minor_digits()), currency);
     one.scale(major)

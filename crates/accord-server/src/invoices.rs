@@ -8,9 +8,8 @@
 //! outcome shows on `GET /v1/invoices/{id}`.
 
 use accord_agents::p2p::Metrics;
-use accord_core::{Event, id::InvoiceId};
+use accord_core::id::InvoiceId;
 use accord_p2p::{InvoiceError, read_json, read_ubl};
-use accord_store::Store;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -141,18 +140,7 @@ pub async fn get_invoice(
     };
     let id = InvoiceId::parse(&raw).map_err(|_| not_found())?;
     let invoice = state.p2p.invoice(id).await?.ok_or_else(not_found)?;
-    let events = state
-        .p2p
-        .store()
-        .read_stream(&format!("invoice-{id}"), 0, 1000)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let mut outcome = None;
-    for e in &events {
-        if let Ok(Event::InvoiceMatched { record }) = e.event() {
-            outcome = Some(record);
-        }
-    }
+    let outcome = state.p2p.match_record(id).await?;
     let payments = state.p2p.payments_of(id).await?;
     Ok(Json(json!({
         "invoice": invoice,

@@ -8,15 +8,14 @@
 //! append, with optimistic concurrency on the document's stream and an idempotency key,
 //! so a retried command writes nothing twice and a refused one writes nothing at all.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use accord_core::{
     Actor, CategoryCode, Decision, Event, FxTable, IllegalTransition, Lifecycle, Money,
     ScoredOption, Supplier,
     document::{
-        Contract, GoodsReceipt, Invoice, OrderLine, Payment, PurchaseOrder, ReceiptLine,
-        Requisition,
+        Contract, GoodsReceipt, Invoice, MatchRecord, OrderLine, Payment, PurchaseOrder,
+        ReceiptLine, Requisition,
     },
     event::DocumentRef,
     governance::{ApprovalRequest, Authorises, approval_stream},
@@ -257,6 +256,28 @@ impl<S: Store + Clone + 'static> Procurement<S> {
     pub async fn payments_of(&self, invoice: InvoiceId) -> Result<Vec<Payment>> {
         self.all(DocumentQuery::kind("payment", PAGE).parent(invoice.to_string()))
             .await
+    }
+
+    /// The matcher's latest outcome for an invoice, from the invoice's own stream.
+    pub async fn match_record(&self, invoice: InvoiceId) -> Result<Option<MatchRecord>> {
+        let mut latest = None;
+        let mut after = 0;
+        loop {
+            let page = self
+                .store
+                .read_stream(&format!("invoice-{invoice}"), after, PAGE)
+                .await?;
+            let full = page.len() == PAGE as usize;
+            for e in &page {
+                after = e.stream_version;
+                if let Event::InvoiceMatched { record } = e.event()? {
+                    latest = Some(record);
+                }
+            }
+            if !full {
+                return Ok(latest);
+            }
+        }
     }
 
     pub(crate) async fn doc<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>> {
@@ -1073,12 +1094,11 @@ impl<S: Store + Clone + 'static> Procurement<S> {
         self.governance
             .check_payment_release(&by.id, requester.as_deref().unwrap_or(""), &subject)
             .await?;
+        // Approval requests are filed under their subject in the read model.
         let approvers: Vec<String> = self
-            .governance
-            .approvals(None, None)
+            .all::<ApprovalRequest>(DocumentQuery::kind("approval", PAGE).parent(subject))
             .await?
             .into_iter()
-            .filter(|r| r.subject == subject)
             .filter_map(|r| r.approved_by)
             .collect();
         let supplier = self
@@ -1164,13 +1184,15 @@ impl<S: Store + Clone + 'static> Procurement<S> {
 
 /// The contract's price for `sku`, or its price for any item.
 fn contract_price(contract: &Contract, sku: &str) -> Option<Money> {
-    let prices: HashMap<&str, Money> = contract
-        .terms
-        .prices
-        .iter()
-        .map(|p| (p.sku.as_str(), p.unit_price))
-        .collect();
-    prices.get(sku).or_else(|| prices.get(ANY_ITEM)).copied()
+    let price = |wanted: &str| {
+        contract
+            .terms
+            .prices
+            .iter()
+            .find(|p| p.sku == wanted)
+            .map(|p| p.unit_price)
+    };
+    price(sku).or_else(|| price(ANY_ITEM))
 }
 
 pub(crate) fn supplier_resource(

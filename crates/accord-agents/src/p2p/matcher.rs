@@ -194,29 +194,29 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             return Ok(());
         }
         let index = self.duplicates.get_or_insert_with(DuplicateIndex::new);
-        let mut work: Vec<(Invoice, Vec<DuplicateNote>)> = Vec::with_capacity(batch.len());
-        for invoice in batch {
-            let fp = Fingerprint::of(&invoice, invoice.referenced_invoice.as_deref());
-            index.insert(fp.clone());
-            // Only an earlier invoice makes this one a duplicate (ids grow with time).
-            let notes = index
-                .check(&fp)
-                .into_iter()
-                .filter(|h| h.existing < invoice.id)
-                .map(note)
-                .collect();
-            work.push((invoice, notes));
+        for invoice in &batch {
+            index.insert(Fingerprint::of(
+                invoice,
+                invoice.referenced_invoice.as_deref(),
+            ));
         }
+        let work: Vec<(Invoice, Vec<DuplicateHit>)> = batch
+            .into_iter()
+            .map(|invoice| {
+                let hits = self.duplicates_of(&invoice);
+                (invoice, hits)
+            })
+            .collect();
         let mut ctx = self.context(work.iter().map(|(i, _)| i)).await?;
         let mut appends = Vec::with_capacity(work.len());
-        for (invoice, notes) in &work {
-            let a = self.assess(invoice, notes, &ctx).await?;
+        for (invoice, hits) in &work {
+            let a = self.assess(invoice, hits, &ctx).await?;
             let mut events = Vec::new();
             let released = self
                 .conclude(
                     invoice,
                     &a,
-                    notes.clone(),
+                    hits,
                     a.tally.clone(),
                     now,
                     &mut events,
@@ -235,8 +235,8 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         match self.flow.store().append_batch(appends).await {
             Ok(_) => Ok(()),
             Err(StoreError::Conflict { .. }) => {
-                for (invoice, notes) in work {
-                    self.match_invoice(invoice.id, notes, now).await?;
+                for (invoice, hits) in work {
+                    self.match_invoice(invoice.id, &hits, now).await?;
                 }
                 Ok(())
             }
@@ -304,7 +304,7 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
     async fn match_invoice(
         &self,
         id: InvoiceId,
-        duplicates: Vec<DuplicateNote>,
+        duplicates: &[DuplicateHit],
         now: DateTime<Utc>,
     ) -> Result<()> {
         // One read gives the invoice and its version: an invoice still to match has
@@ -320,7 +320,7 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         };
         let version = 1;
         let mut ctx = self.context(std::iter::once(&invoice)).await?;
-        let outcome = self.assess(&invoice, &duplicates, &ctx).await?;
+        let outcome = self.assess(&invoice, duplicates, &ctx).await?;
         let tally = outcome.tally.clone();
         let mut events = Vec::new();
         self.conclude(
@@ -345,7 +345,7 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
     async fn assess(
         &self,
         invoice: &Invoice,
-        duplicates: &[DuplicateNote],
+        hits: &[DuplicateHit],
         ctx: &Context,
     ) -> Result<Assessment> {
         let order = invoice
@@ -357,7 +357,6 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             Some(c) => self.contract(c).await?,
             None => None,
         };
-        let hits: Vec<DuplicateHit> = duplicates.iter().map(hit).collect();
         let report = match (&order, invoice.kind) {
             // A credit note corrects an invoice: it is checked for replays, not matched
             // against receipts.
@@ -370,7 +369,7 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
                 let earlier = previously_invoiced(ctx, po, invoice.id);
                 let input = MatchInput {
                     previously_invoiced: Some(&earlier),
-                    duplicates: &hits,
+                    duplicates: hits,
                     category: contract.as_ref().map(|c| &c.category),
                     ..MatchInput::new(invoice)
                 };
@@ -507,7 +506,7 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         &self,
         invoice: &Invoice,
         a: &Assessment,
-        duplicates: Vec<DuplicateNote>,
+        duplicates: &[DuplicateHit],
         tally: Option<InvoiceTally>,
         now: DateTime<Utc>,
         events: &mut Vec<Event>,
@@ -627,7 +626,7 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             purchase_order: a.order.as_ref().map(|o| o.id),
             state: next,
             exceptions: exceptions.clone(),
-            duplicates,
+            duplicates: duplicates.iter().map(note).collect(),
             tally,
             decision: decision_id,
             approval: approval.as_ref().map(|r| r.id),
@@ -738,14 +737,14 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         for invoice in waiting {
             let stream = format!("invoice-{}", invoice.id);
             let version = self.flow.version(&stream).await?;
-            let duplicates = self.duplicate_notes(&invoice);
+            let duplicates = self.duplicates_of(&invoice);
             let mut ctx = self.context(std::iter::once(&invoice)).await?;
             let a = self.assess(&invoice, &duplicates, &ctx).await?;
             if !a.report.is_matched() {
                 continue;
             }
             let mut events = Vec::new();
-            self.conclude(&invoice, &a, duplicates, None, now, &mut events, &mut ctx)
+            self.conclude(&invoice, &a, &duplicates, None, now, &mut events, &mut ctx)
                 .await?;
             self.commit(
                 Append::many(events)
@@ -758,7 +757,9 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
         Ok(())
     }
 
-    fn duplicate_notes(&self, invoice: &Invoice) -> Vec<DuplicateNote> {
+    /// The invoices `invoice` repeats. Only an earlier invoice makes a later one a
+    /// duplicate (ids grow with time), so every node gives the same verdict.
+    fn duplicates_of(&self, invoice: &Invoice) -> Vec<DuplicateHit> {
         let Some(index) = &self.duplicates else {
             return Vec::new();
         };
@@ -769,28 +770,26 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             ))
             .into_iter()
             .filter(|h| h.existing < invoice.id)
-            .map(note)
             .collect()
     }
 
     /// Withdraws the pending exception approvals of an invoice that has since matched.
     async fn withdraw_pending(&self, id: InvoiceId, now: DateTime<Utc>) -> Result<()> {
         let g = self.flow.governance();
-        let subject = invoice_subject(id);
-        for r in g.pending(None).await? {
-            if r.subject == subject {
-                match g
-                    .withdraw(
-                        r.id,
-                        Self::principal().id(),
-                        "matched after a goods receipt",
-                        now,
-                    )
-                    .await
-                {
-                    Ok(_) | Err(accord_policy::GovernanceError::NotPending { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+        // Approval requests are filed under their subject in the read model.
+        let pending: Vec<ApprovalRequest> = self
+            .flow
+            .all(
+                DocumentQuery::kind("approval", PAGE)
+                    .parent(invoice_subject(id))
+                    .state(ApprovalState::Pending.as_str()),
+            )
+            .await?;
+        for r in pending {
+            let reason = "matched after a goods receipt";
+            match g.withdraw(r.id, Self::principal().id(), reason, now).await {
+                Ok(_) | Err(accord_policy::GovernanceError::NotPending { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())
@@ -970,7 +969,7 @@ fn duplicate_exception(h: &DuplicateHit) -> MatchException {
     }
 }
 
-fn note(h: DuplicateHit) -> DuplicateNote {
+fn note(h: &DuplicateHit) -> DuplicateNote {
     DuplicateNote {
         of: h.existing,
         kind: match h.kind {
@@ -979,20 +978,7 @@ fn note(h: DuplicateHit) -> DuplicateNote {
             DuplicateKind::CreditNoteReplay => "replayed_credit_note",
         }
         .to_owned(),
-        explanation: h.explanation,
-    }
-}
-
-fn hit(n: &DuplicateNote) -> DuplicateHit {
-    DuplicateHit {
-        kind: match n.kind.as_str() {
-            "exact" => DuplicateKind::Exact,
-            "same_amount_and_date" => DuplicateKind::SameAmountAndDate,
-            _ => DuplicateKind::CreditNoteReplay,
-        },
-        existing: n.of,
-        existing_number: String::new(),
-        explanation: n.explanation.clone(),
+        explanation: h.explanation.clone(),
     }
 }
 

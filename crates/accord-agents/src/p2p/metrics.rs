@@ -3,6 +3,7 @@
 //! state.
 
 use accord_core::{Currency, Money};
+use accord_p2p::compliance::as_money;
 use accord_store::{Store, TallyRow};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -36,8 +37,7 @@ impl ScopeMetrics {
         let rate = |n: i64, d: i64| (d > 0).then(|| n as f64 / d as f64);
         let money = |micros: i64| {
             let currency = Currency::parse(&row.currency).ok()?;
-            let one = Money::new(10i64.pow(currency.minor_digits()), currency);
-            one.scale(Decimal::new(micros, 6)).ok()
+            as_money(Decimal::new(micros, 6), currency).ok()
         };
         ScopeMetrics {
             scope: row.scope.clone(),
@@ -74,12 +74,16 @@ impl Metrics {
         let rows = store.tallies("").await?;
         let pick = |prefix: &str| -> Vec<ScopeMetrics> {
             rows.iter()
-                .filter(|r| r.scope.starts_with(prefix) || (prefix == "all" && r.scope == "all"))
+                .filter(|r| r.scope.starts_with(prefix))
                 .map(ScopeMetrics::of)
                 .collect()
         };
         Ok(Metrics {
-            overall: pick("all"),
+            overall: rows
+                .iter()
+                .filter(|r| r.scope == "all")
+                .map(ScopeMetrics::of)
+                .collect(),
             by_campaign: pick("campaign/"),
             by_supplier: pick("supplier/"),
             invoices: store.document_counts("invoice", None).await?,

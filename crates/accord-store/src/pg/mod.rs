@@ -192,20 +192,20 @@ impl PgStore {
     }
 
     pub(crate) async fn contracts_of_supplier(&self, supplier: &str) -> Result<Vec<Contract>> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT data FROM contracts WHERE supplier = $1 ORDER BY id")
-                .bind(supplier)
-                .fetch_all(&self.inner.pool)
-                .await?;
-        rows.iter().map(|d| read::json(d)).collect()
+        self.contracts_where("supplier", supplier).await
     }
 
     pub(crate) async fn contracts_in_category(&self, category: &str) -> Result<Vec<Contract>> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT data FROM contracts WHERE category = $1 ORDER BY id")
-                .bind(category)
-                .fetch_all(&self.inner.pool)
-                .await?;
+        self.contracts_where("category", category).await
+    }
+
+    /// Every contract whose `column` (a fixed column name, never input) equals `value`.
+    async fn contracts_where(&self, column: &'static str, value: &str) -> Result<Vec<Contract>> {
+        let sql = format!("SELECT data FROM contracts WHERE {column} = $1 ORDER BY id");
+        let rows: Vec<String> = sqlx::query_scalar(&sql)
+            .bind(value)
+            .fetch_all(&self.inner.pool)
+            .await?;
         rows.iter().map(|d| read::json(d)).collect()
     }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use accord_agents::p2p::{FlowError, InvoiceMatcher, Metrics};
-use accord_core::{Event, id::InvoiceId};
+use accord_core::id::InvoiceId;
 use accord_p2p::{InvoiceError, read_json, read_ubl, tolerance::TolerancePolicy};
 use accord_store::Store;
 use anyhow::Context;
@@ -168,16 +168,7 @@ async fn show(g: &GlobalArgs, raw: &str) -> anyhow::Result<ExitCode> {
         .invoice(id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no invoice `{raw}`"))?;
-    let mut outcome = None;
-    for e in node
-        .store
-        .read_stream(&format!("invoice-{id}"), 0, 1000)
-        .await?
-    {
-        if let Event::InvoiceMatched { record } = e.event()? {
-            outcome = Some(record);
-        }
-    }
+    let outcome = flow.match_record(id).await?;
     let payments = flow.payments_of(id).await?;
     println!(
         "{}",
