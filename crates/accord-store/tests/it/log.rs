@@ -23,6 +23,7 @@ both_backends! {
     change_feed_delivers,
     concurrent_appends_group_commit,
     concurrent_batches_fail_alone,
+    same_key_from_concurrent_callers_writes_once,
 }
 
 async fn append_read_and_lookups(b: Backend) {
@@ -518,6 +519,38 @@ async fn concurrent_batches_fail_alone(b: Backend) {
     let report = s.verify(&VerifyOptions::default()).await.unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.entries, 2 + 9 * 25);
+}
+
+/// Callers racing with one idempotency key (a client retrying while its first request is
+/// still queued) may land in one group commit: exactly one writes, every other gets the
+/// same result back marked as a replay.
+async fn same_key_from_concurrent_callers_writes_once(b: Backend) {
+    let h = b.open(Config::default()).await;
+    let s = h.store.clone();
+    s.append(Append::new(support::registered(1))).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..32u64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("retry-{}", i % 4);
+            s.append(Append::new(support::spend(1, i % 4, 3)).key(key))
+                .await
+                .map(|a| (i % 4, a))
+        }));
+    }
+    let mut firsts = std::collections::HashMap::new();
+    let mut replays = 0;
+    for t in tasks {
+        let (k, a) = t.await.unwrap().unwrap();
+        if a.replayed {
+            replays += 1;
+        }
+        let seq = *firsts.entry(k).or_insert(a.first_seq);
+        assert_eq!(seq, a.first_seq, "key {k} answered with two different seqs");
+    }
+    assert_eq!(replays, 28);
+    assert_eq!(s.last_seq().await.unwrap(), 5);
+    assert_eq!(s.counts().await.unwrap().spend_lines, 4);
 }
 
 /// Two stores on one SQLite file (two processes, say `accord serve` and `accord import`):
