@@ -79,6 +79,11 @@ pub trait Store: Send + Sync {
         &self,
         category: &CategoryCode,
     ) -> impl Future<Output = Result<Vec<Contract>>> + Send;
+    /// What the command with idempotency key `key` appended, if one did (marked as a
+    /// replay). Lets a command whose preconditions no longer hold tell a retry of
+    /// itself, which must get its first result, from a new request.
+    fn appended_with_key(&self, key: &str)
+    -> impl Future<Output = Result<Option<Appended>>> + Send;
     fn spend_by_ref(
         &self,
         external_ref: &str,
@@ -265,6 +270,9 @@ macro_rules! impl_store {
             ) -> Result<Vec<Contract>> {
                 <$ty>::contracts_in_category(self, category.as_str()).await
             }
+            async fn appended_with_key(&self, key: &str) -> Result<Option<Appended>> {
+                <$ty>::appended_with_key(self, key).await
+            }
             async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
                 <$ty>::spend_by_ref(self, external_ref).await
             }
@@ -432,6 +440,9 @@ impl Store for AnyStore {
     }
     async fn contracts_in_category(&self, category: &CategoryCode) -> Result<Vec<Contract>> {
         delegate!(self, s => Store::contracts_in_category(s, category))
+    }
+    async fn appended_with_key(&self, key: &str) -> Result<Option<Appended>> {
+        delegate!(self, s => Store::appended_with_key(s, key))
     }
     async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
         delegate!(self, s => Store::spend_by_ref(s, external_ref))

@@ -1015,11 +1015,16 @@ impl<S: Store + Clone + 'static> Procurement<S> {
         if input.lines.is_empty() {
             return Err(invalid("lines", "a receipt needs at least one line"));
         }
+        let key = format!("receipt/{key}");
         let (order, version) = self.order_at_version(order_id).await?;
         if !matches!(
             order.state,
             PurchaseOrderState::Issued | PurchaseOrderState::PartiallyReceived
         ) {
+            // A retry of a receipt that completed the order gets that receipt back.
+            if let Some(done) = self.store.appended_with_key(&key).await? {
+                return self.first_receipt(done).await;
+            }
             return Err(FlowError::Illegal(IllegalTransition {
                 document: PurchaseOrderState::DOCUMENT,
                 from: format!("{:?}", order.state),
@@ -1078,20 +1083,25 @@ impl<S: Store + Clone + 'static> Procurement<S> {
             )?);
         }
         let done = self
-            .commit(Append::many(events).key(format!("receipt/{key}")).expect(
+            .commit(Append::many(events).key(key).expect(
                 format!("purchase_order-{order_id}"),
                 ExpectedVersion::Exact(version),
             ))
             .await?;
         if done.replayed {
-            for e in self.first_result(done.first_seq, done.last_seq).await? {
-                if let Event::GoodsReceived { receipt } = e {
-                    return Ok(receipt);
-                }
-            }
-            return Err(FlowError::Corrupt("receipt".into()));
+            return self.first_receipt(done).await;
         }
         Ok(receipt)
+    }
+
+    /// The receipt a replayed receipt command posted the first time.
+    async fn first_receipt(&self, done: accord_store::Appended) -> Result<GoodsReceipt> {
+        for e in self.first_result(done.first_seq, done.last_seq).await? {
+            if let Event::GoodsReceived { receipt } = e {
+                return Ok(receipt);
+            }
+        }
+        Err(FlowError::Corrupt("receipt".into()))
     }
 
     // --- Invoices ---
