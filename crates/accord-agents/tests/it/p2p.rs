@@ -512,13 +512,12 @@ async fn orders_needing_approval_and_sourcing(backend: Backend) {
     );
 
     // No contract prices toner: the requisition waits for sourcing.
-    let mut toner_id = None;
     let toner = RequisitionInput {
         sku: Some("TONER".into()),
         category: CategoryCode::parse("printing").unwrap(),
         ..paper(3)
     };
-    match w
+    let toner_id = match w
         .flow
         .submit_requisition(toner, "req-2", now())
         .await
@@ -530,11 +529,10 @@ async fn orders_needing_approval_and_sourcing(backend: Backend) {
                 stored.state,
                 accord_core::lifecycle::RequisitionState::Sourcing
             );
-            toner_id = Some(requisition.id);
+            requisition.id
         }
         other => panic!("expected sourcing, got {other:?}"),
-    }
-    let toner_id = toner_id.unwrap();
+    };
 
     // Sourcing ends in a contract (as a campaign's deal records one): the matcher agent
     // turns the waiting requisition into an order at the new contract's terms, once,
