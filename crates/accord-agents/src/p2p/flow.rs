@@ -122,7 +122,8 @@ pub enum Routed {
         approval: Option<ApprovalId>,
     },
     /// No contract covers it: it waits in the sourcing queue (requisitions in state
-    /// `sourcing`) for a negotiation or a campaign.
+    /// `sourcing`) for a negotiation or a campaign; the matcher agent orders it as soon
+    /// as a contract that prices it is recorded ([`Procurement::order_waiting`]).
     Sourcing {
         requisition: Requisition,
         decision: DecisionId,
