@@ -211,6 +211,34 @@ impl ChangeFeed {
             },
         }
     }
+
+    /// The next notification and every other that arrives within `window` after it,
+    /// merged into one change. A reader that re-reads on each notification (a consumer,
+    /// the kill-switch watch) then reads once per burst of commits instead of once per
+    /// commit. Missed notifications ([`StoreError::Lagged`]) count as a change; only
+    /// [`StoreError::Closed`] and database errors are returned.
+    pub async fn recv_coalesced(&mut self, window: std::time::Duration) -> Result<Change> {
+        let lagged = Change {
+            first_seq: 0,
+            last_seq: u64::MAX,
+        };
+        let mut merged = match self.recv().await {
+            Ok(c) => c,
+            Err(StoreError::Lagged(_)) => lagged,
+            Err(e) => return Err(e),
+        };
+        let until = tokio::time::Instant::now() + window;
+        while let Ok(r) = tokio::time::timeout_at(until, self.recv()).await {
+            let c = match r {
+                Ok(c) => c,
+                Err(StoreError::Lagged(_)) => lagged,
+                Err(e) => return Err(e),
+            };
+            merged.first_seq = merged.first_seq.min(c.first_seq);
+            merged.last_seq = merged.last_seq.max(c.last_seq);
+        }
+        Ok(merged)
+    }
 }
 
 /// Notification payloads are `first_seq:last_seq`.

@@ -191,7 +191,12 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             let wait = async {
                 match feed.as_mut() {
                     Some(f) => {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), f.recv()).await;
+                        // A burst of commits within a few milliseconds wakes it once.
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(1),
+                            f.recv_coalesced(Duration::from_millis(5)),
+                        )
+                        .await;
                     }
                     None => tokio::time::sleep(Duration::from_secs(1)).await,
                 }

@@ -5,6 +5,7 @@ pub mod approvals;
 mod audit;
 mod bench;
 mod bench_p2p;
+mod bench_protocol;
 mod demo;
 mod import;
 mod init;
