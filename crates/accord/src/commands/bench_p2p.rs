@@ -90,8 +90,9 @@ async fn once(store: AnyStore, dir: &std::path::Path, args: &BenchP2pArgs) -> an
         key: NodeKey::generate(),
         store: store.clone(),
     };
-    let (host, campaigns) = super::serve::runtime(&node, AutonomyLevel::ActAlone).await?;
-    let (flow, matcher) = super::serve::p2p_runtime(&node, true).await?;
+    let logged = super::serve::governance(&node, AutonomyLevel::ActAlone).await?;
+    let (host, campaigns) = super::serve::runtime(&node, &logged)?;
+    let (flow, matcher) = super::serve::p2p_runtime(&node, logged, true)?;
     let mut keys = ApiKeys::default();
     keys.insert("bench", KEY, accord_server::Role::Buyer);
     let running =

@@ -98,8 +98,9 @@ pub async fn run(g: &GlobalArgs, args: BenchProtocolArgs) -> anyhow::Result<()> 
             "importing the generated enterprise failed"
         );
     }
-    let (host, campaigns) = super::serve::runtime(&node, AutonomyLevel::ActAlone).await?;
-    let (p2p, _matcher) = super::serve::p2p_runtime(&node, false).await?;
+    let logged = super::serve::governance(&node, AutonomyLevel::ActAlone).await?;
+    let (host, campaigns) = super::serve::runtime(&node, &logged)?;
+    let (p2p, _matcher) = super::serve::p2p_runtime(&node, logged, false)?;
     let running = super::serve::start(
         host,
         campaigns.clone(),

@@ -90,12 +90,13 @@ pub async fn run(g: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     println!("\n== 3. The server, in-process, with the supplier protocol and the buyer API");
-    let (host, campaigns) = super::serve::runtime(&node, AutonomyLevel::ActAlone).await?;
+    let logged = super::serve::governance(&node, AutonomyLevel::ActAlone).await?;
+    let (host, campaigns) = super::serve::runtime(&node, &logged)?;
     let key = super::serve::new_api_key();
     let mut keys = ApiKeys::default();
     keys.insert("demo", &key, Role::Buyer);
     // The demo negotiates; invoices come later, so the matcher does not run here.
-    let (p2p, _matcher) = super::serve::p2p_runtime(&node, false).await?;
+    let (p2p, _matcher) = super::serve::p2p_runtime(&node, logged, false)?;
     let running =
         super::serve::start(host, campaigns.clone(), p2p, keys, "127.0.0.1:0", None).await?;
     println!("   listening on {}", running.base_url);

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use accord_agents::p2p::{FlowError, InvoiceMatcher, Metrics};
 use accord_core::id::InvoiceId;
 use accord_p2p::{InvoiceError, read_json, read_ubl, tolerance::TolerancePolicy};
+use accord_policy::AutonomyLevel;
 use accord_store::Store;
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -96,7 +97,8 @@ fn refusal(file: &Path, e: &InvoiceError) -> String {
 
 async fn import(g: &GlobalArgs, args: ImportInvoicesArgs) -> anyhow::Result<ExitCode> {
     let node = Node::open(g).await?;
-    let (flow, _stop) = super::serve::p2p_runtime(&node, false).await?;
+    let logged = super::serve::governance(&node, AutonomyLevel::ActAlone).await?;
+    let (flow, _stop) = super::serve::p2p_runtime(&node, logged, false)?;
     let files = files(&args.path)?;
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(
@@ -163,7 +165,8 @@ async fn import(g: &GlobalArgs, args: ImportInvoicesArgs) -> anyhow::Result<Exit
 async fn show(g: &GlobalArgs, raw: &str) -> anyhow::Result<ExitCode> {
     let node = Node::open(g).await?;
     let id = InvoiceId::parse(raw).map_err(|_| anyhow::anyhow!("`{raw}` is not an invoice id"))?;
-    let (flow, _stop) = super::serve::p2p_runtime(&node, false).await?;
+    let logged = super::serve::governance(&node, AutonomyLevel::ActAlone).await?;
+    let (flow, _stop) = super::serve::p2p_runtime(&node, logged, false)?;
     let invoice = flow
         .invoice(id)
         .await?

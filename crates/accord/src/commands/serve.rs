@@ -56,23 +56,29 @@ pub fn reference_fx(base: Currency) -> anyhow::Result<FxTable> {
 /// The negotiation host and the campaigns over one store.
 pub type Runtime = (Arc<Host<AnyStore>>, Arc<Campaigns<AnyStore>>);
 
-/// The runtime over a node's store: the policy gate (default pack), the negotiation host
-/// and campaigns. Autonomy and the kill switch are the log's (`accord autonomy set`,
-/// `accord agents pause`), kept current while the process runs; a category the log never
-/// set takes `tail_autonomy` for the tail category and `recommend_only` for any other.
-pub async fn runtime(node: &Node, tail_autonomy: AutonomyLevel) -> anyhow::Result<Runtime> {
-    let fx = reference_fx(node.config.reporting_currency)?;
+/// The decision rights as the log holds them: the policy gate (default pack), autonomy per
+/// category and the kill switch (`accord autonomy set`, `accord agents pause`), kept
+/// current for as long as the process runs, from the change feed and by polling for
+/// changes other processes make. A category the log never set takes `tail_autonomy` for
+/// the tail category and `recommend_only` for any other. One per process: the negotiation
+/// host and procure-to-pay share it, so they always see the same settings.
+pub async fn governance(
+    node: &Node,
+    tail_autonomy: AutonomyLevel,
+) -> anyhow::Result<Arc<LoggedGovernance>> {
     let mut configured = AutonomyTable::default();
     configured.set(
         CategoryCode::parse(TAIL_CATEGORY).map_err(anyhow::Error::msg)?,
         CategoryAutonomy::new(tail_autonomy, 10_000),
     );
-    let policies = Arc::new(PolicySet::default_pack());
-    let logged = accord_policy::governance::Governance::open(
+    let logged = LoggedGovernance::open(
         node.store.clone(),
         Arc::new(
-            accord_policy::Gate::new(policies.clone(), node.config.reporting_currency)
-                .context("the default policy pack does not fit the gate")?,
+            accord_policy::Gate::new(
+                Arc::new(PolicySet::default_pack()),
+                node.config.reporting_currency,
+            )
+            .context("the default policy pack does not fit the gate")?,
         ),
         accord_policy::governance::GovernanceConfig {
             default_autonomy: configured.default,
@@ -82,51 +88,46 @@ pub async fn runtime(node: &Node, tail_autonomy: AutonomyLevel) -> anyhow::Resul
     )
     .await
     .context("cannot read the kill switch and autonomy settings")?;
-    // Keeps the kill switch and the autonomy table current for as long as the process
-    // runs: from the change feed, and by polling for changes made by other processes.
+    // The watch task lives as long as the process.
     let _watch = logged.watch();
+    Ok(Arc::new(logged))
+}
+
+/// The decision rights of the log, shared by everything in the process.
+pub type LoggedGovernance = accord_policy::governance::Governance<AnyStore>;
+
+/// The negotiation host and campaigns over a node's store, deciding with `logged`.
+pub fn runtime(node: &Node, logged: &Arc<LoggedGovernance>) -> anyhow::Result<Runtime> {
+    let fx = reference_fx(node.config.reporting_currency)?;
+    let config = logged.config();
+    let mut configured = AutonomyTable::default();
+    configured.default = config.default_autonomy;
+    configured.categories = config.configured_autonomy.clone();
     let autonomy = logged.clone();
     let governance = Arc::new(
-        Governance::new(policies, fx.clone(), configured)
+        Governance::new(Arc::new(PolicySet::default_pack()), fx.clone(), configured)
             .context("the default policy pack does not fit the gate")?
             .with_autonomy_probe(Arc::new(move |category| autonomy.autonomy(category))),
     );
+    let paused = logged.clone();
     let host = Arc::new(
         Host::new(node.store.clone(), governance, HostOptions::default())
-            .with_pause_probe(Arc::new(move || logged.is_paused())),
+            .with_pause_probe(Arc::new(move || paused.is_paused())),
     );
     let campaigns = Arc::new(Campaigns::new(host.clone(), fx));
     Ok((host, campaigns))
 }
 
-/// Procure-to-pay over a node's store: the command service, and (with `matcher`) the
-/// invoice matcher agent on a task that runs until the returned sender is dropped.
-pub async fn p2p_runtime(
+/// Procure-to-pay over a node's store, deciding with `logged`: the command service, and
+/// (with `matcher`) the invoice matcher agent on a task that runs until the returned
+/// sender is dropped.
+pub fn p2p_runtime(
     node: &Node,
+    logged: Arc<LoggedGovernance>,
     matcher: bool,
 ) -> anyhow::Result<(Arc<Procurement<AnyStore>>, tokio::sync::watch::Sender<bool>)> {
     let fx = reference_fx(node.config.reporting_currency)?;
-    let gate = Arc::new(
-        accord_policy::Gate::new(
-            Arc::new(PolicySet::default_pack()),
-            node.config.reporting_currency,
-        )
-        .context("the default policy pack does not fit the gate")?,
-    );
-    let governance = accord_policy::governance::Governance::open(
-        node.store.clone(),
-        gate,
-        accord_policy::governance::GovernanceConfig::default(),
-    )
-    .await
-    .context("cannot read the kill switch and autonomy settings")?;
-    // Keeps the kill switch and autonomy current; the task lives as long as the process.
-    let _watch = governance.watch();
-    let flow = Arc::new(Procurement::new(
-        node.store.clone(),
-        Arc::new(governance),
-        Arc::new(fx),
-    ));
+    let flow = Arc::new(Procurement::new(node.store.clone(), logged, Arc::new(fx)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if matcher {
         let agent = InvoiceMatcher::new((*flow).clone(), TolerancePolicy::default());
@@ -181,7 +182,8 @@ pub fn new_api_key() -> String {
 
 pub async fn run(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let node = Node::open(g).await?;
-    let (host, campaigns) = runtime(&node, AutonomyLevel::ActAlone).await?;
+    let logged = governance(&node, AutonomyLevel::ActAlone).await?;
+    let (host, campaigns) = runtime(&node, &logged)?;
     let mut keys = ApiKeys::default();
     let admin = match std::env::var("ACCORD_API_KEY") {
         Ok(k) if !k.trim().is_empty() => k.trim().to_owned(),
@@ -200,7 +202,7 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         keys.insert("auditor", k.trim(), Role::Auditor);
     }
     // The matcher runs for as long as `_matcher` lives.
-    let (p2p, _matcher) = p2p_runtime(&node, true).await?;
+    let (p2p, _matcher) = p2p_runtime(&node, logged, true)?;
     let running = start(
         host,
         campaigns,
