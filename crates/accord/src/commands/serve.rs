@@ -100,9 +100,11 @@ pub type LoggedGovernance = accord_policy::governance::Governance<AnyStore>;
 pub fn runtime(node: &Node, logged: &Arc<LoggedGovernance>) -> anyhow::Result<Runtime> {
     let fx = reference_fx(node.config.reporting_currency)?;
     let config = logged.config();
-    let mut configured = AutonomyTable::default();
-    configured.default = config.default_autonomy;
-    configured.categories = config.configured_autonomy.clone();
+    let configured = AutonomyTable {
+        default: config.default_autonomy,
+        categories: config.configured_autonomy.clone(),
+        ..AutonomyTable::default()
+    };
     let autonomy = logged.clone();
     let governance = Arc::new(
         Governance::new(Arc::new(PolicySet::default_pack()), fx.clone(), configured)
