@@ -63,24 +63,7 @@ pub async fn create_campaign(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let who = state.keys.check(&headers, Role::Buyer)?;
-    let body = body.map_err(|e| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            e.to_string(),
-        )
-    })?;
-    let req: CreateCampaign = serde_json::from_slice(&body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request("malformed_json", e.to_string())
-        } else {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_campaign",
-                e.to_string(),
-            )
-        }
-    })?;
+    let req: CreateCampaign = crate::body::json_body(body, "invalid_campaign")?;
     let campaign = state
         .campaigns
         .create(
@@ -118,27 +101,15 @@ pub async fn start_campaign(
 
 /// Reads a [`StateChange`] body: empty, or JSON.
 fn state_change(body: Result<Bytes, BytesRejection>) -> Result<StateChange, ApiError> {
-    let body = body.map_err(|e| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            e.to_string(),
-        )
-    })?;
+    let body = crate::body::bytes(body)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(StateChange::default());
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request("malformed_json", e.to_string())
-        } else {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                format!("{e}; send {{\"reason\": \"…\"}} or nothing"),
-            )
-        }
-    })
+    crate::body::parse_json(
+        &body,
+        "invalid_request",
+        Some("send {\"reason\": \"…\"} or nothing"),
+    )
 }
 
 #[utoipa::path(

@@ -5,6 +5,7 @@
 //! (`/v1/invoices`, `/v1/metrics`) and the OpenAPI document generated from the handlers (`/openapi.json`).
 
 pub mod auth;
+mod body;
 pub mod buyer;
 pub mod error;
 pub mod invoices;

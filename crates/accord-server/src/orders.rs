@@ -12,11 +12,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::AppState;
 use crate::auth::Role;
+use crate::body::json_body;
 use crate::error::{ApiError, ErrorBody};
 
 /// Longest accepted `Idempotency-Key`.
@@ -39,28 +39,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
         ));
     }
     Ok(key.to_owned())
-}
-
-/// Reads a JSON body: unreadable JSON is a 400, JSON of the wrong shape a 422 naming
-/// the field.
-fn json_body<T: DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-    what: &'static str,
-) -> Result<T, ApiError> {
-    let body = body.map_err(|e| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            e.to_string(),
-        )
-    })?;
-    serde_json::from_slice(&body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request("malformed_json", e.to_string())
-        } else {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, what, e.to_string())
-        }
-    })
 }
 
 fn not_found(what: &str, raw: &str) -> ApiError {

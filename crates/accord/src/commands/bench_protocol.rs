@@ -22,7 +22,7 @@ use accord_store::{Store, VerifyOptions};
 use rust_decimal::Decimal;
 
 use super::{Node, progress_bar};
-use crate::cli::{BenchProtocolArgs, GlobalArgs, ImportArgs, InitArgs};
+use crate::cli::{BenchProtocolArgs, GlobalArgs, InitArgs};
 use crate::config::DataDir;
 
 /// One open negotiation a client may play.
@@ -81,23 +81,11 @@ pub async fn run(g: &GlobalArgs, args: BenchProtocolArgs) -> anyhow::Result<()> 
         ..EnterpriseConfig::default()
     };
     let enterprise = Enterprise::generate(&config, 1)?;
-    let erp = dir.root.join("erp");
-    accord_sim::export::write_dir(&enterprise, &erp)?;
-    for (kind, path) in crate::import::files_in(&erp)? {
-        let code = super::import::import_one(
-            &node,
-            kind,
-            ImportArgs {
-                file: path,
-                dry_run: false,
-            },
-        )
-        .await?;
-        anyhow::ensure!(
-            code == std::process::ExitCode::SUCCESS,
-            "importing the generated enterprise failed"
-        );
-    }
+    let code = super::demo::import_enterprise(&node, &enterprise, &dir.root.join("erp")).await?;
+    anyhow::ensure!(
+        code == std::process::ExitCode::SUCCESS,
+        "importing the generated enterprise failed"
+    );
     let logged = super::serve::governance(&node, AutonomyLevel::ActAlone).await?;
     let (host, campaigns) = super::serve::runtime(&node, &logged)?;
     let (p2p, _matcher) = super::serve::p2p_runtime(&node, logged, false)?;

@@ -72,21 +72,9 @@ pub async fn run(g: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..EnterpriseConfig::default()
     };
     let enterprise = Enterprise::generate(&config, args.seed)?;
-    let erp = dir.root.join("erp");
-    accord_sim::export::write_dir(&enterprise, &erp)?;
-    for (kind, path) in crate::import::files_in(&erp)? {
-        let code = super::import::import_one(
-            &node,
-            kind,
-            ImportArgs {
-                file: path,
-                dry_run: false,
-            },
-        )
-        .await?;
-        if code != ExitCode::SUCCESS {
-            return Ok(code);
-        }
+    let code = import_enterprise(&node, &enterprise, &dir.root.join("erp")).await?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
     }
 
     println!("\n== 3. The server, in-process, with the supplier protocol and the buyer API");
@@ -242,6 +230,31 @@ pub async fn run(g: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `enterprise` as ERP CSV exports into `erp` and imports them, as a user would
+/// with `accord import`; stops at the first file that does not import.
+pub(crate) async fn import_enterprise(
+    node: &Node,
+    enterprise: &Enterprise,
+    erp: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    accord_sim::export::write_dir(enterprise, erp)?;
+    for (kind, path) in crate::import::files_in(erp)? {
+        let code = super::import::import_one(
+            node,
+            kind,
+            ImportArgs {
+                file: path,
+                dry_run: false,
+            },
+        )
+        .await?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
