@@ -61,6 +61,16 @@ pub type Runtime = (Arc<Host<AnyStore>>, Arc<Campaigns<AnyStore>>);
 /// `accord agents pause`), kept current while the process runs; a category the log never
 /// set takes `tail_autonomy` for the tail category and `recommend_only` for any other.
 pub async fn runtime(node: &Node, tail_autonomy: AutonomyLevel) -> anyhow::Result<Runtime> {
+    runtime_with(node, tail_autonomy, HostOptions::default()).await
+}
+
+/// [`runtime`] with the host's cache and campaign TTL chosen by the caller
+/// (`accord bench hold` sets the cache capacity).
+pub async fn runtime_with(
+    node: &Node,
+    tail_autonomy: AutonomyLevel,
+    options: HostOptions,
+) -> anyhow::Result<Runtime> {
     let fx = reference_fx(node.config.reporting_currency)?;
     let mut configured = AutonomyTable::default();
     configured.set(
@@ -92,7 +102,7 @@ pub async fn runtime(node: &Node, tail_autonomy: AutonomyLevel) -> anyhow::Resul
             .with_autonomy_probe(Arc::new(move |category| autonomy.autonomy(category))),
     );
     let host = Arc::new(
-        Host::new(node.store.clone(), governance, HostOptions::default())
+        Host::new(node.store.clone(), governance, options)
             .with_pause_probe(Arc::new(move || logged.is_paused())),
     );
     let campaigns = Arc::new(Campaigns::new(host.clone(), fx));
