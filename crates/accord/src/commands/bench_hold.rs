@@ -84,6 +84,7 @@ pub async fn run(g: &GlobalArgs, args: BenchHoldArgs) -> anyhow::Result<()> {
         println!("== 1. reusing the enterprise already imported in this data dir");
     }
     let node = Node::open(&g).await?;
+    let sampler = Sampler::start();
     let (host, campaigns) =
         super::serve::runtime_with(&node, AutonomyLevel::ActAlone, options).await?;
     let rss_ready = proc_kib("VmRSS:");
@@ -117,6 +118,7 @@ pub async fn run(g: &GlobalArgs, args: BenchHoldArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let status = campaigns.status(campaign.id).await?;
     let rss_open = proc_kib("VmRSS:");
+    let open_mem = sampler.phase();
     println!(
         "   {} negotiations opened in {open_secs:.1} s ({:.0}/s); open in the read model: {}",
         invitations.len(),
@@ -142,6 +144,7 @@ pub async fn run(g: &GlobalArgs, args: BenchHoldArgs) -> anyhow::Result<()> {
         mib(Some(harness_kib as u64)),
         host.cached()
     );
+    println!("   while opening: {open_mem}");
 
     // 3. Moves: one first supplier move on each of a random sample of the negotiations.
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
@@ -206,6 +209,8 @@ pub async fn run(g: &GlobalArgs, args: BenchHoldArgs) -> anyhow::Result<()> {
     let move_secs = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let rss_moves = proc_kib("VmRSS:");
+    let moves_mem = sampler.phase();
+    let hwm_hold = proc_kib("VmHWM:");
     tally.micros.sort_unstable();
     let pct = |p: f64| {
         tally
@@ -232,6 +237,7 @@ pub async fn run(g: &GlobalArgs, args: BenchHoldArgs) -> anyhow::Result<()> {
         host.cached(),
         host.options().cache_capacity
     );
+    println!("   while moving: {moves_mem}");
     println!(
         "   read model: {} open ({} invited, {} engaged); closed: {} agreed, {} escalated, {} declined, {} no agreement, {} expired",
         status.open(),
@@ -258,13 +264,28 @@ pub async fn run(g: &GlobalArgs, args: BenchHoldArgs) -> anyhow::Result<()> {
         verify.checkpoints_verified,
         t.elapsed().as_secs_f64()
     );
+    let verify_mem = sampler.phase();
+    println!(
+        "   while verifying: {verify_mem} (verify maps the database file: file-backed pages)"
+    );
     let hwm = proc_kib("VmHWM:");
     println!("\n== Summary");
     println!(
-        "   open negotiations {}   VmRSS after opening {}   VmHWM (peak, open + moves + verify) {}",
+        "   open negotiations {}   VmRSS after opening {}   after the moves {}",
         status.open(),
         mib(rss_open),
+        mib(rss_moves),
+    );
+    println!(
+        "   VmHWM (peak) over opening and moves {}; over the whole run, verify included, {}",
+        mib(hwm_hold),
         mib(hwm)
+    );
+    println!(
+        "   peak anonymous memory (sampled every 100 ms): opening {}, moves {}, verify {}",
+        mib(Some(open_mem.anon)),
+        mib(Some(moves_mem.anon)),
+        mib(Some(verify_mem.anon))
     );
     println!(
         "   time to open {open_secs:.1} s   moves {:.0}/s   host cache {}   whole run {:.0} s",
@@ -408,4 +429,61 @@ fn proc_kib(field: &str) -> Option<u64> {
 
 fn mib(kib: Option<u64>) -> String {
     kib.map_or("unknown".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0))
+}
+
+/// Resident memory peaks seen since the last [`Sampler::phase`], in KiB.
+#[derive(Clone, Copy, Debug, Default)]
+struct Peaks {
+    rss: u64,
+    /// Heap and other private memory (`RssAnon`).
+    anon: u64,
+    /// Mapped files (`RssFile`): SQLite maps the database for reads.
+    file: u64,
+}
+
+impl std::fmt::Display for Peaks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "peak VmRSS {} (peak RssAnon {}, peak RssFile {}; sampled every 100 ms)",
+            mib(Some(self.rss)),
+            mib(Some(self.anon)),
+            mib(Some(self.file))
+        )
+    }
+}
+
+/// Reads `/proc/self/status` every 100 ms on a thread of its own and keeps the peaks of
+/// each phase, so a phase's peak can be split into heap and mapped file.
+struct Sampler {
+    peaks: Arc<std::sync::Mutex<Peaks>>,
+}
+
+impl Sampler {
+    fn start() -> Sampler {
+        let peaks = Arc::new(std::sync::Mutex::new(Peaks::default()));
+        let weak = Arc::downgrade(&peaks);
+        std::thread::spawn(move || {
+            while let Some(peaks) = weak.upgrade() {
+                if let (Some(rss), Some(anon), Some(file)) = (
+                    proc_kib("VmRSS:"),
+                    proc_kib("RssAnon:"),
+                    proc_kib("RssFile:"),
+                ) {
+                    let mut p = peaks.lock().expect("sampler poisoned");
+                    p.rss = p.rss.max(rss);
+                    p.anon = p.anon.max(anon);
+                    p.file = p.file.max(file);
+                }
+                drop(peaks);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        Sampler { peaks }
+    }
+
+    /// The peaks since the previous call, starting afresh.
+    fn phase(&self) -> Peaks {
+        std::mem::take(&mut *self.peaks.lock().expect("sampler poisoned"))
+    }
 }
