@@ -105,11 +105,16 @@ pub async fn run(g: &GlobalArgs, args: BenchHoldArgs) -> anyhow::Result<()> {
             now,
         )
         .await?;
-    println!("\n== 2. Opening: choosing the suppliers, building each negotiation and its first offer, 500 per append");
+    println!(
+        "\n== 2. Opening: choosing the suppliers, building each negotiation and its first offer, 500 per append"
+    );
     let bar = progress_bar(u64::from(n), "opening");
     let t = Instant::now();
+    // When the first batch was opened: choosing the suppliers (`tail::select`) is most of it.
+    let first_batch = std::sync::OnceLock::new();
     let invitations = campaigns
         .start(campaign.id, "http://bench.invalid", now, &|done, total| {
+            first_batch.get_or_init(|| (done, t.elapsed().as_secs_f64()));
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         })
@@ -125,6 +130,15 @@ pub async fn run(g: &GlobalArgs, args: BenchHoldArgs) -> anyhow::Result<()> {
         invitations.len() as f64 / open_secs,
         status.open()
     );
+    if let Some((done, secs)) = first_batch.get() {
+        let rest = open_secs - secs;
+        println!(
+            "   the first {done} were open after {secs:.1} s (choosing the suppliers from the spend read model, then building them); \
+             the remaining {} took {rest:.1} s ({:.2} ms each: building each negotiation's valuation and first offer, and the append)",
+            invitations.len() - done,
+            rest * 1000.0 / (invitations.len() - done).max(1) as f64
+        );
+    }
     if invitations.len() < n as usize {
         println!(
             "   note: only {} suppliers qualified (active, no long contract), fewer than --negotiations {n}",
@@ -265,9 +279,7 @@ pub async fn run(g: &GlobalArgs, args: BenchHoldArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     let verify_mem = sampler.phase();
-    println!(
-        "   while verifying: {verify_mem} (verify maps the database file: file-backed pages)"
-    );
+    println!("   while verifying: {verify_mem} (verify maps the database file: file-backed pages)");
     let hwm = proc_kib("VmHWM:");
     println!("\n== Summary");
     println!(
@@ -316,7 +328,7 @@ async fn first_move(
     i: usize,
 ) -> Result<bool, MoveError> {
     let view = host.view(id, token).await?;
-    let Some(first) = view.offers.first() else {
+    let Some(&first) = view.offers.first() else {
         return Ok(false);
     };
     if view.status != "open" || view.turn != Some(Party::Supplier) {
@@ -324,13 +336,11 @@ async fn first_move(
     }
     let offer = Terms {
         price: view.current_terms.price,
-        ..first.clone()
+        ..first
     };
     // The request hash as the server computes it: of the move's JSON as the bot sends it.
-    let body = serde_json::to_vec(&WireMove::Counter {
-        offer: offer.clone(),
-    })
-    .map_err(|e| MoveError::Agent(accord_agents::AgentError::Invalid(e.to_string())))?;
+    let body = serde_json::to_vec(&WireMove::Counter { offer })
+        .map_err(|e| MoveError::Agent(accord_agents::AgentError::Invalid(e.to_string())))?;
     let hash = hex::encode(Sha256::digest(&body));
     let key = format!("bench-hold-{i}");
     host.submit(
@@ -428,7 +438,9 @@ fn proc_kib(field: &str) -> Option<u64> {
 }
 
 fn mib(kib: Option<u64>) -> String {
-    kib.map_or("unknown".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0))
+    kib.map_or("unknown".into(), |k| {
+        format!("{:.0} MiB", k as f64 / 1024.0)
+    })
 }
 
 /// Resident memory peaks seen since the last [`Sampler::phase`], in KiB.
