@@ -317,6 +317,7 @@ pub enum BenchCommand {
     /// negotiation per supplier (a campaign over every active supplier), then make first
     /// supplier moves on a random sample through the negotiation host, so its cache evicts
     /// and rebuilds. Reports resident memory, time to open, moves/s and `audit verify`.
+    /// SQLite only (--database-url is not used).
     #[command(after_help = "Examples:
   accord bench hold
   accord bench hold --negotiations 10000 --moves 2000 --dir /tmp/hold10k")]
