@@ -597,7 +597,13 @@ impl<S: Store + Clone + 'static> Host<S> {
         for attempt in 0..4 {
             let cell = self.cell(id);
             let mut slot = cell.lock().await;
-            self.current(&mut slot, id).await?;
+            // The cached negotiation is used as it is, without asking the log whether
+            // another node moved meanwhile: the append below expects the stream version
+            // the cache has, so a stale cache fails it with a conflict, is dropped, and
+            // the next attempt rebuilds from the log. One read per move saved.
+            if slot.is_none() {
+                *slot = Some(self.load(id).await?.ok_or(MoveError::NotFound)?);
+            }
             let live = slot.as_mut().ok_or(MoveError::NotFound)?;
             Self::authorise(live, token)?;
             // A retry follows a conflict, perhaps with a pause: read the campaign again.

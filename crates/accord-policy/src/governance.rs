@@ -755,10 +755,16 @@ impl<S: Store> Governance<S> {
     }
 }
 
+/// How long the watch gathers change notifications before it re-reads the kill switch
+/// and autonomy: under load every group commit notifies, and without this each one cost
+/// two reads. A pause made on another node is seen within this much more time; one made
+/// through this handle is published at once.
+pub const WATCH_COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl<S: Store + Clone + 'static> Governance<S> {
     /// Starts a task that keeps the kill switch and autonomy table current: it re-reads
-    /// them on every change notification and every `config.poll`. Abort the handle to
-    /// stop it.
+    /// them after change notifications (a burst of commits within [`WATCH_COALESCE`]
+    /// gives one read) and every `config.poll`. Abort the handle to stop it.
     pub fn watch(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
@@ -767,7 +773,7 @@ impl<S: Store + Clone + 'static> Governance<S> {
                 match &mut feed {
                     Some(f) => {
                         tokio::select! {
-                            r = f.recv() => if let Err(StoreError::Closed) = r {
+                            r = f.recv_coalesced(WATCH_COALESCE) => if let Err(StoreError::Closed) = r {
                                 feed = None;
                             },
                             () = tokio::time::sleep(this.config.poll) => {}

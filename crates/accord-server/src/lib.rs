@@ -1,12 +1,14 @@
 //! Accord's HTTP surface, on axum: the supplier negotiation protocol (`/v1/negotiations`),
 //! the buyer API (`/v1/campaigns`, authenticated with role-scoped API keys: create,
-//! start, pause, resume, status, report, sweep), accounts payable (`/v1/invoices`,
-//! `/v1/metrics`) and the OpenAPI document generated from the handlers (`/openapi.json`).
+//! start, pause, resume, status, report, sweep), requisitions and purchase orders with
+//! their goods receipts (`/v1/requisitions`, `/v1/orders`), accounts payable
+//! (`/v1/invoices`, `/v1/metrics`) and the OpenAPI document generated from the handlers (`/openapi.json`).
 
 pub mod auth;
 pub mod buyer;
 pub mod error;
 pub mod invoices;
+pub mod orders;
 pub mod protocol;
 
 use std::sync::Arc;
@@ -56,6 +58,10 @@ pub struct AppState {
         buyer::health,
         invoices::post_invoice,
         invoices::get_invoice,
+        orders::post_requisition,
+        orders::get_requisition,
+        orders::get_order,
+        orders::post_receipt,
         invoices::metrics,
     ),
     components(schemas(
@@ -122,6 +128,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/invoices/{id}", get(invoices::get_invoice))
         .route("/v1/metrics", get(invoices::metrics))
+        .route("/v1/requisitions", post(orders::post_requisition))
+        .route("/v1/requisitions/{id}", get(orders::get_requisition))
+        .route("/v1/orders/{id}", get(orders::get_order))
+        .route("/v1/orders/{id}/receipts", post(orders::post_receipt))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -418,3 +418,102 @@ async fn bad_invoices_are_refused_with_the_reason_and_store_nothing() {
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(w.store.last_seq().await.unwrap(), seq);
 }
+
+async fn send(w: &World, path: &str, key: Option<&str>, body: &str) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}{path}", w.base))
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The whole flow over HTTP: a requisition is routed to an order at contract terms, the
+/// dock posts a receipt, the supplier's invoice is matched and released. Retries with the
+/// same key return the first result; bad requests are refused by name and store nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requisition_order_receipt_and_invoice_over_http() {
+    let w = world().await;
+    let req = r#"{"requester": "rita", "category": "office", "sku": "PAPER",
+                  "description": "A4 paper", "quantity": "4"}"#;
+    let (status, routed) = send(&w, "/v1/requisitions", Some("req-http-1"), req).await;
+    assert_eq!(status, 201, "{routed}");
+    assert_eq!(routed["route"], "ordered", "{routed}");
+    assert_eq!(routed["order"]["state"], "issued");
+    assert_eq!(routed["order"]["payment_days"], 60);
+    let order_id = routed["order"]["id"].as_str().unwrap().to_owned();
+    let number = routed["order"]["number"].as_str().unwrap().to_owned();
+    let (_, again) = send(&w, "/v1/requisitions", Some("req-http-1"), req).await;
+    assert_eq!(
+        again["order"]["id"], routed["order"]["id"],
+        "a retry is the first result"
+    );
+    let req_id = routed["requisition"]["id"].as_str().unwrap();
+    assert_eq!(
+        get(&w, &format!("/v1/requisitions/{req_id}")).await["state"],
+        "ordered"
+    );
+
+    let before = w.store.last_seq().await.unwrap();
+    for (key, body, status, code) in [
+        (None, req, 400, "idempotency_key_required"),
+        (Some("r-bad-1"), "{not json", 400, "malformed_json"),
+        (
+            Some("r-bad-2"),
+            r#"{"requester": "rita", "category": "office", "description": "x"}"#,
+            422,
+            "invalid_requisition",
+        ),
+        (
+            Some("r-bad-3"),
+            r#"{"requester": "rita", "category": "office", "description": "x", "quantity": "-2"}"#,
+            422,
+            "invalid_input",
+        ),
+    ] {
+        let (s, e) = send(&w, "/v1/requisitions", key, body).await;
+        assert_eq!(s, status, "{e}");
+        assert_eq!(e["error"]["code"], code, "{e}");
+    }
+    assert_eq!(
+        w.store.last_seq().await.unwrap(),
+        before,
+        "refusals store nothing"
+    );
+
+    let receipt = r#"{"received_on": "2026-11-20", "by": "dock",
+                      "lines": [{"po_line": 1, "received": "4", "rejected": "0"}]}"#;
+    let path = format!("/v1/orders/{order_id}/receipts");
+    let (status, gr) = send(&w, &path, Some("gr-http-1"), receipt).await;
+    assert_eq!(status, 201, "{gr}");
+    let (_, gr_again) = send(&w, &path, Some("gr-http-1"), receipt).await;
+    assert_eq!(gr_again["id"], gr["id"]);
+    let order = get(&w, &format!("/v1/orders/{order_id}")).await;
+    assert_eq!(order["order"]["state"], "received", "{order}");
+    assert_eq!(order["receipts"].as_array().unwrap().len(), 1);
+    let (s, e) = send(
+        &w,
+        "/v1/orders/0190f5d2-0000-7000-8000-000000000000/receipts",
+        Some("gr-x"),
+        receipt,
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{e}"
+    );
+
+    let mut invoice = draft(&w.order, "INV-HTTP-1", 1200);
+    invoice.order_ref = Some(number);
+    invoice.lines[0].quantity = Decimal::from(4);
+    let (status, body) = post(&w, "application/xml", invoice.to_ubl()).await;
+    assert_eq!(status, 201, "{body}");
+    let v = decided(&w, body["id"].as_str().unwrap()).await;
+    assert_eq!(v["invoice"]["state"], "approved", "{v}");
+}

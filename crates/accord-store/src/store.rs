@@ -79,6 +79,11 @@ pub trait Store: Send + Sync {
         &self,
         category: &CategoryCode,
     ) -> impl Future<Output = Result<Vec<Contract>>> + Send;
+    /// What the command with idempotency key `key` appended, if one did (marked as a
+    /// replay). Lets a command whose preconditions no longer hold tell a retry of
+    /// itself, which must get its first result, from a new request.
+    fn appended_with_key(&self, key: &str)
+    -> impl Future<Output = Result<Option<Appended>>> + Send;
     fn spend_by_ref(
         &self,
         external_ref: &str,
@@ -206,6 +211,34 @@ impl ChangeFeed {
             },
         }
     }
+
+    /// The next notification and every other that arrives within `window` after it,
+    /// merged into one change. A reader that re-reads on each notification (a consumer,
+    /// the kill-switch watch) then reads once per burst of commits instead of once per
+    /// commit. Missed notifications ([`StoreError::Lagged`]) count as a change; only
+    /// [`StoreError::Closed`] and database errors are returned.
+    pub async fn recv_coalesced(&mut self, window: std::time::Duration) -> Result<Change> {
+        let lagged = Change {
+            first_seq: 0,
+            last_seq: u64::MAX,
+        };
+        let mut merged = match self.recv().await {
+            Ok(c) => c,
+            Err(StoreError::Lagged(_)) => lagged,
+            Err(e) => return Err(e),
+        };
+        let until = tokio::time::Instant::now() + window;
+        while let Ok(r) = tokio::time::timeout_at(until, self.recv()).await {
+            let c = match r {
+                Ok(c) => c,
+                Err(StoreError::Lagged(_)) => lagged,
+                Err(e) => return Err(e),
+            };
+            merged.first_seq = merged.first_seq.min(c.first_seq);
+            merged.last_seq = merged.last_seq.max(c.last_seq);
+        }
+        Ok(merged)
+    }
 }
 
 /// Notification payloads are `first_seq:last_seq`.
@@ -264,6 +297,9 @@ macro_rules! impl_store {
                 category: &CategoryCode,
             ) -> Result<Vec<Contract>> {
                 <$ty>::contracts_in_category(self, category.as_str()).await
+            }
+            async fn appended_with_key(&self, key: &str) -> Result<Option<Appended>> {
+                <$ty>::appended_with_key(self, key).await
             }
             async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
                 <$ty>::spend_by_ref(self, external_ref).await
@@ -432,6 +468,9 @@ impl Store for AnyStore {
     }
     async fn contracts_in_category(&self, category: &CategoryCode) -> Result<Vec<Contract>> {
         delegate!(self, s => Store::contracts_in_category(s, category))
+    }
+    async fn appended_with_key(&self, key: &str) -> Result<Option<Appended>> {
+        delegate!(self, s => Store::appended_with_key(s, key))
     }
     async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
         delegate!(self, s => Store::spend_by_ref(s, external_ref))

@@ -30,7 +30,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// The data dir: configuration, node key and the embedded database.
     #[arg(
@@ -313,6 +313,13 @@ pub enum BenchCommand {
   accord bench p2p --invoices 5000
   accord --database-url postgres://postgres@127.0.0.1/test bench p2p")]
     P2p(BenchP2pArgs),
+    /// Supplier-protocol throughput and latency over HTTP: a campaign over a generated
+    /// enterprise in a scratch data dir, then light clients play the supplier side (every
+    /// move a `reject`, which the buyer's agent answers with a fresh offer) for a fixed
+    /// time. Prints moves/s and POST latency percentiles, then verifies the audit chain.
+    #[command(after_help = "Example:
+  accord bench protocol --suppliers 3000 --concurrency 64 --seconds 30")]
+    Protocol(BenchProtocolArgs),
     /// Memory with many open negotiations: generate and import an enterprise, open one
     /// negotiation per supplier (a campaign over every active supplier), then make first
     /// supplier moves on a random sample through the negotiation host, so its cache evicts
@@ -322,6 +329,22 @@ pub enum BenchCommand {
   accord bench hold
   accord bench hold --negotiations 10000 --moves 2000 --dir /tmp/hold10k")]
     Hold(BenchHoldArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchProtocolArgs {
+    /// Suppliers in the generated enterprise; the campaign approaches every active one.
+    #[arg(long, default_value_t = 3_000)]
+    pub suppliers: usize,
+    /// Concurrent clients, each playing one negotiation at a time.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long the clients play.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Data dir to build (a fresh temporary one by default; it must not exist yet).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -122,7 +122,8 @@ pub enum Routed {
         approval: Option<ApprovalId>,
     },
     /// No contract covers it: it waits in the sourcing queue (requisitions in state
-    /// `sourcing`) for a negotiation or a campaign.
+    /// `sourcing`) for a negotiation or a campaign; the matcher agent orders it as soon
+    /// as a contract that prices it is recorded ([`Procurement::order_waiting`]).
     Sourcing {
         requisition: Requisition,
         decision: DecisionId,
@@ -133,6 +134,14 @@ pub enum Routed {
         decision: DecisionId,
         reason: String,
     },
+}
+
+/// A contract order as the gate allows it: the order (none if refused), the decision
+/// saying why, and the approval request when the gate wants one.
+struct ContractOrder {
+    order: Option<PurchaseOrder>,
+    decision: Decision,
+    approval: Option<ApprovalRequest>,
 }
 
 /// A goods receipt as the dock posts it.
@@ -449,53 +458,12 @@ impl<S: Store + Clone + 'static> Procurement<S> {
             });
         };
 
-        let supplier = self
-            .store
-            .supplier(contract.supplier)
-            .await?
-            .ok_or_else(|| FlowError::NotFound(format!("supplier {}", contract.supplier)))?;
-        let total = price
-            .scale(input.quantity)
-            .map_err(|e| invalid("quantity", e.to_string()))?;
-        let order_id = PurchaseOrderId::new();
-        let request = GateRequest::new(
-            Principal::agent(AgentKind::Sourcing, VERSION),
-            Action::PurchaseOrderIssue,
-            supplier_resource(
-                order_subject(order_id),
-                total,
-                &contract.category,
-                &supplier,
-            )
-            .with_requester(&requisition.requester),
-        )
-        .with_decision_id(decision_id);
-        let verdict = self.decide(&request);
-        let options = vec![ScoredOption {
-            label: format!("contract {}", contract.external_ref),
-            score: 1.0,
-            detail: serde_json::json!({
-                "contract": contract.id, "unit_price": price, "total": total,
-                "payment_days": contract.terms.payment_days,
-            }),
-        }];
-        let mut decision = Decision {
-            id: decision_id,
-            at: now,
-            actor: Actor::agent(AgentKind::Sourcing.as_str(), VERSION),
-            action: Action::PurchaseOrderIssue.as_str().into(),
-            subject: order_subject(order_id),
-            inputs: serde_json::json!({
-                "requisition": requisition.id, "category": input.category, "sku": sku,
-                "quantity": input.quantity,
-            }),
-            options,
-            choice: String::new(),
-            verdict: Some(verdict.to_core()),
-            rationale: String::new(),
-        };
         let requisition_stream = format!("requisition-{}", requisition.id);
-        if let Outcome::Deny = verdict.outcome {
+        let unit = input.unit.clone().unwrap_or_else(|| "EA".into());
+        let plan = self
+            .plan_contract_order(&requisition, &unit, price, &contract, now, decision_id)
+            .await?;
+        let Some(order) = plan.order else {
             events.truncate(1);
             events.push(transition(
                 req_ref,
@@ -503,14 +471,10 @@ impl<S: Store + Clone + 'static> Procurement<S> {
                 RequisitionState::Rejected,
                 "the policy gate refused the order",
             )?);
-            let reason = format!(
-                "The gate refused to issue a {total} order to {} ({}).",
-                supplier.name,
-                verdict.policy_ids.join(", ")
-            );
-            decision.choice = "reject".into();
-            decision.rationale = reason.clone();
-            events.push(Event::DecisionRecorded { decision });
+            let reason = plan.decision.rationale.clone();
+            events.push(Event::DecisionRecorded {
+                decision: plan.decision,
+            });
             let done = self
                 .commit(
                     Append::many(events)
@@ -528,8 +492,117 @@ impl<S: Store + Clone + 'static> Procurement<S> {
                 decision: decision_id,
                 reason,
             });
+        };
+        let approval = plan.approval;
+        events.push(Event::PurchaseOrderIssued {
+            order: order.clone(),
+        });
+        events.push(transition(
+            req_ref,
+            RequisitionState::Approved,
+            RequisitionState::Ordered,
+            format!("purchase order {}", order.number),
+        )?);
+        events.push(Event::DecisionRecorded {
+            decision: plan.decision,
+        });
+        if let Some(r) = &approval {
+            events.push(Event::ApprovalRequested { request: r.clone() });
         }
+        let mut append = Append::many(events)
+            .key(format!("requisition/{key}"))
+            .expect(requisition_stream, ExpectedVersion::NoStream)
+            .expect(
+                format!("purchase_order-{}", order.id),
+                ExpectedVersion::NoStream,
+            );
+        if let Some(r) = &approval {
+            append = append.expect(approval_stream(r.id), ExpectedVersion::NoStream);
+        }
+        let done = self.commit(append).await?;
+        if done.replayed {
+            return self.replayed_route(done.first_seq, done.last_seq).await;
+        }
+        let mut requisition = requisition;
+        requisition.state = RequisitionState::Ordered;
+        Ok(Routed::Ordered {
+            requisition,
+            order,
+            decision: decision_id,
+            approval: approval.map(|r| r.id),
+        })
+    }
 
+    /// Asks the gate whether the sourcing agent may order `requisition` under `contract`
+    /// at `price`, and builds the order (issued, or pending the approval the gate wants)
+    /// with its decision; a refusal gives no order and a decision saying why.
+    async fn plan_contract_order(
+        &self,
+        requisition: &Requisition,
+        unit: &str,
+        price: Money,
+        contract: &Contract,
+        now: DateTime<Utc>,
+        decision_id: DecisionId,
+    ) -> Result<ContractOrder> {
+        let sku = requisition.sku.as_deref().unwrap_or(ANY_ITEM);
+        let supplier = self
+            .store
+            .supplier(contract.supplier)
+            .await?
+            .ok_or_else(|| FlowError::NotFound(format!("supplier {}", contract.supplier)))?;
+        let total = price
+            .scale(requisition.quantity)
+            .map_err(|e| invalid("quantity", e.to_string()))?;
+        let order_id = PurchaseOrderId::new();
+        let request = GateRequest::new(
+            Principal::agent(AgentKind::Sourcing, VERSION),
+            Action::PurchaseOrderIssue,
+            supplier_resource(
+                order_subject(order_id),
+                total,
+                &contract.category,
+                &supplier,
+            )
+            .with_requester(&requisition.requester),
+        )
+        .with_decision_id(decision_id);
+        let verdict = self.decide(&request);
+        let mut decision = Decision {
+            id: decision_id,
+            at: now,
+            actor: Actor::agent(AgentKind::Sourcing.as_str(), VERSION),
+            action: Action::PurchaseOrderIssue.as_str().into(),
+            subject: order_subject(order_id),
+            inputs: serde_json::json!({
+                "requisition": requisition.id, "category": requisition.category, "sku": sku,
+                "quantity": requisition.quantity,
+            }),
+            options: vec![ScoredOption {
+                label: format!("contract {}", contract.external_ref),
+                score: 1.0,
+                detail: serde_json::json!({
+                    "contract": contract.id, "unit_price": price, "total": total,
+                    "payment_days": contract.terms.payment_days,
+                }),
+            }],
+            choice: String::new(),
+            verdict: Some(verdict.to_core()),
+            rationale: String::new(),
+        };
+        if let Outcome::Deny = verdict.outcome {
+            decision.choice = "reject".into();
+            decision.rationale = format!(
+                "The gate refused to issue a {total} order to {} ({}).",
+                supplier.name,
+                verdict.policy_ids.join(", ")
+            );
+            return Ok(ContractOrder {
+                order: None,
+                decision,
+                approval: None,
+            });
+        }
         let approval_role = match &verdict.outcome {
             Outcome::NeedsApproval { role } => Some(*role),
             _ => None,
@@ -551,8 +624,8 @@ impl<S: Store + Clone + 'static> Procurement<S> {
                 line_no: 1,
                 sku: sku.to_owned(),
                 description: requisition.description.clone(),
-                quantity: input.quantity,
-                unit: input.unit.clone().unwrap_or_else(|| "EA".into()),
+                quantity: requisition.quantity,
+                unit: unit.to_owned(),
                 unit_price: price,
             }],
             payment_days: contract.terms.payment_days,
@@ -566,7 +639,7 @@ impl<S: Store + Clone + 'static> Procurement<S> {
         decision.rationale = format!(
             "Contract {} prices `{sku}` at {price}; {} x {price} = {total} from {}, paid in {} days. {}",
             contract.external_ref,
-            input.quantity,
+            requisition.quantity,
             supplier.name,
             contract.terms.payment_days,
             match approval_role {
@@ -577,16 +650,6 @@ impl<S: Store + Clone + 'static> Procurement<S> {
                 None => format!("Issued within policy ({}).", verdict.policy_ids.join(", ")),
             }
         );
-        events.push(Event::PurchaseOrderIssued {
-            order: order.clone(),
-        });
-        events.push(transition(
-            req_ref,
-            RequisitionState::Approved,
-            RequisitionState::Ordered,
-            format!("purchase order {}", order.number),
-        )?);
-        events.push(Event::DecisionRecorded { decision });
         let approval = approval_role.map(|role| {
             let mut r = ApprovalRequest::open(
                 ApprovalId::new(),
@@ -604,31 +667,112 @@ impl<S: Store + Clone + 'static> Procurement<S> {
             );
             r
         });
-        if let Some(r) = &approval {
-            events.push(Event::ApprovalRequested { request: r.clone() });
-        }
-        let mut append = Append::many(events)
-            .key(format!("requisition/{key}"))
-            .expect(requisition_stream, ExpectedVersion::NoStream)
-            .expect(
-                format!("purchase_order-{order_id}"),
-                ExpectedVersion::NoStream,
-            );
-        if let Some(r) = &approval {
-            append = append.expect(approval_stream(r.id), ExpectedVersion::NoStream);
-        }
-        let done = self.commit(append).await?;
-        if done.replayed {
-            return self.replayed_route(done.first_seq, done.last_seq).await;
-        }
-        let mut requisition = requisition;
-        requisition.state = RequisitionState::Ordered;
-        Ok(Routed::Ordered {
-            requisition,
-            order,
-            decision: decision_id,
-            approval: approval.map(|r| r.id),
+        Ok(ContractOrder {
+            order: Some(order),
+            decision,
+            approval,
         })
+    }
+
+    /// Orders the requisitions waiting in sourcing that one of `contracts` (new or just
+    /// activated) now prices: each becomes a purchase order at that contract's terms
+    /// through the gate, exactly as a new requisition would (issued, or pending
+    /// approval). One the gate refuses keeps waiting, with the refusal recorded. Safe to
+    /// call again and from several nodes: each requisition's order commits expecting the
+    /// requisition's stream version, under a key naming the requisition and the contract.
+    pub async fn order_waiting(
+        &self,
+        contracts: &[Contract],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Routed>> {
+        let today = now.date_naive();
+        let active: Vec<&Contract> = contracts.iter().filter(|c| c.is_active_on(today)).collect();
+        if active.is_empty() {
+            return Ok(Vec::new());
+        }
+        let waiting: Vec<Requisition> = self
+            .all(DocumentQuery::kind("requisition", PAGE).state("sourcing"))
+            .await?;
+        let mut routed = Vec::new();
+        for requisition in waiting {
+            let sku = requisition.sku.as_deref().unwrap_or(ANY_ITEM);
+            let Some((price, contract)) = active
+                .iter()
+                .filter(|c| c.category == requisition.category)
+                .find_map(|c| contract_price(c, sku).map(|p| (p, *c)))
+            else {
+                continue;
+            };
+            let stream = format!("requisition-{}", requisition.id);
+            let version = self.version(&stream).await?;
+            let decision_id = DecisionId::new();
+            let plan = self
+                .plan_contract_order(&requisition, "EA", price, contract, now, decision_id)
+                .await?;
+            let key = format!("requisition/{}/order/{}", requisition.id, contract.id);
+            let req_ref = DocumentRef::Requisition(requisition.id);
+            let Some(order) = plan.order else {
+                let done = self
+                    .commit(
+                        Append::new(Event::DecisionRecorded {
+                            decision: plan.decision,
+                        })
+                        .key(key)
+                        .expect(stream, ExpectedVersion::Exact(version)),
+                    )
+                    .await;
+                match done {
+                    Ok(_) | Err(FlowError::Conflict(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            let mut events = vec![
+                Event::PurchaseOrderIssued {
+                    order: order.clone(),
+                },
+                transition(
+                    req_ref,
+                    RequisitionState::Sourcing,
+                    RequisitionState::Ordered,
+                    format!(
+                        "purchase order {} under contract {}",
+                        order.number, contract.external_ref
+                    ),
+                )?,
+                Event::DecisionRecorded {
+                    decision: plan.decision,
+                },
+            ];
+            if let Some(r) = &plan.approval {
+                events.push(Event::ApprovalRequested { request: r.clone() });
+            }
+            let mut append = Append::many(events)
+                .key(key)
+                .expect(stream, ExpectedVersion::Exact(version))
+                .expect(
+                    format!("purchase_order-{}", order.id),
+                    ExpectedVersion::NoStream,
+                );
+            if let Some(r) = &plan.approval {
+                append = append.expect(approval_stream(r.id), ExpectedVersion::NoStream);
+            }
+            match self.commit(append).await {
+                Ok(done) if !done.replayed => {
+                    let mut requisition = requisition;
+                    requisition.state = RequisitionState::Ordered;
+                    routed.push(Routed::Ordered {
+                        requisition,
+                        order,
+                        decision: decision_id,
+                        approval: plan.approval.map(|r| r.id),
+                    });
+                }
+                // Another node (or an earlier run) took it: nothing to do.
+                Ok(_) | Err(FlowError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(routed)
     }
 
     /// Rebuilds a requisition's routing from the events its first submission wrote.
@@ -872,11 +1016,16 @@ impl<S: Store + Clone + 'static> Procurement<S> {
         if input.lines.is_empty() {
             return Err(invalid("lines", "a receipt needs at least one line"));
         }
+        let key = format!("receipt/{key}");
         let (order, version) = self.order_at_version(order_id).await?;
         if !matches!(
             order.state,
             PurchaseOrderState::Issued | PurchaseOrderState::PartiallyReceived
         ) {
+            // A retry of a receipt that completed the order gets that receipt back.
+            if let Some(done) = self.store.appended_with_key(&key).await? {
+                return self.first_receipt(done).await;
+            }
             return Err(FlowError::Illegal(IllegalTransition {
                 document: PurchaseOrderState::DOCUMENT,
                 from: format!("{:?}", order.state),
@@ -935,20 +1084,25 @@ impl<S: Store + Clone + 'static> Procurement<S> {
             )?);
         }
         let done = self
-            .commit(Append::many(events).key(format!("receipt/{key}")).expect(
+            .commit(Append::many(events).key(key).expect(
                 format!("purchase_order-{order_id}"),
                 ExpectedVersion::Exact(version),
             ))
             .await?;
         if done.replayed {
-            for e in self.first_result(done.first_seq, done.last_seq).await? {
-                if let Event::GoodsReceived { receipt } = e {
-                    return Ok(receipt);
-                }
-            }
-            return Err(FlowError::Corrupt("receipt".into()));
+            return self.first_receipt(done).await;
         }
         Ok(receipt)
+    }
+
+    /// The receipt a replayed receipt command posted the first time.
+    async fn first_receipt(&self, done: accord_store::Appended) -> Result<GoodsReceipt> {
+        for e in self.first_result(done.first_seq, done.last_seq).await? {
+            if let Event::GoodsReceived { receipt } = e {
+                return Ok(receipt);
+            }
+        }
+        Err(FlowError::Corrupt("receipt".into()))
     }
 
     // --- Invoices ---

@@ -9,6 +9,9 @@
 //! - `GoodsReceived` / `PurchaseOrderChanged`: invoices of that order waiting in
 //!   exception are matched again; one that now matches is released and its approval
 //!   request withdrawn.
+//! - `ContractRecorded`, or a contract turning `active`: requisitions waiting in
+//!   sourcing that the contract prices become purchase orders at its terms
+//!   ([`Procurement::order_waiting`]).
 //! - `ApprovalStepRecorded` that ends a request about an invoice exception or a purchase
 //!   order: applies the outcome (approved: pay / issue; denied or expired: reject /
 //!   cancel).
@@ -118,11 +121,33 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
                 return Ok(handled);
             };
             let mut batch: Vec<Invoice> = Vec::new();
+            let mut new_contracts: Vec<Contract> = Vec::new();
             for stored in &page {
                 // Most of the log (spend, negotiations) is not the matcher's business:
                 // only what it acts on is decoded.
                 if stored.stream.starts_with("contract-") {
                     self.contracts.lock().expect("contracts lock").clear();
+                    match stored.kind.as_str() {
+                        "contract_recorded" => {
+                            if let Event::ContractRecorded { contract } = stored.event()? {
+                                new_contracts.push(contract);
+                            }
+                        }
+                        "document_state_changed" => {
+                            if let Event::DocumentStateChanged {
+                                document: DocumentRef::Contract(id),
+                                to,
+                                ..
+                            } = stored.event()?
+                                && to == "active"
+                                && let Some(c) = store.contract(id).await?
+                            {
+                                new_contracts.push(c);
+                            }
+                        }
+                        _ => {}
+                    }
+                    continue;
                 }
                 if !RELEVANT.contains(&stored.kind.as_str()) {
                     continue;
@@ -138,6 +163,11 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             }
             handled += page.len();
             self.match_batch(batch, now).await?;
+            if !new_contracts.is_empty() {
+                // Requisitions waiting in sourcing that a new contract prices become
+                // orders: this is how sourcing (a negotiation's contract) ends in a PO.
+                self.flow.order_waiting(&new_contracts, now).await?;
+            }
             store.set_consumer_checkpoint(&self.consumer, last).await?;
         }
     }
@@ -161,7 +191,12 @@ impl<S: Store + Clone + 'static> InvoiceMatcher<S> {
             let wait = async {
                 match feed.as_mut() {
                     Some(f) => {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), f.recv()).await;
+                        // A burst of commits within a few milliseconds wakes it once.
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(1),
+                            f.recv_coalesced(Duration::from_millis(5)),
+                        )
+                        .await;
                     }
                     None => tokio::time::sleep(Duration::from_secs(1)).await,
                 }

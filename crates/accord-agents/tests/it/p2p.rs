@@ -517,7 +517,7 @@ async fn orders_needing_approval_and_sourcing(backend: Backend) {
         category: CategoryCode::parse("printing").unwrap(),
         ..paper(3)
     };
-    match w
+    let toner_id = match w
         .flow
         .submit_requisition(toner, "req-2", now())
         .await
@@ -529,9 +529,73 @@ async fn orders_needing_approval_and_sourcing(backend: Backend) {
                 stored.state,
                 accord_core::lifecycle::RequisitionState::Sourcing
             );
+            requisition.id
         }
         other => panic!("expected sourcing, got {other:?}"),
-    }
+    };
+
+    // Sourcing ends in a contract (as a campaign's deal records one): the matcher agent
+    // turns the waiting requisition into an order at the new contract's terms, once,
+    // however often it runs.
+    let printing = Contract {
+        id: ContractId::new(),
+        external_ref: "NEG-toner".into(),
+        supplier: w.supplier.id,
+        category: CategoryCode::parse("printing").unwrap(),
+        currency: Currency::EUR,
+        terms: ContractTerms {
+            prices: vec![ContractPrice {
+                sku: "*".into(),
+                unit_price: Money::new(4_500, Currency::EUR),
+            }],
+            payment_days: 75,
+            lead_time_days: 3,
+            valid_from: today(),
+            valid_to: today() + Days::new(365),
+        },
+        state: ContractState::Active,
+    };
+    w.flow
+        .store()
+        .append(Append::new(Event::ContractRecorded {
+            contract: printing.clone(),
+        }))
+        .await
+        .unwrap();
+    w.matcher.run_once(now()).await.unwrap();
+    w.matcher.run_once(now()).await.unwrap();
+    assert!(
+        w.flow
+            .order_waiting(std::slice::from_ref(&printing), now())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is left waiting"
+    );
+    let stored = w.flow.requisition(toner_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.state,
+        accord_core::lifecycle::RequisitionState::Ordered
+    );
+    let orders: Vec<PurchaseOrder> = w
+        .flow
+        .store()
+        .documents(&accord_store::DocumentQuery::kind("purchase_order", 100))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| serde_json::from_value(d.data).unwrap())
+        .filter(|o: &PurchaseOrder| o.requisition == Some(toner_id))
+        .collect();
+    assert_eq!(orders.len(), 1, "exactly one order for the requisition");
+    let toner_order = &orders[0];
+    assert_eq!(toner_order.contract, Some(printing.id));
+    assert_eq!(toner_order.payment_days, 75);
+    assert_eq!(
+        toner_order.lines[0].unit_price,
+        Money::new(4_500, Currency::EUR)
+    );
+    assert_eq!(toner_order.lines[0].quantity, Decimal::from(3));
 
     // An invoice from nobody the buyer knows is refused, naming why.
     let stranger = DraftInvoice {

@@ -209,6 +209,24 @@ impl PgStore {
         rows.iter().map(|d| read::json(d)).collect()
     }
 
+    pub(crate) async fn appended_with_key(&self, key: &str) -> Result<Option<Appended>> {
+        let row = sqlx::query(
+            "SELECT first_seq, last_seq, stream_version FROM idempotency WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.inner.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Appended {
+                first_seq: r.try_get::<i64, _>(0)? as u64,
+                last_seq: r.try_get::<i64, _>(1)? as u64,
+                stream_version: r.try_get::<i64, _>(2)? as u64,
+                replayed: true,
+            })
+        })
+        .transpose()
+    }
+
     pub(crate) async fn spend_by_ref(&self, external_ref: &str) -> Result<Option<SpendLine>> {
         let row = sqlx::query(
             "SELECT id, external_ref, supplier, category, sku, description, quantity, currency, \

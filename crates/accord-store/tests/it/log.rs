@@ -122,6 +122,8 @@ async fn idempotent_replay_writes_nothing(b: Backend) {
         (first.first_seq, first.last_seq, first.stream_version)
     );
     assert_eq!(s.last_seq().await.unwrap(), 2, "the replay wrote nothing");
+    assert_eq!(s.appended_with_key("cmd-1").await.unwrap(), Some(again));
+    assert_eq!(s.appended_with_key("cmd-2").await.unwrap(), None);
 
     // In a batch: a replayed key, a new key, and the new key twice.
     let batch = vec![

@@ -22,6 +22,9 @@ pub async fn run(g: &GlobalArgs, command: BenchCommand) -> anyhow::Result<ExitCo
         BenchCommand::P2p(args) => super::bench_p2p::run(g, args)
             .await
             .map(|()| ExitCode::SUCCESS),
+        BenchCommand::Protocol(args) => super::bench_protocol::run(g, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         BenchCommand::Hold(args) => super::bench_hold::run(g, args)
             .await
             .map(|()| ExitCode::SUCCESS),

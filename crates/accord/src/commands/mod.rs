@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod bench_hold;
 mod bench_p2p;
+mod bench_protocol;
 mod demo;
 mod import;
 mod init;
