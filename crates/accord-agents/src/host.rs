@@ -293,6 +293,16 @@ impl<S: Store + Clone + 'static> Host<S> {
         self.turns.subscribe()
     }
 
+    /// Negotiations in the cache now (at most about `cache_capacity`).
+    pub fn cached(&self) -> usize {
+        self.slots.lock().expect("slot map poisoned").len()
+    }
+
+    /// The options the host runs with.
+    pub fn options(&self) -> &HostOptions {
+        &self.options
+    }
+
     fn cell(&self, id: NegotiationId) -> Cell {
         let tick = self.clock.fetch_add(1, Ordering::Relaxed);
         let mut slots = self.slots.lock().expect("slot map poisoned");

@@ -320,6 +320,15 @@ pub enum BenchCommand {
     #[command(after_help = "Example:
   accord bench protocol --suppliers 3000 --concurrency 64 --seconds 30")]
     Protocol(BenchProtocolArgs),
+    /// Memory with many open negotiations: generate and import an enterprise, open one
+    /// negotiation per supplier (a campaign over every active supplier), then make first
+    /// supplier moves on a random sample through the negotiation host, so its cache evicts
+    /// and rebuilds. Reports resident memory, time to open, moves/s and `audit verify`.
+    /// SQLite only (--database-url is not used).
+    #[command(after_help = "Examples:
+  accord bench hold
+  accord bench hold --negotiations 10000 --moves 2000 --dir /tmp/hold10k")]
+    Hold(BenchHoldArgs),
 }
 
 #[derive(Debug, Args)]
@@ -336,6 +345,34 @@ pub struct BenchProtocolArgs {
     /// Data dir to build (a fresh temporary one by default; it must not exist yet).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHoldArgs {
+    /// Negotiations to hold open (one per supplier; the enterprise is generated larger,
+    /// since some suppliers are inactive or under a long contract).
+    #[arg(long, default_value_t = 100_000)]
+    pub negotiations: u32,
+    /// First supplier moves, each on a different open negotiation chosen at random.
+    #[arg(long, default_value_t = 20_000)]
+    pub moves: u32,
+    /// Moves in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Negotiations the host keeps built in memory (its default unless set).
+    #[arg(long)]
+    pub cache_capacity: Option<usize>,
+    /// Seed of the enterprise and of the sample.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Data dir to build in (a temporary one by default). An existing one that already
+    /// holds the enterprise is reused: generation and import are skipped.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Internal: generate and import only (run as a child process, so that the
+    /// measuring process never holds the generated enterprise).
+    #[arg(long, hide = true)]
+    pub setup_only: bool,
 }
 
 #[derive(Debug, Args)]

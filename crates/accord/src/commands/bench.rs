@@ -25,6 +25,9 @@ pub async fn run(g: &GlobalArgs, command: BenchCommand) -> anyhow::Result<ExitCo
         BenchCommand::Protocol(args) => super::bench_protocol::run(g, args)
             .await
             .map(|()| ExitCode::SUCCESS),
+        BenchCommand::Hold(args) => super::bench_hold::run(g, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod approvals;
 mod audit;
 mod bench;
+mod bench_hold;
 mod bench_p2p;
 mod bench_protocol;
 mod demo;

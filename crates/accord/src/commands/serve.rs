@@ -98,6 +98,16 @@ pub type LoggedGovernance = accord_policy::governance::Governance<AnyStore>;
 
 /// The negotiation host and campaigns over a node's store, deciding with `logged`.
 pub fn runtime(node: &Node, logged: &Arc<LoggedGovernance>) -> anyhow::Result<Runtime> {
+    runtime_with(node, logged, HostOptions::default())
+}
+
+/// [`runtime`] with the host's cache and campaign TTL chosen by the caller
+/// (`accord bench hold` sets the cache capacity).
+pub fn runtime_with(
+    node: &Node,
+    logged: &Arc<LoggedGovernance>,
+    options: HostOptions,
+) -> anyhow::Result<Runtime> {
     let fx = reference_fx(node.config.reporting_currency)?;
     let config = logged.config();
     let configured = AutonomyTable {
@@ -113,7 +123,7 @@ pub fn runtime(node: &Node, logged: &Arc<LoggedGovernance>) -> anyhow::Result<Ru
     );
     let paused = logged.clone();
     let host = Arc::new(
-        Host::new(node.store.clone(), governance, HostOptions::default())
+        Host::new(node.store.clone(), governance, options)
             .with_pause_probe(Arc::new(move || paused.is_paused())),
     );
     let campaigns = Arc::new(Campaigns::new(host.clone(), fx));

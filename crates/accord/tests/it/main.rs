@@ -3,6 +3,7 @@
 
 mod audit;
 mod autonomy;
+mod bench;
 mod governance;
 mod import;
 mod invoices;
