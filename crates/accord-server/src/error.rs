@@ -140,3 +140,18 @@ impl From<accord_agents::p2p::FlowError> for ApiError {
         ApiError::new(status, e.code(), e.to_string())
     }
 }
+
+impl From<accord_policy::governance::GovernanceError> for ApiError {
+    fn from(e: accord_policy::governance::GovernanceError) -> ApiError {
+        use accord_policy::governance::GovernanceError as G;
+        let (status, code) = match &e {
+            G::UnknownApproval(_) => (StatusCode::NOT_FOUND, "not_found"),
+            G::NotPending { .. } => (StatusCode::CONFLICT, "not_pending"),
+            G::Contention { .. } => (StatusCode::CONFLICT, "conflict"),
+            G::Approval(_) | G::Sod(_) | G::Refused { .. } => (StatusCode::FORBIDDEN, "refused"),
+            G::KillSwitch(_) => (StatusCode::SERVICE_UNAVAILABLE, "agents_paused"),
+            G::Corrupt { .. } | G::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}

@@ -1,9 +1,11 @@
 //! Accord's HTTP surface, on axum: the supplier negotiation protocol (`/v1/negotiations`),
 //! the buyer API (`/v1/campaigns`, authenticated with role-scoped API keys: create,
 //! start, pause, resume, status, report, sweep), requisitions and purchase orders with
-//! their goods receipts (`/v1/requisitions`, `/v1/orders`), accounts payable
+//! their goods receipts (`/v1/requisitions`, `/v1/orders`), the approval queue
+//! (`/v1/approvals`), accounts payable
 //! (`/v1/invoices`, `/v1/metrics`) and the OpenAPI document generated from the handlers (`/openapi.json`).
 
+pub mod approvals;
 pub mod auth;
 mod body;
 pub mod buyer;
@@ -35,6 +37,9 @@ pub struct AppState {
     /// Procure-to-pay: invoice intake and the documents it reads.
     pub p2p: Arc<Procurement<AnyStore>>,
     pub keys: Arc<ApiKeys>,
+    /// The people who decide approvals, with their decision roles (`[users.NAME]` in
+    /// accord.toml).
+    pub users: Arc<std::collections::BTreeMap<String, Vec<accord_core::governance::Role>>>,
     /// The public base URL put into invitations.
     pub base_url: String,
 }
@@ -63,6 +68,10 @@ pub struct AppState {
         orders::get_requisition,
         orders::get_order,
         orders::post_receipt,
+        approvals::list_approvals,
+        approvals::get_approval,
+        approvals::approve,
+        approvals::deny,
         invoices::metrics,
     ),
     components(schemas(
@@ -70,7 +79,8 @@ pub struct AppState {
         error::ErrorBody,
         error::ErrorDetail,
         buyer::CreateCampaign,
-        buyer::StateChange
+        buyer::StateChange,
+        approvals::Decide
     )),
     modifiers(&SecuritySchemes)
 )]
@@ -133,6 +143,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/requisitions/{id}", get(orders::get_requisition))
         .route("/v1/orders/{id}", get(orders::get_order))
         .route("/v1/orders/{id}/receipts", post(orders::post_receipt))
+        .route("/v1/approvals", get(approvals::list_approvals))
+        .route("/v1/approvals/{id}", get(approvals::get_approval))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/deny", post(approvals::deny))
         .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -26,6 +26,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 const KEY: &str = "ap-key";
+const ADMIN_KEY: &str = "admin-key";
 
 struct World {
     base: String,
@@ -160,6 +161,7 @@ async fn world() -> World {
     let campaigns = Arc::new(Campaigns::new(host.clone(), host_governance.fx.clone()));
     let mut keys = ApiKeys::default();
     keys.insert("ap", KEY, Role::Buyer);
+    keys.insert("admin", ADMIN_KEY, Role::Admin);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState {
@@ -167,6 +169,10 @@ async fn world() -> World {
         campaigns,
         p2p: flow,
         keys: Arc::new(keys),
+        users: Arc::new(std::collections::BTreeMap::from([(
+            "ada".to_owned(),
+            vec![accord_core::governance::Role::Approver],
+        )])),
         base_url: base.clone(),
     };
     tokio::spawn(async move {
@@ -516,4 +522,90 @@ async fn requisition_order_receipt_and_invoice_over_http() {
     assert_eq!(status, 201, "{body}");
     let v = decided(&w, body["id"].as_str().unwrap()).await;
     assert_eq!(v["invoice"]["state"], "approved", "{v}");
+}
+
+async fn send_as(w: &World, key: &str, path: &str, body: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", w.base))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// An invoice billed above the contract price waits in exception with an approval
+/// request; over HTTP the request is listed, refused to a buyer key and to an unknown or
+/// unqualified person, approved by a configured approver, and the matcher then releases
+/// the invoice to pay. A second decision finds it decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_is_approved_over_http() {
+    let w = world().await;
+    let (status, body) = post(
+        &w,
+        "application/xml",
+        draft(&w.order, "INV-X", 1400).to_ubl(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let v = decided(&w, &id).await;
+    assert_eq!(v["invoice"]["state"], "exception", "{v}");
+
+    let pending = get(&w, "/v1/approvals?role=approver").await;
+    let pending = pending.as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let approval = pending[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        pending[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("price_variance")
+    );
+    assert!(
+        get(&w, "/v1/approvals?role=treasurer")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let path = format!("/v1/approvals/{approval}/approve");
+    let ok = r#"{"as": "ada", "comment": "price rise agreed by phone"}"#;
+    let (s, e) = send_as(&w, KEY, &path, ok).await;
+    assert_eq!(s, 403, "a buyer key cannot decide: {e}");
+    let (s, e) = send_as(&w, ADMIN_KEY, &path, r#"{"as": "zed", "comment": "x"}"#).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (422, Some("unknown_user")),
+        "{e}"
+    );
+    let (s, e) = send_as(&w, ADMIN_KEY, &path, r#"{"as": "ada", "comment": ""}"#).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (403, Some("refused")),
+        "a comment is required: {e}"
+    );
+    let (s, e) = send_as(&w, ADMIN_KEY, &path, ok).await;
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(e["state"], "approved");
+    let (s, e) = send_as(&w, ADMIN_KEY, &path, ok).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("not_pending")),
+        "{e}"
+    );
+
+    for _ in 0..200 {
+        let v = get(&w, &format!("/v1/invoices/{id}")).await;
+        if v["invoice"]["state"] == "approved" {
+            assert_eq!(v["payments"].as_array().unwrap().len(), 1);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the approved exception was never released");
 }

@@ -58,6 +58,10 @@ async fn serve(store: AnyStore, dir: tempfile::TempDir) -> Server {
         campaigns: campaigns.clone(),
         p2p: procurement(&store).await,
         keys: Arc::new(keys),
+        users: Arc::new(std::collections::BTreeMap::from([(
+            "ada".to_owned(),
+            vec![accord_core::governance::Role::Approver],
+        )])),
         base_url: base.clone(),
     };
     let task = tokio::spawn(async move {

@@ -95,8 +95,16 @@ async fn once(store: AnyStore, dir: &std::path::Path, args: &BenchP2pArgs) -> an
     let (flow, matcher) = super::serve::p2p_runtime(&node, logged, true)?;
     let mut keys = ApiKeys::default();
     keys.insert("bench", KEY, accord_server::Role::Buyer);
-    let running =
-        super::serve::start(host, campaigns, flow.clone(), keys, "127.0.0.1:0", None).await?;
+    let running = super::serve::start(
+        &node,
+        host,
+        campaigns,
+        flow.clone(),
+        keys,
+        "127.0.0.1:0",
+        None,
+    )
+    .await?;
 
     // Seed: one supplier, one contract, an order received in full for every invoice.
     let office = CategoryCode::parse("office").map_err(anyhow::Error::msg)?;

@@ -97,6 +97,7 @@ pub async fn run(g: &GlobalArgs, args: BenchProtocolArgs) -> anyhow::Result<()> 
     let (host, campaigns) = super::serve::runtime(&node, &logged)?;
     let (p2p, _matcher) = super::serve::p2p_runtime(&node, logged, false)?;
     let running = super::serve::start(
+        &node,
         host,
         campaigns.clone(),
         p2p,

@@ -85,8 +85,16 @@ pub async fn run(g: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     keys.insert("demo", &key, Role::Buyer);
     // The demo negotiates; invoices come later, so the matcher does not run here.
     let (p2p, _matcher) = super::serve::p2p_runtime(&node, logged, false)?;
-    let running =
-        super::serve::start(host, campaigns.clone(), p2p, keys, "127.0.0.1:0", None).await?;
+    let running = super::serve::start(
+        &node,
+        host,
+        campaigns.clone(),
+        p2p,
+        keys,
+        "127.0.0.1:0",
+        None,
+    )
+    .await?;
     println!("   listening on {}", running.base_url);
 
     println!(

@@ -157,6 +157,7 @@ pub struct Running {
 
 /// Binds `listen` and serves the API in a task.
 pub async fn start(
+    node: &Node,
     host: Arc<Host<AnyStore>>,
     campaigns: Arc<Campaigns<AnyStore>>,
     p2p: Arc<Procurement<AnyStore>>,
@@ -174,6 +175,13 @@ pub async fn start(
         campaigns,
         p2p,
         keys: Arc::new(keys),
+        users: Arc::new(
+            node.config
+                .users
+                .iter()
+                .map(|(name, u)| (name.clone(), u.roles.clone()))
+                .collect(),
+        ),
         base_url: base_url.clone(),
     };
     let app = accord_server::router(state);
@@ -216,6 +224,7 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     // The matcher runs for as long as `_matcher` lives.
     let (p2p, _matcher) = p2p_runtime(&node, logged, true)?;
     let running = start(
+        &node,
         host,
         campaigns,
         p2p,
