@@ -155,3 +155,9 @@ impl From<accord_policy::governance::GovernanceError> for ApiError {
         ApiError::new(status, code, e.to_string())
     }
 }
+
+impl From<accord_store::StoreError> for ApiError {
+    fn from(e: accord_store::StoreError) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}

@@ -2,7 +2,8 @@
 //! the buyer API (`/v1/campaigns`, authenticated with role-scoped API keys: create,
 //! start, pause, resume, status, report, sweep), requisitions and purchase orders with
 //! their goods receipts (`/v1/requisitions`, `/v1/orders`), the approval queue
-//! (`/v1/approvals`), accounts payable
+//! (`/v1/approvals`), decisions and a campaign's negotiations (`/v1/decisions`,
+//! `/v1/campaigns/{id}/negotiations`), accounts payable
 //! (`/v1/invoices`, `/v1/metrics`) and the OpenAPI document generated from the handlers (`/openapi.json`).
 
 pub mod approvals;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod invoices;
 pub mod orders;
 pub mod protocol;
+pub mod records;
 
 use std::sync::Arc;
 
@@ -72,6 +74,9 @@ pub struct AppState {
         approvals::get_approval,
         approvals::approve,
         approvals::deny,
+        records::campaign_negotiations,
+        records::list_decisions,
+        records::get_decision,
         invoices::metrics,
     ),
     components(schemas(
@@ -144,6 +149,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orders/{id}", get(orders::get_order))
         .route("/v1/orders/{id}/receipts", post(orders::post_receipt))
         .route("/v1/approvals", get(approvals::list_approvals))
+        .route(
+            "/v1/campaigns/{id}/negotiations",
+            get(records::campaign_negotiations),
+        )
+        .route("/v1/decisions", get(records::list_decisions))
+        .route("/v1/decisions/{id}", get(records::get_decision))
         .route("/v1/approvals/{id}", get(approvals::get_approval))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))

@@ -592,6 +592,30 @@ async fn an_exception_is_approved_over_http() {
     let (s, e) = send_as(&w, ADMIN_KEY, &path, ok).await;
     assert_eq!(s, 200, "{e}");
     assert_eq!(e["state"], "approved");
+
+    // The matcher's decision about the invoice, with the gate's verdict and its reasons.
+    let about = get(&w, &format!("/v1/decisions?subject=invoice/{id}")).await;
+    let decisions = about["decisions"].as_array().unwrap();
+    assert!(!decisions.is_empty(), "{about}");
+    let first = &decisions[0];
+    assert_eq!(first["subject"], format!("invoice/{id}"));
+    assert!(
+        first["rationale"].as_str().unwrap().contains("price"),
+        "{first}"
+    );
+    let one = get(
+        &w,
+        &format!("/v1/decisions/{}", first["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(one, *first);
+    let r = reqwest::Client::new()
+        .get(format!("{}/v1/decisions/nope", w.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
     let (s, e) = send_as(&w, ADMIN_KEY, &path, ok).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),

@@ -416,6 +416,41 @@ async fn protocol_end_to_end() {
         .unwrap();
     assert_eq!(error_code(r).await, (401, "unauthorized".into()));
 
+    // The buyer lists the campaign's negotiations, page by page, with their states and
+    // without the token hashes.
+    let mut states = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page: Value = c
+            .get(format!(
+                "{base}/v1/campaigns/{campaign}/negotiations?limit=1&after={after}"
+            ))
+            .bearer_auth(AUDITOR_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for n in page["negotiations"].as_array().unwrap() {
+            assert!(n["negotiation"].get("token_hash").is_none(), "{n}");
+            assert!(n["supplier_ref"].is_string(), "{n}");
+            states.push(n["state"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => break,
+        }
+    }
+    states.sort();
+    let total = status["invited"].as_u64().unwrap()
+        + status["declined"].as_u64().unwrap()
+        + status["agreed"].as_u64().unwrap()
+        + status["escalated"].as_u64().unwrap()
+        + status["engaged"].as_u64().unwrap();
+    assert_eq!(states.len() as u64, total, "{states:?}");
+    assert_eq!(states.iter().filter(|s| *s == "declined").count(), 1);
+
     // OpenAPI is served.
     let doc: Value = c
         .get(format!("{base}/openapi.json"))

@@ -345,7 +345,16 @@ fn projection(event: &Event) -> Result<Option<ProjOp>> {
                 }))?,
             }
         }
-        Event::Genesis { .. } | Event::DecisionRecorded { .. } => return Ok(None),
+        // Decisions are read by id and by what they are about (`GET /v1/decisions`).
+        Event::DecisionRecorded { decision } => ProjOp::Document {
+            kind: "decision",
+            id: decision.id.to_string(),
+            parent: Some(decision.subject.clone()),
+            reference: None,
+            state: decision.choice.clone(),
+            data: serde_json::to_string(decision)?,
+        },
+        Event::Genesis { .. } => return Ok(None),
     }))
 }
 
