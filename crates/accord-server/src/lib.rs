@@ -2,7 +2,7 @@
 //! the buyer API (`/v1/campaigns`, authenticated with role-scoped API keys: create,
 //! start, pause, resume, status, report, sweep), requisitions and purchase orders with
 //! their goods receipts (`/v1/requisitions`, `/v1/orders`), the approval queue
-//! (`/v1/approvals`), decisions and a campaign's negotiations (`/v1/decisions`,
+//! (`/v1/approvals`), ERP CSV import (`/v1/import/{kind}`), decisions and a campaign's negotiations (`/v1/decisions`,
 //! `/v1/campaigns/{id}/negotiations`), accounts payable
 //! (`/v1/invoices`, `/v1/metrics`) and the OpenAPI document generated from the handlers (`/openapi.json`).
 
@@ -11,6 +11,7 @@ pub mod auth;
 mod body;
 pub mod buyer;
 pub mod error;
+pub mod import;
 pub mod invoices;
 pub mod orders;
 pub mod protocol;
@@ -42,6 +43,8 @@ pub struct AppState {
     /// The people who decide approvals, with their decision roles (`[users.NAME]` in
     /// accord.toml).
     pub users: Arc<std::collections::BTreeMap<String, Vec<accord_core::governance::Role>>>,
+    /// Imports ERP CSV files (`POST /v1/import/{kind}`); `None` answers 501.
+    pub importer: Option<import::Importer>,
     /// The public base URL put into invitations.
     pub base_url: String,
 }
@@ -77,6 +80,7 @@ pub struct AppState {
         records::campaign_negotiations,
         records::list_decisions,
         records::get_decision,
+        import::post_import,
         invoices::metrics,
     ),
     components(schemas(
@@ -155,6 +159,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/decisions", get(records::list_decisions))
         .route("/v1/decisions/{id}", get(records::get_decision))
+        .route(
+            "/v1/import/{kind}",
+            post(import::post_import).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BYTES)),
+        )
         .route("/v1/approvals/{id}", get(approvals::get_approval))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))

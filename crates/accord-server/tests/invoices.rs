@@ -173,6 +173,7 @@ async fn world() -> World {
             "ada".to_owned(),
             vec![accord_core::governance::Role::Approver],
         )])),
+        importer: None,
         base_url: base.clone(),
     };
     tokio::spawn(async move {

@@ -62,6 +62,7 @@ async fn serve(store: AnyStore, dir: tempfile::TempDir) -> Server {
             "ada".to_owned(),
             vec![accord_core::governance::Role::Approver],
         )])),
+        importer: None,
         base_url: base.clone(),
     };
     let task = tokio::spawn(async move {

@@ -182,6 +182,7 @@ pub async fn start(
                 .map(|(name, u)| (name.clone(), u.roles.clone()))
                 .collect(),
         ),
+        importer: Some(importer(node)),
         base_url: base_url.clone(),
     };
     let app = accord_server::router(state);
@@ -245,4 +246,43 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => { println!("stopping"); }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The CSV importer of `accord import`, for `POST /v1/import/{kind}`.
+fn importer(node: &Node) -> accord_server::import::Importer {
+    use crate::import::{ImportFailure, Kind};
+    use accord_server::import::{BadField, ImportRefused, Imported};
+    let store = node.store.clone();
+    Arc::new(move |kind, path| {
+        let store = store.clone();
+        let path = path.to_owned();
+        Box::pin(async move {
+            let kind = match kind {
+                "suppliers" => Kind::Suppliers,
+                "contracts" => Kind::Contracts,
+                _ => Kind::Spend,
+            };
+            let bar = indicatif::ProgressBar::hidden();
+            match crate::import::run(&store, kind, &path, false, &bar).await {
+                Ok(r) => Ok(Imported {
+                    rows: r.rows,
+                    created: r.created,
+                    updated: r.updated,
+                    unchanged: r.unchanged,
+                }),
+                Err(ImportFailure::Rows { errors, total }) => Err(ImportRefused::Rows {
+                    errors: errors
+                        .into_iter()
+                        .map(|e| BadField {
+                            line: e.line,
+                            column: e.column,
+                            message: e.message,
+                        })
+                        .collect(),
+                    total,
+                }),
+                Err(ImportFailure::Other(e)) => Err(ImportRefused::Failed(format!("{e:#}"))),
+            }
+        })
+    })
 }

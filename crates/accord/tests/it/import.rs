@@ -139,3 +139,84 @@ fn uninitialised_data_dir_is_a_clear_error() {
     let again = a.run(&["init"]);
     assert!(stderr(&again).contains("already initialised"));
 }
+
+/// The same importer over HTTP on a running `accord serve`: the example suppliers import,
+/// a second post changes nothing, a file with bad rows is refused with each bad field by
+/// line and column and writes nothing, and only the admin key may import.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_over_http_is_all_or_nothing() {
+    use crate::multinode::{KEY, free_port, serve, wait_healthy};
+    let a = Accord::new();
+    a.ok(&["init"]);
+    let port = free_port();
+    let mut server = serve(&a, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base).await;
+    let post = |kind: &str, key: &str, body: String| {
+        client
+            .post(format!("{base}/v1/import/{kind}"))
+            .bearer_auth(key.to_owned())
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
+    let suppliers = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/erp/suppliers.csv"),
+    )
+    .unwrap();
+    let r = post("suppliers", KEY, suppliers.clone()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let done: serde_json::Value = r.json().await.unwrap();
+    assert!(done["created"].as_u64().unwrap() > 0, "{done}");
+    let again: serde_json::Value = post("suppliers", KEY, suppliers)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (again["created"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+
+    let seq = |v: serde_json::Value| v["last_seq"].as_u64().unwrap();
+    let health = || async {
+        client
+            .get(format!("{base}/v1/health"))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let before = seq(health().await);
+    let bad = "line_ref,supplier_ref,date,category,sku,description,quantity,amount,currency\n\
+               L1,S-1001,2026-01-02,office,,Paper,10,100.00,EUR\n\
+               L2,S-1001,2026-01-02,office,,Paper,10,100.00,EUX\n\
+               L3,S-9999,2026-01-02,office,,Paper,1,100.00,EUR\n";
+    let r = post("spend", KEY, bad.to_owned()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "invalid_rows", "{e}");
+    let errors = e["error"]["details"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{e}");
+    assert_eq!(
+        (errors[0]["line"].as_u64(), errors[0]["column"].as_str()),
+        (Some(3), Some("currency"))
+    );
+    assert_eq!(
+        (errors[1]["line"].as_u64(), errors[1]["column"].as_str()),
+        (Some(4), Some("supplier_ref"))
+    );
+    assert_eq!(seq(health().await), before, "a refused file writes nothing");
+
+    let r = post("spend", "not-a-key", bad.to_owned()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = post("invoices", KEY, bad.to_owned()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
