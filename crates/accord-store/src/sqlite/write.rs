@@ -66,8 +66,9 @@ impl Writer {
         Ok(w)
     }
 
-    /// Re-reads the tip; if someone else appended, forgets the cached versions.
-    fn check_tip(&mut self) -> Result<()> {
+    /// Re-reads the tip; if someone else appended, forgets the cached versions and says
+    /// so.
+    fn check_tip(&mut self) -> Result<bool> {
         let row = self
             .conn
             .prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?
@@ -83,8 +84,9 @@ impl Writer {
             self.tip_seq = seq;
             self.tip_hash = hash;
             self.versions.clear();
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// The writer thread's loop: blocks for a request, then takes whatever else is queued
@@ -113,7 +115,7 @@ impl Writer {
         let mut outcome = self.try_group(&group);
         if matches!(outcome, Err(GroupError::Stale)) {
             outcome = match self.check_tip() {
-                Ok(()) => self.try_group(&group),
+                Ok(_) => self.try_group(&group),
                 Err(e) => Err(GroupError::Failed(e.to_string())),
             };
         }
@@ -154,7 +156,18 @@ impl Writer {
         let mut first_new = None;
         let recorded_at = plan::now_text();
         for req in group {
-            let plan = match self.plan_request(&req.commands, &recorded_at) {
+            let mut planned = self.plan_request(&req.commands, &recorded_at);
+            // A version conflict may come from our cache alone: another process on the
+            // same file moved the stream. If the log's tip moved, the cache is dropped
+            // and the request planned once more against what the file holds.
+            if matches!(planned, Err(StoreError::Conflict { .. })) {
+                match self.check_tip() {
+                    Ok(true) => planned = self.plan_request(&req.commands, &recorded_at),
+                    Ok(false) => {}
+                    Err(e) => planned = Err(e),
+                }
+            }
+            let plan = match planned {
                 Ok(p) => p,
                 Err(e) => {
                     results.push(Err(e));

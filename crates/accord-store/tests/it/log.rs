@@ -594,3 +594,47 @@ async fn two_writers_on_one_sqlite_file() {
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.entries, 20);
 }
+
+/// Two stores on one SQLite file, one stream: after the other process moved the stream,
+/// a command expecting the stream's real version commits (the writer notices its cached
+/// version is stale and plans again) instead of failing with a spurious conflict; a
+/// command expecting a version that is really stale still conflicts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_stream_version_from_another_process_is_replanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a = accord_store::SqliteStore::open(&path, Default::default())
+        .await
+        .unwrap();
+    let b = accord_store::SqliteStore::open(&path, Default::default())
+        .await
+        .unwrap();
+    let updated = || Event::SupplierUpdated {
+        supplier: support::supplier(1),
+    };
+    let stream = support::registered(1).stream();
+    a.append(Append::new(support::registered(1))).await.unwrap();
+    // `a` has cached version 1; `b` moves the stream to 2.
+    b.append(Append::new(updated()).expect_version(ExpectedVersion::Exact(1)))
+        .await
+        .unwrap();
+    let r = a
+        .append(Append::new(updated()).expect_version(ExpectedVersion::Exact(2)))
+        .await
+        .unwrap();
+    assert_eq!((r.first_seq, r.stream_version), (3, 3));
+    assert!(matches!(
+        a.append(Append::new(updated()).expect_version(ExpectedVersion::Exact(2)))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let versions: Vec<u64> = b
+        .read_stream(&stream, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3]);
+    assert!(a.verify(&VerifyOptions::default()).await.unwrap().is_ok());
+}
