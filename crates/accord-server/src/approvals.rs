@@ -10,7 +10,6 @@
 
 use accord_core::governance::Role as PolicyRole;
 use accord_core::id::ApprovalId;
-use accord_policy::Approver;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -139,17 +138,7 @@ async fn decide(
     state.keys.check(&headers, Role::Admin)?;
     let id = approval_id(&raw)?;
     let d: Decide = json_body(body, "invalid_request")?;
-    let roles = state.users.get(d.as_user.trim()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_user",
-            format!(
-                "`{}` is not a configured user: add `[users.{}]` with `roles = [...]` to accord.toml",
-                d.as_user, d.as_user
-            ),
-        )
-    })?;
-    let by = Approver::new(d.as_user.trim(), roles);
+    let by = crate::payments::person(&state, &d.as_user)?;
     let governance = state.p2p.governance();
     let now = chrono::Utc::now();
     let request = if approve {

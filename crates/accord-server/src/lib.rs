@@ -2,7 +2,7 @@
 //! the buyer API (`/v1/campaigns`, authenticated with role-scoped API keys: create,
 //! start, pause, resume, status, report, sweep), requisitions and purchase orders with
 //! their goods receipts (`/v1/requisitions`, `/v1/orders`), the approval queue
-//! (`/v1/approvals`), ERP CSV import (`/v1/import/{kind}`), decisions and a campaign's negotiations (`/v1/decisions`,
+//! (`/v1/approvals`), payments (`/v1/payments`), ERP CSV import (`/v1/import/{kind}`), decisions and a campaign's negotiations (`/v1/decisions`,
 //! `/v1/campaigns/{id}/negotiations`), accounts payable
 //! (`/v1/invoices`, `/v1/metrics`) and the OpenAPI document generated from the handlers (`/openapi.json`).
 
@@ -14,6 +14,7 @@ pub mod error;
 pub mod import;
 pub mod invoices;
 pub mod orders;
+pub mod payments;
 pub mod protocol;
 pub mod records;
 
@@ -81,6 +82,9 @@ pub struct AppState {
         records::list_decisions,
         records::get_decision,
         import::post_import,
+        payments::get_payment,
+        payments::release,
+        payments::settle,
         invoices::metrics,
     ),
     components(schemas(
@@ -89,7 +93,8 @@ pub struct AppState {
         error::ErrorDetail,
         buyer::CreateCampaign,
         buyer::StateChange,
-        approvals::Decide
+        approvals::Decide,
+        payments::PaymentAct
     )),
     modifiers(&SecuritySchemes)
 )]
@@ -158,6 +163,9 @@ pub fn router(state: AppState) -> Router {
             get(records::campaign_negotiations),
         )
         .route("/v1/decisions", get(records::list_decisions))
+        .route("/v1/payments/{id}", get(payments::get_payment))
+        .route("/v1/payments/{id}/release", post(payments::release))
+        .route("/v1/payments/{id}/settle", post(payments::settle))
         .route("/v1/decisions/{id}", get(records::get_decision))
         .route(
             "/v1/import/{kind}",

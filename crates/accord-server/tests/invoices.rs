@@ -169,10 +169,16 @@ async fn world() -> World {
         campaigns,
         p2p: flow,
         keys: Arc::new(keys),
-        users: Arc::new(std::collections::BTreeMap::from([(
-            "ada".to_owned(),
-            vec![accord_core::governance::Role::Approver],
-        )])),
+        users: Arc::new(std::collections::BTreeMap::from([
+            (
+                "ada".to_owned(),
+                vec![accord_core::governance::Role::Approver],
+            ),
+            (
+                "tess".to_owned(),
+                vec![accord_core::governance::Role::Treasurer],
+            ),
+        ])),
         importer: None,
         base_url: base.clone(),
     };
@@ -628,6 +634,37 @@ async fn an_exception_is_approved_over_http() {
         let v = get(&w, &format!("/v1/invoices/{id}")).await;
         if v["invoice"]["state"] == "approved" {
             assert_eq!(v["payments"].as_array().unwrap().len(), 1);
+            let payment = v["payments"][0]["id"].as_str().unwrap().to_owned();
+            let release = format!("/v1/payments/{payment}/release");
+            // The approver of the exception may not release its payment, nor anyone
+            // without the treasurer's right; the treasurer may.
+            let (s, e) = send_as(&w, ADMIN_KEY, &release, r#"{"as": "ada"}"#).await;
+            assert_eq!(
+                (s, e["error"]["code"].as_str()),
+                (403, Some("refused")),
+                "{e}"
+            );
+            let (s, e) = send_as(&w, KEY, &release, r#"{"as": "tess"}"#).await;
+            assert_eq!(s, 403, "a buyer key cannot release: {e}");
+            let (s, e) = send_as(&w, ADMIN_KEY, &release, r#"{"as": "tess"}"#).await;
+            assert_eq!(s, 200, "{e}");
+            assert_eq!(e["state"], "released");
+            let (s, e) = send_as(
+                &w,
+                ADMIN_KEY,
+                &format!("/v1/payments/{payment}/settle"),
+                r#"{"as": "tess"}"#,
+            )
+            .await;
+            assert_eq!((s, e["state"].as_str()), (200, Some("settled")), "{e}");
+            assert_eq!(
+                get(&w, &format!("/v1/payments/{payment}")).await["state"],
+                "settled"
+            );
+            assert_eq!(
+                get(&w, &format!("/v1/invoices/{id}")).await["invoice"]["state"],
+                "paid"
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
