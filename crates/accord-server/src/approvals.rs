@@ -14,12 +14,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::Role;
+use crate::auth::{Role, person};
 use crate::body::json_body;
 use crate::error::{ApiError, ErrorBody};
 
@@ -41,13 +41,7 @@ pub struct Decide {
 }
 
 fn approval_id(raw: &str) -> Result<ApprovalId, ApiError> {
-    ApprovalId::parse(raw).map_err(|_| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no approval `{raw}`"),
-        )
-    })
+    ApprovalId::parse(raw).map_err(|_| ApiError::not_found(format!("no approval `{raw}`")))
 }
 
 #[utoipa::path(
@@ -138,7 +132,7 @@ async fn decide(
     state.keys.check(&headers, Role::Admin)?;
     let id = approval_id(&raw)?;
     let d: Decide = json_body(body, "invalid_request")?;
-    let by = crate::payments::person(&state, &d.as_user)?;
+    let by = person(&state.users, &d.as_user)?;
     let governance = state.p2p.governance();
     let now = chrono::Utc::now();
     let request = if approve {

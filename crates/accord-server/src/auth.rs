@@ -87,3 +87,22 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))
 }
+
+/// The person a decision is taken as (`"as"` in a request body): a user configured in
+/// `accord.toml` under `[users.NAME]`, with their decision roles.
+pub(crate) fn person(
+    users: &std::collections::BTreeMap<String, Vec<accord_core::governance::Role>>,
+    name: &str,
+) -> Result<accord_policy::Approver, ApiError> {
+    let name = name.trim();
+    let roles = users.get(name).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_user",
+            format!(
+                "`{name}` is not a configured user: add `[users.{name}]` with `roles = [...]` to accord.toml"
+            ),
+        )
+    })?;
+    Ok(accord_policy::Approver::new(name, roles))
+}

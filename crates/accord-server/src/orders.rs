@@ -42,11 +42,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 fn not_found(what: &str, raw: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("no {what} `{raw}`"),
-    )
+    ApiError::not_found(format!("no {what} `{raw}`"))
 }
 
 #[utoipa::path(

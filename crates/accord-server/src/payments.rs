@@ -7,17 +7,16 @@
 //! `Procurement::release_payment`).
 
 use accord_core::id::PaymentId;
-use accord_policy::Approver;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::Role;
+use crate::auth::{Role, person};
 use crate::body::json_body;
 use crate::error::{ApiError, ErrorBody};
 
@@ -30,28 +29,7 @@ pub struct PaymentAct {
 }
 
 fn payment_id(raw: &str) -> Result<PaymentId, ApiError> {
-    PaymentId::parse(raw).map_err(|_| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no payment `{raw}`"),
-        )
-    })
-}
-
-/// The configured person `as` names, with their decision roles.
-pub(crate) fn person(state: &AppState, name: &str) -> Result<Approver, ApiError> {
-    let name = name.trim();
-    let roles = state.users.get(name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_user",
-            format!(
-                "`{name}` is not a configured user: add `[users.{name}]` with `roles = [...]` to accord.toml"
-            ),
-        )
-    })?;
-    Ok(Approver::new(name, roles))
+    PaymentId::parse(raw).map_err(|_| ApiError::not_found(format!("no payment `{raw}`")))
 }
 
 #[utoipa::path(
@@ -68,13 +46,11 @@ pub async fn get_payment(
 ) -> Result<impl IntoResponse, ApiError> {
     state.keys.check(&headers, Role::Auditor)?;
     let id = payment_id(&raw)?;
-    let payment = state.p2p.payment(id).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no payment `{raw}`"),
-        )
-    })?;
+    let payment = state
+        .p2p
+        .payment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no payment `{raw}`")))?;
     Ok(Json(payment))
 }
 
@@ -97,7 +73,7 @@ pub async fn release(
     state.keys.check(&headers, Role::Admin)?;
     let id = payment_id(&raw)?;
     let act: PaymentAct = json_body(body, "invalid_request")?;
-    let by = person(&state, &act.as_user)?;
+    let by = person(&state.users, &act.as_user)?;
     let payment = state
         .p2p
         .release_payment(id, &by, chrono::Utc::now())
@@ -122,7 +98,7 @@ pub async fn settle(
     state.keys.check(&headers, Role::Admin)?;
     let id = payment_id(&raw)?;
     let act: PaymentAct = json_body(body, "invalid_request")?;
-    let by = person(&state, &act.as_user)?;
+    let by = person(&state.users, &act.as_user)?;
     let payment = state.p2p.settle_payment(id, &by.id).await?;
     Ok(Json(payment))
 }

@@ -4,10 +4,10 @@
 //! `GET /v1/decisions?subject=invoice/0190…`): actor, inputs seen, options weighed,
 //! choice, the gate's verdict with its policy ids, and the rationale.
 
-use accord_store::{DocumentQuery, Store};
+use accord_store::{DocumentQuery, DocumentRecord, Store};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
@@ -40,6 +40,18 @@ impl Page {
     }
 }
 
+/// One page of documents, and the `after` of the next page when this one is full.
+async fn page_of(
+    state: &AppState,
+    query: &DocumentQuery,
+) -> Result<(Vec<DocumentRecord>, Option<String>), ApiError> {
+    let rows = state.host.store().documents(query).await?;
+    let next = (rows.len() == query.limit as usize)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    Ok((rows, next))
+}
+
 #[utoipa::path(
     get, path = "/v1/campaigns/{id}/negotiations",
     params(("id" = String, Path, description = "The campaign's id"), Page),
@@ -55,11 +67,7 @@ pub async fn campaign_negotiations(
 ) -> Result<impl IntoResponse, ApiError> {
     state.keys.check(&headers, Role::Auditor)?;
     let query = page.query("negotiation").parent(id);
-    let limit = query.limit as usize;
-    let rows = state.host.store().documents(&query).await?;
-    let next = (rows.len() == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
+    let (rows, next) = page_of(&state, &query).await?;
     let items: Vec<_> = rows
         .into_iter()
         .map(|mut r| {
@@ -95,11 +103,7 @@ pub async fn list_decisions(
     if let Some(s) = &page.subject {
         query = query.parent(s.clone());
     }
-    let limit = query.limit as usize;
-    let rows = state.host.store().documents(&query).await?;
-    let next = (rows.len() == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
+    let (rows, next) = page_of(&state, &query).await?;
     let items: Vec<_> = rows.into_iter().map(|r| r.data).collect();
     Ok(Json(json!({ "decisions": items, "next": next })))
 }
@@ -122,12 +126,6 @@ pub async fn get_decision(
         .store()
         .document("decision", &id)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no decision `{id}`"),
-            )
-        })?;
+        .ok_or_else(|| ApiError::not_found(format!("no decision `{id}`")))?;
     Ok(Json(record.data))
 }

@@ -121,6 +121,17 @@ impl Writer {
         }
     }
 
+    /// The log as this writer sees it, for planning.
+    fn tip<'a>(&'a self, known_keys: &'a HashMap<String, Appended>) -> Tip<'a> {
+        Tip {
+            seq: self.tip_seq,
+            hash: self.tip_hash,
+            versions: &self.versions,
+            known_keys,
+            signer: self.signer.as_ref().map(|k| (k, self.checkpoint_every)),
+        }
+    }
+
     /// Drops the cached tip and versions after a rolled-back transaction.
     fn forget(&mut self) {
         self.tip_seq = u64::MAX;
@@ -160,17 +171,7 @@ impl Writer {
         let mut merged = Plan::default();
         let mut results = Vec::with_capacity(group.len());
         for r in group {
-            let planned = plan::plan(
-                &Tip {
-                    seq: self.tip_seq,
-                    hash: self.tip_hash,
-                    versions: &self.versions,
-                    known_keys: &known_keys,
-                    signer: self.signer.as_ref().map(|k| (k, self.checkpoint_every)),
-                },
-                &r.commands,
-                &recorded_at,
-            );
+            let planned = plan::plan(&self.tip(&known_keys), &r.commands, &recorded_at);
             match planned {
                 Ok(p) => {
                     self.tip_seq = p.tip_seq;
@@ -239,11 +240,10 @@ impl Writer {
     /// Commits a group request by request, each in its own savepoint (one request alone
     /// needs none).
     async fn commit_each(&mut self, group: Vec<WriteRequest>) {
-        let saved = (self.tip_seq, self.tip_hash);
         if let Err(e) = self.begin_locked().await {
             let msg = e.to_string();
             let _ = self.conn.execute("ROLLBACK").await;
-            self.tip_seq = u64::MAX;
+            self.forget();
             for r in group {
                 let _ = r
                     .reply
@@ -297,9 +297,7 @@ impl Writer {
         if let Err(e) = finish.await {
             let msg = e.to_string();
             let _ = self.conn.execute("ROLLBACK").await;
-            (self.tip_seq, self.tip_hash) = saved;
-            self.tip_seq = u64::MAX;
-            self.versions.clear();
+            self.forget();
             for (r, _) in done {
                 let _ = r
                     .reply
@@ -317,17 +315,7 @@ impl Writer {
         self.load_versions(&streams).await?;
         let known_keys = self.load_keys(&keys).await?;
         let recorded_at = plan::now_text();
-        let plan = plan::plan(
-            &Tip {
-                seq: self.tip_seq,
-                hash: self.tip_hash,
-                versions: &self.versions,
-                known_keys: &known_keys,
-                signer: self.signer.as_ref().map(|k| (k, self.checkpoint_every)),
-            },
-            &commands,
-            &recorded_at,
-        )?;
+        let plan = plan::plan(&self.tip(&known_keys), &commands, &recorded_at)?;
         write_plan(&mut self.conn, &plan)
             .await
             .map_err(constraint)?;
