@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use accord_store::bench::{self, AppendMode, BenchReport};
+use accord_store::bench::{self, AppendMode, BenchEvent, BenchReport};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const N: u64 = 50_000;
@@ -36,13 +36,25 @@ where
 
 fn append(c: &mut Criterion) {
     run(c, "sqlite_append_batched", N, |d| async move {
-        bench::bench_append_sqlite(&d, AppendMode::Batched { batch: 10_000 }, N).await
+        bench::bench_append_sqlite(
+            &d,
+            AppendMode::Batched { batch: 10_000 },
+            BenchEvent::Move,
+            N,
+        )
+        .await
     });
     run(c, "sqlite_append_single", N / 10, |d| async move {
-        bench::bench_append_sqlite(&d, AppendMode::Single, N / 10).await
+        bench::bench_append_sqlite(&d, AppendMode::Single, BenchEvent::Move, N / 10).await
     });
     run(c, "sqlite_append_group_commit_64", N / 5, |d| async move {
-        bench::bench_append_sqlite(&d, AppendMode::GroupCommit { writers: 64 }, N / 5).await
+        bench::bench_append_sqlite(
+            &d,
+            AppendMode::GroupCommit { writers: 64 },
+            BenchEvent::Move,
+            N / 5,
+        )
+        .await
     });
     run(c, "sqlite_import_keyed", N, |d| async move {
         bench::bench_import_sqlite(&d, N).await

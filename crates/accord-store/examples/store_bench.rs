@@ -1,7 +1,7 @@
 //! Prints the store's figures: `cargo run --release -p accord-store --example store_bench
 //! -- [n]`. Set `ACCORD_TEST_DATABASE_URL` to include PostgreSQL.
 
-use accord_store::bench::{self, AppendMode};
+use accord_store::bench::{self, AppendMode, BenchEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,22 +12,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let which = std::env::args().nth(2).unwrap_or_else(|| "all".into());
     let dir = std::env::temp_dir().join(format!("accord-bench-{}", std::process::id()));
     let want = |k: &str| which == "all" || which == k;
+    let kind = match std::env::args().nth(3).as_deref() {
+        Some("spend") => BenchEvent::Spend,
+        _ => BenchEvent::Move,
+    };
     if want("batched") {
         println!(
             "{}",
-            bench::bench_append_sqlite(&dir, AppendMode::Batched { batch: 10_000 }, n).await?
+            bench::bench_append_sqlite(&dir, AppendMode::Batched { batch: 10_000 }, kind, n)
+                .await?
         );
     }
     if want("single") {
         println!(
             "{}",
-            bench::bench_append_sqlite(&dir, AppendMode::Single, n / 4).await?
+            bench::bench_append_sqlite(&dir, AppendMode::Single, kind, n / 4).await?
         );
     }
     if want("group") {
         println!(
             "{}",
-            bench::bench_append_sqlite(&dir, AppendMode::GroupCommit { writers: 256 }, n / 2)
+            bench::bench_append_sqlite(&dir, AppendMode::GroupCommit { writers: 256 }, kind, n / 2)
                 .await?
         );
     }

@@ -64,6 +64,66 @@ impl std::fmt::Display for BenchReport {
     }
 }
 
+/// Which event the append benchmarks write.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum BenchEvent {
+    /// A supplier's counter-offer in one of 1,000 open negotiations: the log's hot path
+    /// (most of what a campaign appends), an event with no read-model row.
+    #[default]
+    Move,
+    /// A spend line, with its row in the `spend` read model (and its `external_ref` key).
+    Spend,
+}
+
+impl BenchEvent {
+    /// The `i`-th event of this kind.
+    pub fn event(self, i: u64) -> Event {
+        match self {
+            BenchEvent::Move => move_event(i),
+            BenchEvent::Spend => spend_event(i),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            BenchEvent::Move => "negotiation moves",
+            BenchEvent::Spend => "spend lines + projection",
+        }
+    }
+}
+
+/// A realistic negotiation event: the supplier's counter-offer, move `3 + i / 1000` of
+/// negotiation `i % 1000` (so it updates no read model), with the request's key and hash
+/// as the protocol records them.
+pub fn move_event(i: u64) -> Event {
+    use accord_core::deal::Terms;
+    use accord_core::id::NegotiationId;
+    use accord_core::negotiation::{MoveAction, MoveRecord, Party};
+    let at =
+        chrono::DateTime::from_timestamp(1_790_000_000 + (i / 100) as i64, 0).expect("valid time");
+    Event::NegotiationMoved {
+        record: MoveRecord {
+            negotiation: NegotiationId::from_parts(1_790_000_000_000, u128::from(i % 1000)),
+            number: 3 + (i / 1000) as u32,
+            party: Party::Supplier,
+            action: MoveAction::Offer {
+                options: vec![Terms {
+                    price: Money::new(10_000 - (i % 700) as i64, Currency::EUR),
+                    payment_days: 30 + (i % 60) as i64,
+                    lead_time_days: 5 + (i % 20) as i64,
+                    contract_months: 12,
+                    early_payment: None,
+                }],
+            },
+            at,
+            idempotency_key: Some(format!("move-{i:010}")),
+            request_hash: Some(format!("{:064x}", u128::from(i) * 0x9e37_79b9_7f4a_7c15)),
+            rationale: None,
+            guard: None,
+        },
+    }
+}
+
 /// A realistic import event: one spend line of one of 1,000 suppliers.
 pub fn spend_event(i: u64) -> Event {
     Event::SpendRecorded {
@@ -105,7 +165,12 @@ fn fresh_file(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
 
 /// Appends `n` spend events (with their spend projection rows, hashing and a signed
 /// checkpoint every 10,000 entries) to a fresh SQLite file in `dir`.
-pub async fn bench_append_sqlite(dir: &Path, mode: AppendMode, n: u64) -> Result<BenchReport> {
+pub async fn bench_append_sqlite(
+    dir: &Path,
+    mode: AppendMode,
+    kind: BenchEvent,
+    n: u64,
+) -> Result<BenchReport> {
     let durability = match mode {
         AppendMode::GroupCommit { .. } => Durability::Full,
         _ => Durability::Normal,
@@ -113,7 +178,7 @@ pub async fn bench_append_sqlite(dir: &Path, mode: AppendMode, n: u64) -> Result
     let path = fresh_file(dir, "bench-append")?;
     let store = SqliteStore::open(&path, sqlite_options(durability)).await?;
     // Events are built before the clock starts: the figure is the store's.
-    let mut events: Vec<Option<Event>> = (0..n).map(|i| Some(spend_event(i))).collect();
+    let mut events: Vec<Option<Event>> = (0..n).map(|i| Some(kind.event(i))).collect();
     let start = Instant::now();
     let (name, notes) = match mode {
         AppendMode::Batched { batch } => {
@@ -138,7 +203,7 @@ pub async fn bench_append_sqlite(dir: &Path, mode: AppendMode, n: u64) -> Result
                     .map_err(|e| StoreError::Invalid(e.to_string()))??;
             }
             (
-                format!("sqlite append, batches of {batch}"),
+                format!("sqlite append, batches of {batch}, {}", kind.describe()),
                 "WAL, synchronous=NORMAL: survives a process crash; a power loss may drop the last commits",
             )
         }
@@ -149,7 +214,7 @@ pub async fn bench_append_sqlite(dir: &Path, mode: AppendMode, n: u64) -> Result
                 }
             }
             (
-                "sqlite append, one event per transaction".to_string(),
+                format!("sqlite append, 1 per transaction, {}", kind.describe()),
                 "WAL, synchronous=NORMAL: survives a process crash; a power loss may drop the last commits",
             )
         }
@@ -175,7 +240,7 @@ pub async fn bench_append_sqlite(dir: &Path, mode: AppendMode, n: u64) -> Result
                 t.await.map_err(|e| StoreError::Invalid(e.to_string()))??;
             }
             (
-                format!("sqlite append, {writers} writers, group commit"),
+                format!("sqlite append, {writers} writers, {}", kind.describe()),
                 "WAL, synchronous=FULL: every acknowledged event survives a power loss",
             )
         }

@@ -1,19 +1,21 @@
-//! The SQLite backend: one file in WAL mode, one writer task that owns the chain tip and
-//! commits queued appends in groups (group commit), a pool of readers, and an in-process
-//! broadcast change feed.
+//! The SQLite backend: one file in WAL mode, one writer that owns the chain tip and
+//! commits appends in groups (group commit) or, when idle and durability allows, on the
+//! caller's thread; a checkpointer thread; a pool of readers; and an in-process broadcast
+//! change feed.
 //!
 //! Durability follows [`Durability`]: `Normal` (WAL + `synchronous=NORMAL`) survives a
 //! crash of the process, and a power loss may lose the last transactions but never
 //! corrupts; `Full` (`synchronous=FULL`) syncs the WAL at every commit, so an
 //! acknowledged append survives a power loss.
 
+mod checkpoint;
 mod queue;
 mod verify;
 mod write;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use accord_core::Supplier;
@@ -88,7 +90,13 @@ pub struct SqliteStore {
 }
 
 struct Inner {
+    /// The writer thread's queue.
     writer: mpsc::Sender<WriteRequest>,
+    /// The writer itself, which the writer thread and inline callers lock to commit.
+    state: Arc<Mutex<write::Writer>>,
+    /// Whether a caller that finds the writer idle commits on its own thread: only when
+    /// a commit never waits for the disk (`synchronous=NORMAL`).
+    inline: bool,
     read: SqlitePool,
     /// One connection for small writes outside the log (queue, consumer checkpoints).
     aux: SqlitePool,
@@ -107,7 +115,7 @@ fn open_writer(file: &Path, durability: Durability) -> Result<rusqlite::Connecti
     };
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA temp_store = memory; \
-         PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}; \
+         PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA foreign_keys = ON;"
     ))?;
     Ok(conn)
@@ -115,11 +123,6 @@ fn open_writer(file: &Path, durability: Durability) -> Result<rusqlite::Connecti
 
 /// Page cache of the writer connection, in KiB (bounded: part of an import's memory).
 const WRITER_CACHE_KIB: u32 = 65_536;
-/// The writer checkpoints the WAL every this many pages (~160 MB) rather than every
-/// 1,000: an import rewrites the same `(stream, stream_version)` index pages in every
-/// commit, and a larger WAL copies each of them to the database once per checkpoint
-/// rather than once per few commits. The price is a WAL file of up to that size.
-const WAL_AUTOCHECKPOINT: u32 = 40_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path` and runs migrations. `path` may be a
@@ -166,13 +169,23 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(1024);
         let (feed, _) = broadcast::channel(4096);
         let conn = open_writer(&file, options.durability)?;
-        let writer = write::Writer::new(conn, &options, feed.clone())?;
+        let nudge = checkpoint::spawn(&file)?;
+        let state = Arc::new(Mutex::new(write::Writer::new(
+            conn,
+            &options,
+            feed.clone(),
+            Some(nudge),
+        )?));
+        let thread_state = state.clone();
+        let max_group_events = options.max_group_events.max(1);
         std::thread::Builder::new()
             .name("accord-sqlite-writer".into())
-            .spawn(move || writer.run(rx))?;
+            .spawn(move || write::run(thread_state, rx, max_group_events))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: tx,
+                state,
+                inline: options.durability == Durability::Normal,
                 read,
                 aux,
                 feed,
@@ -183,6 +196,16 @@ impl SqliteStore {
 
     pub(crate) async fn submit(&self, commands: Vec<Append>) -> Result<Vec<Appended>> {
         let commands = plan::prepare(commands)?;
+        // With `synchronous=NORMAL` a commit is a few page writes into the OS cache and
+        // never an fsync (checkpoints run on their own thread), so a caller that finds
+        // the writer idle commits here rather than waking the writer thread and being
+        // woken by it. A busy writer means others are queued: join them.
+        if self.inner.inline
+            && let Ok(mut writer) = self.inner.state.try_lock()
+        {
+            let mut results = writer.commit(&[commands.as_slice()]);
+            return results.pop().unwrap_or(Err(StoreError::Closed));
+        }
         let events = commands.iter().map(|c| c.events.len()).sum();
         let (reply, rx) = oneshot::channel();
         self.inner

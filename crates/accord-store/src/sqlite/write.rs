@@ -1,25 +1,31 @@
-//! The SQLite writer: the only code that appends to the log. It runs on its own OS thread
-//! with its own rusqlite connection, owns the chain tip and a cache of stream versions,
+//! The SQLite writer: the only code that appends to the log. One [`Writer`] per file owns
+//! the rusqlite connection, the chain tip and a cache of stream versions, behind a mutex.
+//! With `synchronous=FULL` every append goes through the writer thread ([`run`]), which
 //! drains the request channel into one transaction per group (group commit: one commit,
-//! and with `synchronous=FULL` one fsync, for many callers), and acknowledges each caller
-//! after the commit. Rows go in through cached single-row statements, one per table,
-//! prepared once and reused for every row.
+//! and one fsync, for many callers) and acknowledges each caller after the commit. With
+//! `synchronous=NORMAL` a commit never waits for the disk, so a caller that finds the
+//! writer idle commits on its own thread and saves two thread wake-ups; when the writer
+//! is busy it queues like everyone else. Rows go in through cached single-row
+//! statements, one per table, prepared once and reused for every row. WAL checkpoints
+//! run on their own thread (`checkpoint.rs`).
 //!
 //! Semantics of a group: every request is all or nothing. A request that fails (a version
-//! conflict in planning, or a constraint the database refuses) is rolled back to its
-//! savepoint and fails alone; the other requests of the group commit.
+//! conflict in planning, or a constraint the database refuses) fails alone; the other
+//! requests of the group commit.
 //!
 //! INVARIANT: the cached tip equals the last committed entry. Another process appending
 //! to the same file takes our next seq, so our insert fails on the `seq` key; the writer
 //! then reloads the tip, forgets the cached stream versions and tries once more.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc};
 
+use super::checkpoint::{self, Nudge};
 use super::{SqliteOptions, WriteRequest};
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
@@ -32,6 +38,9 @@ use crate::read;
 /// imports, where every spend line is a new stream).
 const MAX_CACHED_STREAMS: usize = 100_000;
 
+/// One result per request of a group.
+pub(crate) type GroupResults = Vec<Result<Vec<Appended>>>;
+
 pub(crate) struct Writer {
     conn: Connection,
     tip_seq: u64,
@@ -39,17 +48,23 @@ pub(crate) struct Writer {
     versions: HashMap<String, u64>,
     signer: Option<NodeKey>,
     checkpoint_every: u64,
-    max_group_events: usize,
     feed: broadcast::Sender<Change>,
+    /// The WAL checkpointer, told about each commit.
+    nudge: Option<Nudge>,
 }
 
-type GroupOutcome = std::result::Result<(Vec<Result<Vec<Appended>>>, Option<u64>), GroupError>;
+type GroupOutcome = std::result::Result<(GroupResults, Option<u64>), GroupError>;
+
+/// Why a merged group was not written: a request conflicts or the database refused a
+/// row, so the group is written again request by request.
+struct Refused;
 
 impl Writer {
     pub fn new(
         conn: Connection,
         options: &SqliteOptions,
         feed: broadcast::Sender<Change>,
+        nudge: Option<Nudge>,
     ) -> Result<Writer> {
         conn.set_prepared_statement_cache_capacity(32);
         let mut w = Writer {
@@ -59,8 +74,8 @@ impl Writer {
             versions: HashMap::new(),
             signer: options.signing_key.clone(),
             checkpoint_every: options.checkpoint_every,
-            max_group_events: options.max_group_events.max(1),
             feed,
+            nudge,
         };
         w.check_tip()?;
         Ok(w)
@@ -89,33 +104,15 @@ impl Writer {
         Ok(false)
     }
 
-    /// The writer thread's loop: blocks for a request, then takes whatever else is queued
-    /// (up to `max_group_events` events) into the same group. Ends when every sender is
-    /// dropped.
-    pub fn run(mut self, mut rx: mpsc::Receiver<WriteRequest>) {
-        while let Some(first) = next_request(&mut rx) {
-            let mut events = first.events;
-            let mut group = vec![first];
-            while events < self.max_group_events {
-                match rx.try_recv() {
-                    Ok(r) => {
-                        events += r.events;
-                        group.push(r);
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.commit_group(group);
-        }
-    }
-
-    /// Commits a group; if another process appended meanwhile (our next seq is taken),
+    /// Commits a group of requests, each all or nothing, and returns one result per
+    /// request. Called by the writer thread for a drained group, and by a caller that
+    /// commits inline. If another process appended meanwhile (our next seq is taken),
     /// reloads the tip and tries once more.
-    fn commit_group(&mut self, group: Vec<WriteRequest>) {
-        let mut outcome = self.try_group(&group);
+    pub fn commit(&mut self, group: &[&[PreparedCommand]]) -> GroupResults {
+        let mut outcome = self.try_group(group);
         if matches!(outcome, Err(GroupError::Stale)) {
             outcome = match self.check_tip() {
-                Ok(_) => self.try_group(&group),
+                Ok(_) => self.try_group(group),
                 Err(e) => Err(GroupError::Failed(e.to_string())),
             };
         }
@@ -126,43 +123,139 @@ impl Writer {
                         first_seq,
                         last_seq: self.tip_seq,
                     });
+                    self.after_commit();
                 }
-                for (r, result) in group.into_iter().zip(results) {
-                    let _ = r.reply.send(result);
-                }
+                results
             }
             Err(e) => {
                 let msg = match e {
                     GroupError::Stale => "another process kept appending".to_string(),
                     GroupError::Failed(m) => m,
                 };
-                for r in group {
-                    let _ = r
-                        .reply
-                        .send(Err(StoreError::Invalid(format!("commit failed: {msg}"))));
-                }
+                group
+                    .iter()
+                    .map(|_| Err(StoreError::Invalid(format!("commit failed: {msg}"))))
+                    .collect()
             }
         }
+    }
+
+    /// Tells the checkpointer about the commit; when it asks, checkpoints the WAL's last
+    /// frames here, between transactions, so that the next one rewinds the WAL.
+    fn after_commit(&mut self) {
+        let Some(nudge) = &self.nudge else { return };
+        if nudge.take_rewind()
+            && let Err(e) = checkpoint::passive(&self.conn)
+        {
+            tracing::warn!(error = %e, "WAL checkpoint before rewinding failed");
+        }
+        nudge.commit();
+    }
+
+    /// One transaction for the whole group. Several requests are first planned together
+    /// and written without savepoints; only if a request conflicts or the database
+    /// refuses a row is the group written again request by request, each in its
+    /// savepoint, so that the failing request fails alone.
+    fn try_group(&mut self, group: &[&[PreparedCommand]]) -> GroupOutcome {
+        if group.len() > 1
+            && let Ok(outcome) = self.try_merged(group)
+        {
+            return outcome;
+        }
+        self.try_each(group)
+    }
+
+    /// Plans every request of the group in memory, each on the tip the previous one
+    /// left, and writes all their rows in one transaction. On [`Refused`] it has written
+    /// nothing and restored the caches.
+    fn try_merged(
+        &mut self,
+        group: &[&[PreparedCommand]],
+    ) -> std::result::Result<GroupOutcome, Refused> {
+        let saved = (self.tip_seq, self.tip_hash);
+        let recorded_at = plan::now_text();
+        let mut in_group: HashMap<String, Appended> = HashMap::new();
+        let mut plans = Vec::with_capacity(group.len());
+        for commands in group {
+            let plan = match self.plan_request(commands, &recorded_at, &in_group) {
+                Ok(p) => p,
+                Err(StoreError::Conflict { .. }) => {
+                    self.forget(saved);
+                    return Err(Refused);
+                }
+                Err(e) => {
+                    self.forget(saved);
+                    return Ok(Err(GroupError::Failed(e.to_string())));
+                }
+            };
+            self.tip_seq = plan.tip_seq;
+            self.tip_hash = plan.tip_hash;
+            for (s, v) in &plan.versions {
+                self.versions.insert(s.clone(), *v);
+            }
+            // A later request of the group with the same key is a replay.
+            for (k, a) in &plan.keys {
+                in_group.insert(
+                    (*k).to_owned(),
+                    Appended {
+                        replayed: true,
+                        ..*a
+                    },
+                );
+            }
+            plans.push(plan);
+        }
+        let first_new = plans
+            .iter()
+            .find_map(|p| p.events.first())
+            .map(|e| e.seq as u64);
+        if first_new.is_some() {
+            if let Err(e) = self.exec("BEGIN IMMEDIATE") {
+                self.forget(saved);
+                return Ok(Err(GroupError::Failed(e.to_string())));
+            }
+            for plan in &plans {
+                if let Err(e) = write_plan(&self.conn, plan) {
+                    self.rollback();
+                    self.forget(saved);
+                    if is_seq_conflict(&e) {
+                        return Ok(Err(GroupError::Stale));
+                    }
+                    return Err(Refused);
+                }
+            }
+            if let Err(e) = self.exec("COMMIT") {
+                self.rollback();
+                self.forget(saved);
+                return Ok(Err(GroupError::Failed(e.to_string())));
+            }
+        }
+        if self.versions.len() > MAX_CACHED_STREAMS {
+            self.versions.clear();
+        }
+        let results = plans.into_iter().map(|p| Ok(p.results)).collect();
+        Ok(Ok((results, first_new)))
     }
 
     /// One transaction for the whole group. Each request is planned on top of the tip the
     /// previous successful request left, and (unless alone) runs in a savepoint so that a
     /// refused request rolls back alone.
-    fn try_group(&mut self, group: &[WriteRequest]) -> GroupOutcome {
+    fn try_each(&mut self, group: &[&[PreparedCommand]]) -> GroupOutcome {
         let saved = (self.tip_seq, self.tip_hash);
         let single = group.len() == 1;
         let mut began = false;
         let mut results = Vec::with_capacity(group.len());
         let mut first_new = None;
         let recorded_at = plan::now_text();
-        for req in group {
-            let mut planned = self.plan_request(&req.commands, &recorded_at);
+        let none = HashMap::new();
+        for commands in group {
+            let mut planned = self.plan_request(commands, &recorded_at, &none);
             // A version conflict may come from our cache alone: another process on the
             // same file moved the stream. If the log's tip moved, the cache is dropped
             // and the request planned once more against what the file holds.
             if matches!(planned, Err(StoreError::Conflict { .. })) {
                 match self.check_tip() {
-                    Ok(true) => planned = self.plan_request(&req.commands, &recorded_at),
+                    Ok(true) => planned = self.plan_request(commands, &recorded_at, &none),
                     Ok(false) => {}
                     Err(e) => planned = Err(e),
                 }
@@ -263,10 +356,11 @@ impl Writer {
         &mut self,
         commands: &'a [PreparedCommand],
         recorded_at: &'a str,
+        in_group: &HashMap<String, Appended>,
     ) -> Result<Plan<'a>> {
         let (streams, keys) = plan::needs(commands);
         self.load_versions(streams)?;
-        let known_keys = self.load_keys(&keys)?;
+        let known_keys = self.load_keys(&keys, in_group)?;
         plan::plan(
             &Tip {
                 seq: self.tip_seq,
@@ -294,7 +388,13 @@ impl Writer {
         Ok(())
     }
 
-    fn load_keys(&self, keys: &[String]) -> Result<HashMap<String, Appended>> {
+    /// The stored results of `keys`; a key already written by an earlier request of the
+    /// group (`in_group`) counts as stored.
+    fn load_keys(
+        &self,
+        keys: &[String],
+        in_group: &HashMap<String, Appended>,
+    ) -> Result<HashMap<String, Appended>> {
         let mut known = HashMap::new();
         if keys.is_empty() {
             return Ok(known);
@@ -303,6 +403,10 @@ impl Writer {
             "SELECT first_seq, last_seq, stream_version FROM idempotency WHERE key = ?1",
         )?;
         for k in keys {
+            if let Some(a) = in_group.get(k) {
+                known.insert(k.clone(), *a);
+                continue;
+            }
             let found = stmt
                 .query_row([k], |r| {
                     Ok(Appended {
@@ -318,6 +422,38 @@ impl Writer {
             }
         }
         Ok(known)
+    }
+}
+
+/// The writer thread's loop: blocks for a request, then takes whatever else is queued
+/// (up to `max_group_events` events) into the same group, commits it and answers each
+/// caller. Ends when every sender is dropped.
+pub(crate) fn run(
+    writer: Arc<Mutex<Writer>>,
+    mut rx: mpsc::Receiver<WriteRequest>,
+    max_group_events: usize,
+) {
+    while let Some(first) = next_request(&mut rx) {
+        let mut events = first.events;
+        let mut group = vec![first];
+        while events < max_group_events {
+            match rx.try_recv() {
+                Ok(r) => {
+                    events += r.events;
+                    group.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let commands: Vec<&[PreparedCommand]> =
+            group.iter().map(|r| r.commands.as_slice()).collect();
+        let results = writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .commit(&commands);
+        for (r, result) in group.into_iter().zip(results) {
+            let _ = r.reply.send(result);
+        }
     }
 }
 

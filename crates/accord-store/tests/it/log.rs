@@ -419,7 +419,7 @@ async fn change_feed_delivers(b: Backend) {
 }
 
 async fn concurrent_appends_group_commit(b: Backend) {
-    let h = b.open(Config::signed(16)).await;
+    let h = b.open(Config::signed(16).full()).await;
     let s = h.store.clone();
     let stream = support::registered(7).stream();
     s.append(Append::new(support::registered(7))).await.unwrap();
@@ -467,7 +467,7 @@ async fn concurrent_appends_group_commit(b: Backend) {
 /// refuses half-way writes nothing (none of its events, keys, projections or
 /// checkpoints), and every other batch commits whole, its keys replaying afterwards.
 async fn concurrent_batches_fail_alone(b: Backend) {
-    let h = b.open(Config::signed(10)).await;
+    let h = b.open(Config::signed(10).full()).await;
     let s = h.store.clone();
     s.append(Append::new(support::registered(1))).await.unwrap();
     let mut tasks = Vec::new();
@@ -527,7 +527,7 @@ async fn concurrent_batches_fail_alone(b: Backend) {
 /// still queued) may land in one group commit: exactly one writes, every other gets the
 /// same result back marked as a replay.
 async fn same_key_from_concurrent_callers_writes_once(b: Backend) {
-    let h = b.open(Config::default()).await;
+    let h = b.open(Config::default().full()).await;
     let s = h.store.clone();
     s.append(Append::new(support::registered(1))).await.unwrap();
     let mut tasks = Vec::new();

@@ -9,7 +9,7 @@ use accord_core::id::{ContractId, DecisionId, InvoiceId, SpendLineId, SupplierId
 use accord_core::lifecycle::{ContractState, InvoiceState};
 use accord_core::party::{CategoryCode, RegionCode, RiskTier, SizeClass, SupplierStatus};
 use accord_core::{Actor, Currency, Decision, Event, Money, Supplier};
-use accord_store::{AnyStore, NodeKey, PgOptions, PgStore, SqliteOptions, SqliteStore};
+use accord_store::{AnyStore, Durability, NodeKey, PgOptions, PgStore, SqliteOptions, SqliteStore};
 use sqlx::Executor;
 
 pub const PG_ENV: &str = "ACCORD_TEST_DATABASE_URL";
@@ -26,6 +26,9 @@ pub enum Backend {
 pub struct Config {
     pub signing_key: Option<NodeKey>,
     pub checkpoint_every: u64,
+    /// SQLite: `Full` sends every append through the writer thread's group commit;
+    /// `Normal` lets an append commit on the caller's thread when the writer is idle.
+    pub durability: Durability,
 }
 
 impl Config {
@@ -33,6 +36,16 @@ impl Config {
         Config {
             signing_key: Some(NodeKey::from_seed([42; 32])),
             checkpoint_every: every,
+            durability: Durability::Normal,
+        }
+    }
+
+    /// With `synchronous=FULL` on SQLite, so that concurrent appends meet in group
+    /// commits.
+    pub fn full(self) -> Config {
+        Config {
+            durability: Durability::Full,
+            ..self
         }
     }
 }
@@ -59,6 +72,7 @@ impl Backend {
                     SqliteOptions {
                         signing_key: config.signing_key,
                         checkpoint_every: config.checkpoint_every,
+                        durability: config.durability,
                         ..SqliteOptions::default()
                     },
                 )

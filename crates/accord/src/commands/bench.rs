@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use accord_negotiate::{AgentKind, TournamentConfig, load::load_domains_dir, tournament};
-use accord_store::bench::{self, AppendMode, BenchReport};
+use accord_store::bench::{self, AppendMode, BenchEvent, BenchReport};
 use anyhow::Context;
 
 use super::progress_bar;
@@ -63,12 +63,14 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
             n / 2,
         ),
     ];
-    for (name, mode, events) in scenarios {
-        let sub = dir.join(name);
-        std::fs::create_dir_all(&sub)?;
-        let r = bench::bench_append_sqlite(&sub, mode, events.max(1)).await?;
-        println!("{r}");
-        reports.push(r);
+    for kind in [BenchEvent::Move, BenchEvent::Spend] {
+        for (name, mode, events) in &scenarios {
+            let sub = dir.join(name);
+            std::fs::create_dir_all(&sub)?;
+            let r = bench::bench_append_sqlite(&sub, *mode, kind, (*events).max(1)).await?;
+            println!("{r}");
+            reports.push(r);
+        }
     }
     let sub = dir.join("import");
     std::fs::create_dir_all(&sub)?;

@@ -1,0 +1,94 @@
+//! The WAL checkpointer: a thread with its own connection that copies committed WAL
+//! frames into the database file, so that neither the writer thread nor a caller
+//! committing inline ever pays for a checkpoint (copying pages and syncing the database
+//! file) in the middle of an append.
+//!
+//! The writer's connection runs with `wal_autocheckpoint = 0`. After each commit it
+//! nudges this thread ([`Nudge::commit`]), which checkpoints at most every
+//! [`INTERVAL`] with `PASSIVE` (it never waits for, nor blocks, the writer or readers).
+//! SQLite only rewinds the WAL to its start when a write transaction begins after every
+//! frame was copied, which under a steady stream of appends never happens by itself; so
+//! once the WAL passes [`REWIND_FRAMES`] this thread raises a flag, and the writer, between
+//! two transactions, checkpoints the few frames left itself ([`Nudge::take_rewind`]) and
+//! the next transaction starts the WAL over. The WAL file therefore stays near
+//! `REWIND_FRAMES` pages, and its pages are rewritten in place rather than appended.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+
+/// Shortest time between two background checkpoints.
+pub(crate) const INTERVAL: Duration = Duration::from_millis(50);
+
+/// WAL length, in frames (pages), past which the writer rewinds the WAL (~64 MiB).
+pub(crate) const REWIND_FRAMES: i64 = 16_384;
+
+/// The writer's handle on the checkpointer.
+#[derive(Clone)]
+pub(crate) struct Nudge {
+    tx: SyncSender<()>,
+    rewind: Arc<AtomicBool>,
+}
+
+impl Nudge {
+    /// Tells the checkpointer that a commit added frames. Never blocks.
+    pub fn commit(&self) {
+        match self.tx.try_send(()) {
+            Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+        }
+    }
+
+    /// Whether the writer should checkpoint the WAL's tail now, so that its next
+    /// transaction rewinds the WAL. Clears the request.
+    pub fn take_rewind(&self) -> bool {
+        self.rewind.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// Starts the checkpointer thread on `file`; it ends when every [`Nudge`] is dropped.
+pub(crate) fn spawn(file: &Path) -> Result<Nudge> {
+    let conn = rusqlite::Connection::open(file)?;
+    // A passive checkpoint never waits; the timeout only covers opening a read snapshot.
+    conn.busy_timeout(Duration::from_secs(1))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let rewind = Arc::new(AtomicBool::new(false));
+    let flag = rewind.clone();
+    std::thread::Builder::new()
+        .name("accord-sqlite-ckpt".into())
+        .spawn(move || run(conn, rx, flag))?;
+    Ok(Nudge { tx, rewind })
+}
+
+fn run(conn: rusqlite::Connection, rx: Receiver<()>, rewind: Arc<AtomicBool>) {
+    let mut last = Instant::now() - INTERVAL;
+    loop {
+        match rx.recv() {
+            Ok(()) => {}
+            Err(_) => return,
+        }
+        // Gather the commits of the next moment into one checkpoint.
+        let wait = INTERVAL.saturating_sub(last.elapsed());
+        if !wait.is_zero() {
+            match rx.recv_timeout(wait) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            std::thread::sleep(INTERVAL.saturating_sub(last.elapsed()));
+        }
+        last = Instant::now();
+        match passive(&conn) {
+            Ok(frames) if frames >= REWIND_FRAMES => rewind.store(true, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying later"),
+        }
+    }
+}
+
+/// Runs a `PASSIVE` checkpoint on `conn`; returns the WAL's length in frames.
+pub(crate) fn passive(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+}
