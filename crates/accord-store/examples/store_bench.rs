@@ -1,5 +1,5 @@
 //! Prints the store's figures: `cargo run --release -p accord-store --example store_bench
-//! -- [n]`. Set `ACCORD_TEST_DATABASE_URL` to include PostgreSQL.
+//! -- [n] [batched|single|group|import|verify|pg] [move|spend] [writers]`. Set `ACCORD_TEST_DATABASE_URL` to include PostgreSQL.
 
 use accord_store::bench::{self, AppendMode, BenchEvent};
 
@@ -12,6 +12,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let which = std::env::args().nth(2).unwrap_or_else(|| "all".into());
     let dir = std::env::temp_dir().join(format!("accord-bench-{}", std::process::id()));
     let want = |k: &str| which == "all" || which == k;
+    let writers: usize = std::env::args()
+        .nth(4)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(256);
     let kind = match std::env::args().nth(3).as_deref() {
         Some("spend") => BenchEvent::Spend,
         _ => BenchEvent::Move,
@@ -32,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if want("group") {
         println!(
             "{}",
-            bench::bench_append_sqlite(&dir, AppendMode::GroupCommit { writers: 256 }, kind, n / 2)
+            bench::bench_append_sqlite(&dir, AppendMode::GroupCommit { writers }, kind, n / 2)
                 .await?
         );
     }

@@ -296,6 +296,11 @@ pub struct ExportArgs {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Event-log append and verify throughput on SQLite (and PostgreSQL with --database-url).
+    ///
+    /// Each append scenario runs twice: with negotiation moves (the log's hot path, no
+    /// read-model row) and with spend lines (each with its `spend` projection row).
+    /// Batched: 10,000 events per transaction. Single: one event per transaction, one
+    /// caller. Group commit: `--writers` concurrent callers with `synchronous=FULL`.
     Store(BenchStoreArgs),
     /// The CSV importer end to end: generate a spend file, import it into a fresh SQLite
     /// data dir, report lines per second and peak memory.
@@ -396,6 +401,10 @@ pub struct BenchStoreArgs {
     /// Entries in the log that `verify` is timed on.
     #[arg(long, default_value_t = 1_000_000)]
     pub verify_entries: u64,
+    /// Concurrent callers in the group-commit scenario, each appending one event at a
+    /// time.
+    #[arg(long, default_value_t = 1024)]
+    pub writers: usize,
     /// Scratch directory for the benchmark databases (a temporary one by default).
     #[arg(long)]
     pub dir: Option<PathBuf>,

@@ -8,10 +8,10 @@
 //! [`INTERVAL`] with `PASSIVE` (it never waits for, nor blocks, the writer or readers).
 //! SQLite only rewinds the WAL to its start when a write transaction begins after every
 //! frame was copied, which under a steady stream of appends never happens by itself; so
-//! once the WAL passes [`REWIND_FRAMES`] this thread raises a flag, and the writer, between
+//! once the WAL passes `SqliteOptions::wal_pages` this thread raises a flag, and the writer, between
 //! two transactions, checkpoints the few frames left itself ([`Nudge::take_rewind`]) and
 //! the next transaction starts the WAL over. The WAL file therefore stays near
-//! `REWIND_FRAMES` pages, and its pages are rewritten in place rather than appended.
+//! that many pages, and its pages are rewritten in place rather than appended.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,8 +24,10 @@ use crate::error::Result;
 /// Shortest time between two background checkpoints.
 pub(crate) const INTERVAL: Duration = Duration::from_millis(50);
 
-/// WAL length, in frames (pages), past which the writer rewinds the WAL (~64 MiB).
-pub(crate) const REWIND_FRAMES: i64 = 16_384;
+/// The default WAL length, in frames (pages), past which the writer rewinds the WAL
+/// (~16 MiB of 4 KiB pages): a WAL that is rewound early is rewritten in pages the OS
+/// already holds, which costs less than growing the file.
+pub(crate) const REWIND_FRAMES: u32 = 4_096;
 
 /// The writer's handle on the checkpointer.
 #[derive(Clone)]
@@ -49,8 +51,9 @@ impl Nudge {
     }
 }
 
-/// Starts the checkpointer thread on `file`; it ends when every [`Nudge`] is dropped.
-pub(crate) fn spawn(file: &Path) -> Result<Nudge> {
+/// Starts the checkpointer thread on `file`, asking for a rewind once the WAL holds
+/// `rewind_frames`; it ends when every [`Nudge`] is dropped.
+pub(crate) fn spawn(file: &Path, rewind_frames: u32) -> Result<Nudge> {
     let conn = rusqlite::Connection::open(file)?;
     // A passive checkpoint never waits; the timeout only covers opening a read snapshot.
     conn.busy_timeout(Duration::from_secs(1))?;
@@ -59,11 +62,11 @@ pub(crate) fn spawn(file: &Path) -> Result<Nudge> {
     let flag = rewind.clone();
     std::thread::Builder::new()
         .name("accord-sqlite-ckpt".into())
-        .spawn(move || run(conn, rx, flag))?;
+        .spawn(move || run(conn, rx, flag, i64::from(rewind_frames.max(1))))?;
     Ok(Nudge { tx, rewind })
 }
 
-fn run(conn: rusqlite::Connection, rx: Receiver<()>, rewind: Arc<AtomicBool>) {
+fn run(conn: rusqlite::Connection, rx: Receiver<()>, rewind: Arc<AtomicBool>, frames_max: i64) {
     let mut last = Instant::now() - INTERVAL;
     loop {
         match rx.recv() {
@@ -81,7 +84,7 @@ fn run(conn: rusqlite::Connection, rx: Receiver<()>, rewind: Arc<AtomicBool>) {
         }
         last = Instant::now();
         match passive(&conn) {
-            Ok(frames) if frames >= REWIND_FRAMES => rewind.store(true, Ordering::Relaxed),
+            Ok(frames) if frames >= frames_max => rewind.store(true, Ordering::Relaxed),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying later"),
         }

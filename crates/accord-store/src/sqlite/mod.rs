@@ -63,6 +63,9 @@ pub struct SqliteOptions {
     pub max_group_events: usize,
     /// Reader connections.
     pub readers: u32,
+    /// WAL length in pages past which the writer starts the WAL over (after the
+    /// checkpointer thread has copied it into the database). Bounds the WAL file.
+    pub wal_pages: u32,
 }
 
 impl Default for SqliteOptions {
@@ -73,6 +76,7 @@ impl Default for SqliteOptions {
             checkpoint_every: 1000,
             max_group_events: 20_000,
             readers: 4,
+            wal_pages: checkpoint::REWIND_FRAMES,
         }
     }
 }
@@ -169,7 +173,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(1024);
         let (feed, _) = broadcast::channel(4096);
         let conn = open_writer(&file, options.durability)?;
-        let nudge = checkpoint::spawn(&file)?;
+        let nudge = checkpoint::spawn(&file, options.wal_pages)?;
         let state = Arc::new(Mutex::new(write::Writer::new(
             conn,
             &options,

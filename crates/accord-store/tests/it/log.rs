@@ -555,6 +555,52 @@ async fn same_key_from_concurrent_callers_writes_once(b: Backend) {
     assert_eq!(s.counts().await.unwrap().spend_lines, 4);
 }
 
+/// Under a steady stream of appends SQLite never starts its WAL over by itself; the
+/// checkpointer and the writer do, so the WAL file stays near `wal_pages` instead of
+/// growing with the log, and nothing is lost on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_steady_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal.db");
+    let wal_pages = 64;
+    let s = accord_store::SqliteStore::open(
+        &path,
+        accord_store::SqliteOptions {
+            wal_pages,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.append(Append::new(support::registered(1))).await.unwrap();
+    // 60 commits of 100 lines, about 25 pages each: 1,500 pages in all, 23 times the
+    // bound, back to back, so SQLite never finds a moment to rewind by itself.
+    for b in 0..60u64 {
+        s.append_batch(
+            (0..100u64)
+                .map(|i| Append::new(support::spend(1, b * 100 + i, 5)))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    }
+    // The checkpointer looks every 50 ms, so the WAL may pass the bound by what the
+    // writer commits meanwhile; without rewinding it would hold all 1,500 pages.
+    let wal = std::fs::metadata(dir.path().join("wal.db-wal"))
+        .unwrap()
+        .len();
+    let page = 4096 + 24;
+    assert!(
+        wal <= 500 * page,
+        "WAL of {} pages for a bound of {wal_pages}",
+        wal / page
+    );
+    assert_eq!(s.counts().await.unwrap().spend_lines, 6000);
+    let report = s.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.entries, 6001);
+}
+
 /// Two stores on one SQLite file (two processes, say `accord serve` and `accord import`):
 /// each writer notices the other's appends through the `seq` key and re-links its chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,7 +59,9 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
         ("single", AppendMode::Single, n / 4),
         (
             "group-commit",
-            AppendMode::GroupCommit { writers: 64 },
+            AppendMode::GroupCommit {
+                writers: args.writers,
+            },
             n / 2,
         ),
     ];
