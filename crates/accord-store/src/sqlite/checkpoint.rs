@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 
 /// Shortest time between two background checkpoints.
-pub(crate) const INTERVAL: Duration = Duration::from_millis(50);
+pub(crate) const INTERVAL: Duration = Duration::from_millis(200);
 
 /// The default WAL length, in frames (pages), past which the writer rewinds the WAL
 /// (~16 MiB of 4 KiB pages): a WAL that is rewound early is rewritten in pages the OS
