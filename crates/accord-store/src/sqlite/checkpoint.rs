@@ -8,21 +8,22 @@
 //! [`INTERVAL`] with `PASSIVE` (it never waits for, nor blocks, the writer or readers).
 //! SQLite only rewinds the WAL to its start when a write transaction begins after every
 //! frame was copied, which under a steady stream of appends never happens by itself; so
-//! once the WAL passes `SqliteOptions::wal_pages` this thread raises a flag, and the writer, between
-//! two transactions, checkpoints the few frames left itself ([`Nudge::take_rewind`]) and
-//! the next transaction starts the WAL over. The WAL file therefore stays near
-//! that many pages, and its pages are rewritten in place rather than appended.
+//! once the WAL passes `SqliteOptions::wal_pages` this thread raises a flag, and the
+//! writer, between two transactions, checkpoints the few frames left itself
+//! ([`Nudge::take_rewind`]) and the next transaction starts the WAL over. The WAL file
+//! therefore stays near that many pages, and its pages are rewritten in place rather
+//! than appended.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
 
 /// Shortest time between two background checkpoints.
-pub(crate) const INTERVAL: Duration = Duration::from_millis(200);
+const INTERVAL: Duration = Duration::from_millis(200);
 
 /// The default WAL length, in frames (pages), past which the writer rewinds the WAL
 /// (~16 MiB of 4 KiB pages): a WAL that is rewound early is rewritten in pages the OS
@@ -30,7 +31,6 @@ pub(crate) const INTERVAL: Duration = Duration::from_millis(200);
 pub(crate) const REWIND_FRAMES: u32 = 4_096;
 
 /// The writer's handle on the checkpointer.
-#[derive(Clone)]
 pub(crate) struct Nudge {
     tx: SyncSender<()>,
     rewind: Arc<AtomicBool>,
@@ -39,9 +39,9 @@ pub(crate) struct Nudge {
 impl Nudge {
     /// Tells the checkpointer that a commit added frames. Never blocks.
     pub fn commit(&self) {
-        match self.tx.try_send(()) {
-            Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
-        }
+        // Full: a checkpoint is already due. Disconnected: the thread is gone with its
+        // store.
+        let _ = self.tx.try_send(());
     }
 
     /// Whether the writer should checkpoint the WAL's tail now, so that its next
@@ -68,20 +68,10 @@ pub(crate) fn spawn(file: &Path, rewind_frames: u32) -> Result<Nudge> {
 
 fn run(conn: rusqlite::Connection, rx: Receiver<()>, rewind: Arc<AtomicBool>, frames_max: i64) {
     let mut last = Instant::now() - INTERVAL;
-    loop {
-        match rx.recv() {
-            Ok(()) => {}
-            Err(_) => return,
-        }
+    while rx.recv().is_ok() {
         // Gather the commits of the next moment into one checkpoint.
-        let wait = INTERVAL.saturating_sub(last.elapsed());
-        if !wait.is_zero() {
-            match rx.recv_timeout(wait) {
-                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            std::thread::sleep(INTERVAL.saturating_sub(last.elapsed()));
-        }
+        std::thread::sleep(INTERVAL.saturating_sub(last.elapsed()));
+        let _ = rx.try_recv();
         last = Instant::now();
         match passive(&conn) {
             Ok(frames) if frames >= frames_max => rewind.store(true, Ordering::Relaxed),

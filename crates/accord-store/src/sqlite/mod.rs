@@ -178,7 +178,7 @@ impl SqliteStore {
             conn,
             &options,
             feed.clone(),
-            Some(nudge),
+            nudge,
         )?));
         let thread_state = state.clone();
         let max_group_events = options.max_group_events.max(1);

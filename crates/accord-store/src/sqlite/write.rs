@@ -50,7 +50,7 @@ pub(crate) struct Writer {
     checkpoint_every: u64,
     feed: broadcast::Sender<Change>,
     /// The WAL checkpointer, told about each commit.
-    nudge: Option<Nudge>,
+    nudge: Nudge,
 }
 
 type GroupOutcome = std::result::Result<(GroupResults, Option<u64>), GroupError>;
@@ -64,7 +64,7 @@ impl Writer {
         conn: Connection,
         options: &SqliteOptions,
         feed: broadcast::Sender<Change>,
-        nudge: Option<Nudge>,
+        nudge: Nudge,
     ) -> Result<Writer> {
         conn.set_prepared_statement_cache_capacity(32);
         let mut w = Writer {
@@ -143,13 +143,12 @@ impl Writer {
     /// Tells the checkpointer about the commit; when it asks, checkpoints the WAL's last
     /// frames here, between transactions, so that the next one rewinds the WAL.
     fn after_commit(&mut self) {
-        let Some(nudge) = &self.nudge else { return };
-        if nudge.take_rewind()
+        if self.nudge.take_rewind()
             && let Err(e) = checkpoint::passive(&self.conn)
         {
             tracing::warn!(error = %e, "WAL checkpoint before rewinding failed");
         }
-        nudge.commit();
+        self.nudge.commit();
     }
 
     /// One transaction for the whole group. Several requests are first planned together
