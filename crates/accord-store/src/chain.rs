@@ -30,11 +30,40 @@ pub struct Entry<'a> {
 
 /// Serialises a value as RFC 8785 canonical JSON. This is how payloads are stored.
 ///
-/// The value goes through `serde_json::Value`, then a writer that sorts keys by UTF-16
-/// code units and formats numbers as ECMAScript does (`ryu-js`). It is checked against
-/// the `serde_json_canonicalizer` crate in the tests; it exists because that crate
-/// re-parses every key while sorting and ran at 75,000 events/s, too slow for imports.
-pub fn canonical_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
+/// Written straight from `Serialize` (`canonical.rs`), with one reused buffer per thread;
+/// the few shapes only serde_json formats exactly go through [`canonical_json_via_value`],
+/// which the tests hold both to and against the `serde_json_canonicalizer` crate.
+pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    use crate::canonical::{CanonError, Writer};
+    thread_local! {
+        static WRITER: std::cell::RefCell<Writer> = std::cell::RefCell::new(Writer::new());
+    }
+    let written = WRITER.with(|w| match w.try_borrow_mut() {
+        Ok(mut w) => w.write(value),
+        // Re-entered (a `Serialize` impl that itself writes canonical JSON): use a fresh one.
+        Err(_) => Writer::new().write(value),
+    });
+    match written {
+        Ok(s) => {
+            // Every event the test suites append is checked against the reference path.
+            #[cfg(debug_assertions)]
+            if let Ok(reference) = canonical_json_via_value(value) {
+                assert_eq!(
+                    s, reference,
+                    "direct canonical JSON differs from the Value path"
+                );
+            }
+            Ok(s)
+        }
+        Err(CanonError::Fallback) => canonical_json_via_value(value),
+        Err(CanonError::Msg(m)) => Err(serde::ser::Error::custom(m)),
+    }
+}
+
+/// Canonical JSON through a `serde_json::Value` tree: a writer that sorts keys by UTF-16
+/// code units and formats numbers as ECMAScript does (`ryu-js`). The reference for
+/// [`canonical_json`], and its fallback.
+pub fn canonical_json_via_value<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let value = serde_json::to_value(value)?;
     let mut buf = Vec::with_capacity(512);
     write_value(&mut buf, &value)?;
@@ -43,15 +72,20 @@ pub fn canonical_json<T: Serialize>(value: &T) -> serde_json::Result<String> {
 }
 
 /// Largest integer JSON numbers carry exactly (I-JSON); beyond it JCS formats the double.
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+pub(crate) const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 fn write_f64(buf: &mut Vec<u8>, f: f64) -> serde_json::Result<()> {
     if !f.is_finite() {
         return Err(serde::ser::Error::custom("non-finite number"));
     }
+    write_f64_finite(buf, f);
+    Ok(())
+}
+
+/// A finite double as ECMAScript prints it.
+pub(crate) fn write_f64_finite(buf: &mut Vec<u8>, f: f64) {
     let mut b = ryu_js::Buffer::new();
     buf.extend_from_slice(b.format_finite(f).as_bytes());
-    Ok(())
 }
 
 fn write_value(buf: &mut Vec<u8>, v: &serde_json::Value) -> serde_json::Result<()> {
@@ -106,7 +140,7 @@ fn write_value(buf: &mut Vec<u8>, v: &serde_json::Value) -> serde_json::Result<(
 /// Writes a JSON string literal. serde_json escapes exactly as RFC 8785 asks: `"` and `\`,
 /// the short forms `\b \t \n \f \r`, other control characters as `\u00xx` in lowercase
 /// hex, and everything else as literal UTF-8.
-fn write_str(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_str(buf: &mut Vec<u8>, s: &str) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         buf.push(b'"');
         buf.extend_from_slice(s.as_bytes());
@@ -117,7 +151,7 @@ fn write_str(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn write_u64(buf: &mut Vec<u8>, n: u64) {
+pub(crate) fn write_u64(buf: &mut Vec<u8>, n: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     let mut n = n;
@@ -408,7 +442,114 @@ mod tests {
         })
     }
 
+    /// Shapes a `Value` cannot show: enums of every kind, maps with non-string keys,
+    /// repeated keys, bytes, wide and non-finite numbers, floats as keys.
+    #[test]
+    fn direct_writer_matches_value_path_on_rust_shapes() {
+        use std::collections::BTreeMap;
+        #[derive(Serialize)]
+        enum E {
+            Unit,
+            New(u8),
+            Tuple(i32, &'static str),
+            Struct {
+                z: f32,
+                a: Option<u64>,
+                m: BTreeMap<i64, bool>,
+            },
+        }
+        #[derive(Serialize)]
+        struct Inner {
+            b: u8,
+            a: u8,
+        }
+        #[derive(Serialize)]
+        struct Outer {
+            zeta: Vec<E>,
+            #[serde(flatten)]
+            inner: Inner,
+            a: char,
+            #[serde(with = "serde_bytes_like")]
+            bytes: Vec<u8>,
+            big: u64,
+            neg: i128,
+            nan: f64,
+            unit: (),
+            #[serde(rename = "\u{1F600}")]
+            emoji: bool,
+            #[serde(rename = "\u{e000}")]
+            private: bool,
+        }
+        mod serde_bytes_like {
+            pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(v)
+            }
+        }
+        let v = Outer {
+            zeta: vec![
+                E::Unit,
+                E::New(7),
+                E::Tuple(-3, "t\n\"q\""),
+                E::Struct {
+                    z: 0.1,
+                    a: None,
+                    m: [(-2, true), (10, false), (3, true)].into_iter().collect(),
+                },
+            ],
+            inner: Inner { b: 2, a: 1 },
+            a: 'é',
+            bytes: vec![0, 255, 16],
+            big: u64::MAX,
+            neg: -(1 << 60),
+            nan: f64::NAN,
+            unit: (),
+            emoji: true,
+            private: false,
+        };
+        assert_eq!(
+            canonical_json(&v).unwrap(),
+            canonical_json_via_value(&v).unwrap()
+        );
+        // A repeated key: the last one wins, as in a `Value` map.
+        let dup = vec![("k", 1), ("a", 2), ("k", 3)];
+        struct Pairs(Vec<(&'static str, i32)>);
+        impl Serialize for Pairs {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(None)?;
+                for (k, v) in &self.0 {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+        assert_eq!(canonical_json(&Pairs(dup)).unwrap(), r#"{"a":2,"k":3}"#);
+        // A float as a key takes serde_json's formatting, through the fallback.
+        struct FloatKey;
+        impl Serialize for FloatKey {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(&1.5f64, &[1u8])?;
+                m.end()
+            }
+        }
+        assert_eq!(canonical_json(&FloatKey).unwrap(), r#"{"1.5":[1]}"#);
+        // Out of range and not a key are errors on both paths.
+        assert!(canonical_json(&u128::MAX).is_err());
+        assert!(canonical_json_via_value(&u128::MAX).is_err());
+        let bad: BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into_iter().collect();
+        assert!(canonical_json(&bad).is_err());
+    }
+
     proptest! {
+        /// The direct writer agrees with the `Value` path on arbitrary JSON.
+        #[test]
+        fn direct_writer_matches_value_path(v in json_value()) {
+            let direct = crate::canonical::Writer::new().write(&v).unwrap();
+            prop_assert_eq!(direct, canonical_json_via_value(&v).unwrap());
+        }
+
         /// Our canonical writer agrees with the `serde_json_canonicalizer` crate.
         #[test]
         fn canonical_json_matches_reference(v in json_value()) {

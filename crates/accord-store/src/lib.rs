@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod bench;
+mod canonical;
 pub mod chain;
 mod error;
 pub mod export;

@@ -357,9 +357,8 @@ impl Writer {
         recorded_at: &'a str,
         in_group: &HashMap<String, Appended>,
     ) -> Result<Plan<'a>> {
-        let (streams, keys) = plan::needs(commands);
-        self.load_versions(streams)?;
-        let known_keys = self.load_keys(&keys, in_group)?;
+        self.load_versions(commands)?;
+        let known_keys = self.load_keys(commands, in_group)?;
         plan::plan(
             &Tip {
                 seq: self.tip_seq,
@@ -373,29 +372,38 @@ impl Writer {
         )
     }
 
-    fn load_versions(&mut self, streams: Vec<String>) -> Result<()> {
+    /// Caches the version of every stream the commands write or expect (borrowing the
+    /// names: only a stream not cached yet is copied, and read from the file).
+    fn load_versions(&mut self, commands: &[PreparedCommand]) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT MAX(stream_version) FROM events WHERE stream = ?1")?;
+        let streams = commands.iter().flat_map(|c| {
+            c.events
+                .iter()
+                .map(|e| e.stream.as_str())
+                .chain(c.expect.iter().map(|(s, _)| s.as_str()))
+        });
         for s in streams {
-            if self.versions.contains_key(&s) {
+            if self.versions.contains_key(s) {
                 continue;
             }
-            let v: Option<i64> = stmt.query_row([&s], |r| r.get(0))?;
-            self.versions.insert(s, v.unwrap_or(0) as u64);
+            let v: Option<i64> = stmt.query_row([s], |r| r.get(0))?;
+            self.versions.insert(s.to_owned(), v.unwrap_or(0) as u64);
         }
         Ok(())
     }
 
-    /// The stored results of `keys`; a key already written by an earlier request of the
-    /// group (`in_group`) counts as stored.
+    /// The stored results of the commands' keys; a key already written by an earlier
+    /// request of the group (`in_group`) counts as stored.
     fn load_keys(
         &self,
-        keys: &[String],
+        commands: &[PreparedCommand],
         in_group: &HashMap<String, Appended>,
     ) -> Result<HashMap<String, Appended>> {
         let mut known = HashMap::new();
-        if keys.is_empty() {
+        let mut keys = commands.iter().filter_map(|c| c.key.as_deref()).peekable();
+        if keys.peek().is_none() {
             return Ok(known);
         }
         let mut stmt = self.conn.prepare_cached(
@@ -403,7 +411,7 @@ impl Writer {
         )?;
         for k in keys {
             if let Some(a) = in_group.get(k) {
-                known.insert(k.clone(), *a);
+                known.insert(k.to_owned(), *a);
                 continue;
             }
             let found = stmt
@@ -417,7 +425,7 @@ impl Writer {
                 })
                 .optional()?;
             if let Some(a) = found {
-                known.insert(k.clone(), a);
+                known.insert(k.to_owned(), a);
             }
         }
         Ok(known)
