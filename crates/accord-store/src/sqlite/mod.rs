@@ -125,6 +125,56 @@ fn open_writer(file: &Path, durability: Durability) -> Result<rusqlite::Connecti
     Ok(conn)
 }
 
+/// The key of `stream` in the log's per-stream index (`events.stream_key`): FNV-1a 64 of
+/// the name's UTF-8 bytes, as a signed integer. Stored in every event row, so it never
+/// changes; reads by stream match the name too, so two names with one key never mix.
+pub(crate) fn stream_key(stream: &str) -> i64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let hash = stream
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    hash as i64
+}
+
+/// Fills in the `stream_key` of events written before the store had one (migration
+/// 0005), 10,000 per transaction, so that a crash leaves the rest for the next open.
+/// Returns how many it filled.
+fn fill_stream_keys(conn: &rusqlite::Connection) -> Result<u64> {
+    let mut filled = 0;
+    loop {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done = (|| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT seq, stream FROM events WHERE stream_key IS NULL LIMIT 10000",
+                )?
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut update =
+                conn.prepare_cached("UPDATE events SET stream_key = ?1 WHERE seq = ?2")?;
+            for (seq, stream) in &rows {
+                update.execute(rusqlite::params![stream_key(stream), seq])?;
+            }
+            Ok::<_, rusqlite::Error>(rows.len() as u64)
+        })();
+        match done {
+            Ok(0) => {
+                conn.execute_batch("COMMIT")?;
+                return Ok(filled);
+            }
+            Ok(n) => {
+                conn.execute_batch("COMMIT")?;
+                filled += n;
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+        }
+    }
+}
+
 /// Page cache of the writer connection, in KiB (bounded: part of an import's memory).
 const WRITER_CACHE_KIB: u32 = 65_536;
 
@@ -173,6 +223,13 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(1024);
         let (feed, _) = broadcast::channel(4096);
         let conn = open_writer(&file, options.durability)?;
+        let filled = fill_stream_keys(&conn)?;
+        if filled > 0 {
+            tracing::info!(
+                events = filled,
+                "indexed the log's older events by stream key"
+            );
+        }
         let nudge = checkpoint::spawn(&file, options.wal_pages)?;
         let state = Arc::new(Mutex::new(write::Writer::new(
             conn,
@@ -424,9 +481,11 @@ impl SqliteStore {
     ) -> Result<Vec<StoredEvent>> {
         let rows = sqlx::query(
             "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
-             idempotency_key, prev_hash, hash FROM events WHERE stream = ? AND stream_version > ? \
+             idempotency_key, prev_hash, hash FROM events \
+             WHERE stream_key = ? AND stream = ? AND stream_version > ? \
              ORDER BY stream_version LIMIT ?",
         )
+        .bind(stream_key(stream))
         .bind(stream)
         .bind(after_version as i64)
         .bind(i64::from(limit))
@@ -586,4 +645,163 @@ fn stored_event(r: &SqliteRow) -> Result<StoredEvent> {
         prev_hash: read::fixed(r.try_get::<&[u8], _>(8)?),
         hash: read::fixed(r.try_get::<&[u8], _>(9)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::move_event;
+    use crate::chain::ChainBreak;
+    use crate::model::ExpectedVersion;
+    use crate::store::Store;
+
+    /// The index key is FNV-1a 64: fixed forever, since every event row stores it.
+    #[test]
+    fn stream_key_is_fnv1a_64() {
+        assert_eq!(stream_key(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_eq!(stream_key("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
+        assert_eq!(stream_key("foobar"), 0x8594_4171_f739_67e8_u64 as i64);
+    }
+
+    /// A log written before migration 0005 gets its stream keys when the store opens:
+    /// reads by stream, appends that expect a version and `verify` all work on it, and
+    /// the filled events are as append-only as before.
+    #[tokio::test]
+    async fn a_log_from_before_stream_keys_is_indexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        // Real, hashed entries from a current store.
+        let source = SqliteStore::open(dir.path().join("source.db"), SqliteOptions::default())
+            .await
+            .unwrap();
+        for i in 0..30 {
+            // Moves of three negotiations (`i % 1000`), ten each.
+            let mut e = move_event(i);
+            if let accord_core::Event::NegotiationMoved { record } = &mut e {
+                record.negotiation =
+                    accord_core::id::NegotiationId::from_parts(1, u128::from(i % 3));
+            }
+            source
+                .append(Append::new(e).key(format!("k-{i}")))
+                .await
+                .unwrap();
+        }
+        let events = source.read_events(0, 100).await.unwrap();
+        assert_eq!(events.len(), 30);
+
+        // The same rows in a file migrated only up to 0004.
+        let old = dir.path().join("old");
+        std::fs::create_dir(&old).unwrap();
+        for m in MIGRATOR.iter().filter(|m| m.version < 5) {
+            let name = format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_"));
+            std::fs::write(old.join(name), m.sql.as_bytes()).unwrap();
+        }
+        let file = dir.path().join("old.db");
+        {
+            use sqlx::{ConnectOptions, Connection};
+            let mut conn = SqliteConnectOptions::new()
+                .filename(&file)
+                .create_if_missing(true)
+                .connect()
+                .await
+                .unwrap();
+            sqlx::migrate::Migrator::new(old.as_path())
+                .await
+                .unwrap()
+                .run(&mut conn)
+                .await
+                .unwrap();
+            for e in &events {
+                sqlx::query(
+                    "INSERT INTO events (seq, stream, stream_version, type, schema_version, \
+                     payload, recorded_at, idempotency_key, prev_hash, hash) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(e.seq as i64)
+                .bind(&e.stream)
+                .bind(e.stream_version as i64)
+                .bind(&e.kind)
+                .bind(i64::from(e.schema_version))
+                .bind(&e.payload)
+                .bind(&e.recorded_at)
+                .bind(&e.idempotency_key)
+                .bind(e.prev_hash.as_slice())
+                .bind(e.hash.as_slice())
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            conn.close().await.unwrap();
+        }
+
+        let store = SqliteStore::open(&file, SqliteOptions::default())
+            .await
+            .unwrap();
+        let missing: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE stream_key IS NULL")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(missing, 0);
+        let report = store.verify(&VerifyOptions::default()).await.unwrap();
+        assert!(report.is_ok() && report.entries == 30, "{report:?}");
+        let stream = events[4].stream.clone();
+        let read = store.read_stream(&stream, 0, 100).await.unwrap();
+        assert_eq!(read.len(), 10);
+        assert!(read.iter().all(|e| e.stream == stream));
+        // The writer reads the stream's version through the new index.
+        let mut next = move_event(99);
+        if let accord_core::Event::NegotiationMoved { record } = &mut next {
+            record.negotiation = accord_core::id::NegotiationId::from_parts(1, 1);
+        }
+        assert_eq!(next.stream(), stream);
+        let stale = store
+            .append(Append::new(next.clone()).expect(stream.clone(), ExpectedVersion::Exact(9)))
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { actual: 10, .. })),
+            "{stale:?}"
+        );
+        let appended = store
+            .append(Append::new(next).expect(stream.clone(), ExpectedVersion::Exact(10)))
+            .await
+            .unwrap();
+        assert_eq!(appended.stream_version, 11);
+
+        // Still append-only: neither a field nor a filled key can change.
+        for sql in [
+            "UPDATE events SET payload = 'x' WHERE seq = 1",
+            "UPDATE events SET stream_key = 5 WHERE seq = 1",
+            "UPDATE events SET stream_key = NULL WHERE seq = 1",
+        ] {
+            let refused = sqlx::query(sql).execute(store.aux_pool()).await;
+            assert!(
+                refused.is_err_and(|e| e.to_string().contains("append-only")),
+                "{sql}"
+            );
+        }
+    }
+
+    /// A changed index key would hide an event from its stream's reads: `verify` reports
+    /// it as a changed field at that entry.
+    #[tokio::test]
+    async fn verify_catches_a_changed_stream_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("s.db"), SqliteOptions::default())
+            .await
+            .unwrap();
+        for i in 0..8 {
+            store.append(Append::new(move_event(i))).await.unwrap();
+        }
+        sqlx::query("DROP TRIGGER events_no_update")
+            .execute(store.aux_pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE events SET stream_key = stream_key + 1 WHERE seq = 6")
+            .execute(store.aux_pool())
+            .await
+            .unwrap();
+        let report = store.verify(&VerifyOptions::default()).await.unwrap();
+        let broken = report.broken.unwrap();
+        assert_eq!((broken.seq, broken.reason), (6, ChainBreak::HashMismatch));
+    }
 }

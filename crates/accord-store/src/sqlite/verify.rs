@@ -5,7 +5,8 @@
 //! entry)`, which depends on nothing else). The calling thread takes the ranges back in
 //! order and feeds every entry to the [`Verifier`], which checks the sequence, the links
 //! and the signed checkpoints strictly in seq order, so the report is the same as a
-//! one-thread pass. Memory is bounded: at most a few ranges are in flight.
+//! one-thread pass. A row whose `stream_key` is not its stream's fails like a changed
+//! field. Memory is bounded: at most a few ranges are in flight.
 
 use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -16,6 +17,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::chain::{Entry, Verifier, VerifyReport, link_hash, write_entry};
 use crate::error::{Result, StoreError};
 use crate::read;
+
+use super::stream_key;
 
 /// Sequence numbers per range handed to a worker.
 const CHUNK_ROWS: i64 = 4096;
@@ -123,7 +126,8 @@ fn check_ranges(
 ) -> Result<()> {
     let mut stmt = conn.prepare(
         "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
-         idempotency_key, prev_hash, hash FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+         idempotency_key, prev_hash, hash, stream_key FROM events \
+         WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
     )?;
     let mut buf = Vec::with_capacity(4096);
     let mut i = first;
@@ -192,7 +196,9 @@ fn check_row(r: &rusqlite::Row<'_>, buf: &mut Vec<u8>) -> Result<Checked> {
                 idempotency_key,
             },
         );
-        link_hash(&prev_hash, buf) == hash
+        // The stored index key must be its stream's: a changed key would hide the event
+        // from reads of its stream, so it counts as a changed field.
+        integer(r.get_ref(10)?) == Some(stream_key(stream)) && link_hash(&prev_hash, buf) == hash
     } else {
         false
     };

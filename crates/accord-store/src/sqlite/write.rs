@@ -26,7 +26,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc};
 
 use super::checkpoint::{self, Nudge};
-use super::{SqliteOptions, WriteRequest};
+use super::{SqliteOptions, WriteRequest, stream_key};
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
@@ -375,9 +375,10 @@ impl Writer {
     /// Caches the version of every stream the commands write or expect (borrowing the
     /// names: only a stream not cached yet is copied, and read from the file).
     fn load_versions(&mut self, commands: &[PreparedCommand]) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT MAX(stream_version) FROM events WHERE stream = ?1")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT stream_version FROM events WHERE stream_key = ?1 AND stream = ?2 \
+             ORDER BY stream_version DESC LIMIT 1",
+        )?;
         let streams = commands.iter().flat_map(|c| {
             c.events
                 .iter()
@@ -388,7 +389,9 @@ impl Writer {
             if self.versions.contains_key(s) {
                 continue;
             }
-            let v: Option<i64> = stmt.query_row([s], |r| r.get(0))?;
+            let v: Option<i64> = stmt
+                .query_row(params![stream_key(s), s], |r| r.get(0))
+                .optional()?;
             self.versions.insert(s.to_owned(), v.unwrap_or(0) as u64);
         }
         Ok(())
@@ -506,8 +509,8 @@ fn constraint(e: rusqlite::Error) -> StoreError {
 }
 
 const INSERT_EVENT: &str = "INSERT INTO events (seq, stream, stream_version, type, \
-    schema_version, payload, recorded_at, idempotency_key, prev_hash, hash) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    schema_version, payload, recorded_at, idempotency_key, prev_hash, hash, stream_key) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 const INSERT_KEY: &str =
     "INSERT INTO idempotency (key, first_seq, last_seq, stream_version) VALUES (?1, ?2, ?3, ?4)";
@@ -577,6 +580,7 @@ fn write_plan(conn: &Connection, plan: &Plan<'_>) -> rusqlite::Result<()> {
                 r.key,
                 r.prev_hash.as_slice(),
                 r.hash.as_slice(),
+                stream_key(r.stream),
             ])?;
         }
     }
