@@ -5,11 +5,13 @@
 //!
 //! Durability follows [`Durability`]: `Normal` (WAL + `synchronous=NORMAL`) survives a
 //! crash of the process, and a power loss may lose the last transactions but never
-//! corrupts; `Full` (`synchronous=FULL`) syncs the WAL at every commit, so an
+//! corrupts; `Full` acknowledges an append only after the WAL holding it is synced
+//! (`sync.rs`: one fsync per group, overlapped with the next group's commit), so an
 //! acknowledged append survives a power loss.
 
 mod checkpoint;
 mod queue;
+mod sync;
 mod verify;
 mod write;
 
@@ -47,7 +49,8 @@ pub enum Durability {
     /// last commits (never corrupts).
     #[default]
     Normal,
-    /// WAL with `synchronous=FULL`: every acknowledged commit survives a power loss.
+    /// Every acknowledged commit survives a power loss: the WAL is synced before the
+    /// caller hears of it (one fsync per group of concurrent appends).
     Full,
 }
 
@@ -109,16 +112,14 @@ struct Inner {
     file: PathBuf,
 }
 
-/// The writer's connection: the pragmas of [`SqliteStore::open`] plus the durability.
-fn open_writer(file: &Path, durability: Durability) -> Result<rusqlite::Connection> {
+/// The writer's connection: the pragmas of [`SqliteStore::open`], and `synchronous=NORMAL`
+/// whatever the durability: with `Full` the sync thread makes each group durable before
+/// its callers hear of it (`sync.rs`).
+fn open_writer(file: &Path) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(file)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    let sync = match durability {
-        Durability::Normal => "NORMAL",
-        Durability::Full => "FULL",
-    };
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA temp_store = memory; \
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = memory; \
          PRAGMA cache_size = -{WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA foreign_keys = ON;"
     ))?;
@@ -222,7 +223,7 @@ impl SqliteStore {
             .await?;
         let (tx, rx) = mpsc::channel(1024);
         let (feed, _) = broadcast::channel(4096);
-        let conn = open_writer(&file, options.durability)?;
+        let conn = open_writer(&file)?;
         let filled = fill_stream_keys(&conn)?;
         if filled > 0 {
             tracing::info!(
@@ -239,9 +240,13 @@ impl SqliteStore {
         )?));
         let thread_state = state.clone();
         let max_group_events = options.max_group_events.max(1);
+        let durable = match options.durability {
+            Durability::Full => Some(sync::spawn(&file)?),
+            Durability::Normal => None,
+        };
         std::thread::Builder::new()
             .name("accord-sqlite-writer".into())
-            .spawn(move || write::run(thread_state, rx, max_group_events))?;
+            .spawn(move || write::run(thread_state, rx, max_group_events, durable))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: tx,

@@ -1,11 +1,12 @@
 //! The SQLite writer: the only code that appends to the log. One [`Writer`] per file owns
 //! the rusqlite connection, the chain tip and a cache of stream versions, behind a mutex.
-//! With `synchronous=FULL` every append goes through the writer thread ([`run`]), which
+//! With `Durability::Full` every append goes through the writer thread ([`run`]), which
 //! drains the request channel into one transaction per group (group commit: one commit,
-//! and one fsync, for many callers) and acknowledges each caller after the commit. With
-//! `synchronous=NORMAL` a commit never waits for the disk, so a caller that finds the
-//! writer idle commits on its own thread and saves two thread wake-ups; when the writer
-//! is busy it queues like everyone else. Rows go in through cached single-row
+//! and one fsync, for many callers); the connection itself runs `synchronous=NORMAL` and
+//! the sync thread (`sync.rs`) acknowledges each group once the WAL is on disk, while the
+//! writer commits the next. With `Durability::Normal` a commit never waits for the disk,
+//! so a caller that finds the writer idle commits on its own thread and saves two thread
+//! wake-ups; when the writer is busy it queues like everyone else. Rows go in through cached single-row
 //! statements, one per table, prepared once and reused for every row. WAL checkpoints
 //! run on their own thread (`checkpoint.rs`).
 //!
@@ -26,6 +27,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc};
 
 use super::checkpoint::{self, Nudge};
+use super::sync::Answers;
 use super::{SqliteOptions, WriteRequest, stream_key};
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
@@ -437,11 +439,14 @@ impl Writer {
 
 /// The writer thread's loop: blocks for a request, then takes whatever else is queued
 /// (up to `max_group_events` events) into the same group, commits it and answers each
-/// caller. Ends when every sender is dropped.
+/// caller: at once, or, with `durable` (`Durability::Full`), through the sync thread once
+/// the WAL holds the group on disk (`sync.rs`), while this loop goes on to the next group.
+/// Ends when every sender is dropped.
 pub(crate) fn run(
     writer: Arc<Mutex<Writer>>,
     mut rx: mpsc::Receiver<WriteRequest>,
     max_group_events: usize,
+    durable: Option<std::sync::mpsc::Sender<Answers>>,
 ) {
     while let Some(first) = next_request(&mut rx) {
         let mut events = first.events;
@@ -461,8 +466,19 @@ pub(crate) fn run(
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .commit(&commands);
-        for (r, result) in group.into_iter().zip(results) {
-            let _ = r.reply.send(result);
+        let answers: Answers = group
+            .into_iter()
+            .zip(results)
+            .map(|(r, result)| (r.reply, result))
+            .collect();
+        let undelivered = match &durable {
+            Some(sync) => sync.send(answers).err().map(|e| e.0),
+            None => Some(answers),
+        };
+        // Without a sync thread (or if it is gone, which only happens at shutdown), the
+        // answers go out directly.
+        for (reply, result) in undelivered.into_iter().flatten() {
+            let _ = reply.send(result);
         }
     }
 }
