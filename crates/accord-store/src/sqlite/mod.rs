@@ -241,7 +241,7 @@ impl SqliteStore {
         let thread_state = state.clone();
         let max_group_events = options.max_group_events.max(1);
         let durable = match options.durability {
-            Durability::Full => Some(sync::spawn(&file)?),
+            Durability::Full => Some(sync::spawn(&file, feed.clone())?),
             Durability::Normal => None,
         };
         std::thread::Builder::new()
@@ -808,5 +808,55 @@ mod tests {
         let report = store.verify(&VerifyOptions::default()).await.unwrap();
         let broken = report.broken.unwrap();
         assert_eq!((broken.seq, broken.reason), (6, ChainBreak::HashMismatch));
+    }
+
+    /// With `Durability::Full` groups are answered and announced by the sync thread:
+    /// every caller hears back, in a group of concurrent callers, and the change feed
+    /// covers every appended event exactly once, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_durability_answers_and_announces_every_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(
+            dir.path().join("full.db"),
+            SqliteOptions {
+                durability: Durability::Full,
+                ..SqliteOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut feed = store.subscribe_feed().await.unwrap();
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .append(Append::new(move_event(i)).key(format!("k-{i}")))
+                        .await
+                })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for t in tasks {
+            seqs.push(t.await.unwrap().unwrap().first_seq);
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
+        // A replay is answered with the first result, through the same thread.
+        let again = store
+            .append(Append::new(move_event(3)).key("k-3"))
+            .await
+            .unwrap();
+        assert!(again.replayed);
+        let mut next = 1;
+        while next <= 64 {
+            let change = tokio::time::timeout(Duration::from_secs(5), feed.recv())
+                .await
+                .expect("every group is announced")
+                .unwrap();
+            assert_eq!(change.first_seq, next, "{change:?}");
+            next = change.last_seq + 1;
+        }
+        assert_eq!(next, 65);
     }
 }

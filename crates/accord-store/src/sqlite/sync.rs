@@ -13,38 +13,51 @@
 //! lose groups no caller has been told about.
 //!
 //! Answers go out in commit order and all pass through here, replays and refusals too: a
-//! replayed key may point at a group still waiting for its fsync. What this changes is
-//! visibility: readers and the change feed see a group when it commits, a few milliseconds
-//! before it is durable (with SQLite's `FULL` they saw it after).
+//! replayed key may point at a group still waiting for its fsync. The change feed, which
+//! wakes consumers and server-sent event streams, announces a group here too, once it is
+//! durable. What this changes is direct reads: a query can see a group a few milliseconds
+//! before it is durable (with SQLite's `FULL` it saw it after). Whatever a reader does with
+//! it is appended later in the log, so a power loss that takes the group takes that too.
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::error::{Result, StoreError};
-use crate::model::Appended;
+use crate::model::{Appended, Change};
 
-/// A committed group's answers, held until the WAL is synced.
+/// A group's answers, one per caller.
 pub(crate) type Answers = Vec<(
     oneshot::Sender<Result<Vec<Appended>>>,
     Result<Vec<Appended>>,
 )>;
 
-/// Starts the sync thread for the database `file`; it ends when the sender is dropped.
-pub(crate) fn spawn(file: &std::path::Path) -> Result<Sender<Answers>> {
+/// A committed group, held until the WAL is synced: its answers, and the range it
+/// appended, announced on the change feed once durable.
+pub(crate) struct Committed {
+    pub answers: Answers,
+    pub change: Option<Change>,
+}
+
+/// Starts the sync thread for the database `file`, announcing durable groups on `feed`;
+/// it ends when the sender is dropped.
+pub(crate) fn spawn(
+    file: &std::path::Path,
+    feed: broadcast::Sender<Change>,
+) -> Result<Sender<Committed>> {
     let mut wal = file.as_os_str().to_owned();
     wal.push("-wal");
     let wal = PathBuf::from(wal);
     let (tx, rx) = channel();
     std::thread::Builder::new()
         .name("accord-sqlite-sync".into())
-        .spawn(move || run(&wal, &rx))?;
+        .spawn(move || run(&wal, &rx, &feed))?;
     Ok(tx)
 }
 
-fn run(wal: &std::path::Path, rx: &Receiver<Answers>) {
+fn run(wal: &std::path::Path, rx: &Receiver<Committed>, feed: &broadcast::Sender<Change>) {
     let mut file: Option<File> = None;
     while let Ok(first) = rx.recv() {
         let mut groups = vec![first];
@@ -55,7 +68,12 @@ fn run(wal: &std::path::Path, rx: &Receiver<Answers>) {
             // Open the file afresh next time.
             file = None;
         }
-        for (reply, result) in groups.into_iter().flatten() {
+        if synced.is_ok() {
+            for change in groups.iter().filter_map(|g| g.change) {
+                let _ = feed.send(change);
+            }
+        }
+        for (reply, result) in groups.into_iter().flat_map(|g| g.answers) {
             let answer = match &synced {
                 Ok(()) => result,
                 Err(e) => Err(StoreError::Invalid(format!(

@@ -27,8 +27,8 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc};
 
 use super::checkpoint::{self, Nudge};
-use super::sync::Answers;
-use super::{SqliteOptions, WriteRequest, stream_key};
+use super::sync::{Answers, Committed};
+use super::{Durability, SqliteOptions, WriteRequest, stream_key};
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
@@ -51,6 +51,10 @@ pub(crate) struct Writer {
     signer: Option<NodeKey>,
     checkpoint_every: u64,
     feed: broadcast::Sender<Change>,
+    /// With `Durability::Full`, commits are announced on the feed by the sync thread once
+    /// durable; the last commit's range waits here for the writer thread to hand over.
+    defer_feed: bool,
+    unannounced: Option<Change>,
     /// The WAL checkpointer, told about each commit.
     nudge: Nudge,
 }
@@ -77,6 +81,8 @@ impl Writer {
             signer: options.signing_key.clone(),
             checkpoint_every: options.checkpoint_every,
             feed,
+            defer_feed: options.durability == Durability::Full,
+            unannounced: None,
             nudge,
         };
         w.check_tip()?;
@@ -121,10 +127,15 @@ impl Writer {
         match outcome {
             Ok((results, first_new)) => {
                 if let Some(first_seq) = first_new {
-                    let _ = self.feed.send(Change {
+                    let change = Change {
                         first_seq,
                         last_seq: self.tip_seq,
-                    });
+                    };
+                    if self.defer_feed {
+                        self.unannounced = Some(change);
+                    } else {
+                        let _ = self.feed.send(change);
+                    }
                     self.after_commit();
                 }
                 results
@@ -140,6 +151,11 @@ impl Writer {
                     .collect()
             }
         }
+    }
+
+    /// The range of the last commit, not announced on the feed yet (`Durability::Full`).
+    fn take_unannounced(&mut self) -> Option<Change> {
+        self.unannounced.take()
     }
 
     /// Tells the checkpointer about the commit; when it asks, checkpoints the WAL's last
@@ -446,7 +462,7 @@ pub(crate) fn run(
     writer: Arc<Mutex<Writer>>,
     mut rx: mpsc::Receiver<WriteRequest>,
     max_group_events: usize,
-    durable: Option<std::sync::mpsc::Sender<Answers>>,
+    durable: Option<std::sync::mpsc::Sender<Committed>>,
 ) {
     while let Some(first) = next_request(&mut rx) {
         let mut events = first.events;
@@ -462,17 +478,21 @@ pub(crate) fn run(
         }
         let commands: Vec<&[PreparedCommand]> =
             group.iter().map(|r| r.commands.as_slice()).collect();
-        let results = writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .commit(&commands);
+        let (results, change) = {
+            let mut w = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let results = w.commit(&commands);
+            (results, w.take_unannounced())
+        };
         let answers: Answers = group
             .into_iter()
             .zip(results)
             .map(|(r, result)| (r.reply, result))
             .collect();
         let undelivered = match &durable {
-            Some(sync) => sync.send(answers).err().map(|e| e.0),
+            Some(sync) => sync
+                .send(Committed { answers, change })
+                .err()
+                .map(|e| e.0.answers),
             None => Some(answers),
         };
         // Without a sync thread (or if it is gone, which only happens at shutdown), the
