@@ -27,7 +27,8 @@ pub enum AppendMode {
     /// One `append` (one transaction) per event, one caller, `synchronous=NORMAL`.
     Single,
     /// `writers` concurrent callers each appending one event at a time with
-    /// `synchronous=FULL`; the writer task commits them in groups (one fsync per group).
+    /// `Durability::Full`; the writer thread commits them in groups, each answered once the
+    /// WAL is synced (one fsync per group, overlapped with the next group).
     GroupCommit { writers: usize },
 }
 
@@ -241,7 +242,7 @@ pub async fn bench_append_sqlite(
             }
             (
                 format!("sqlite append, {writers} writers, {}", kind.describe()),
-                "WAL, synchronous=FULL: every acknowledged event survives a power loss",
+                "Durability::Full: every acknowledged event survives a power loss (WAL synced before the answer)",
             )
         }
     };

@@ -40,7 +40,7 @@ impl Config {
         }
     }
 
-    /// With `synchronous=FULL` on SQLite, so that concurrent appends meet in group
+    /// With `Durability::Full` on SQLite, so that concurrent appends meet in group
     /// commits.
     pub fn full(self) -> Config {
         Config {
