@@ -208,7 +208,12 @@ impl Writer {
             self.tip_seq = plan.tip_seq;
             self.tip_hash = plan.tip_hash;
             for (s, v) in &plan.versions {
-                self.versions.insert(s.clone(), *v);
+                match self.versions.get_mut(s) {
+                    Some(cached) => *cached = *v,
+                    None => {
+                        self.versions.insert(s.clone(), *v);
+                    }
+                }
             }
             // A later request of the group with the same key is a replay.
             for (k, a) in &plan.keys {
@@ -231,15 +236,13 @@ impl Writer {
                 self.forget(saved);
                 return Ok(Err(GroupError::Failed(e.to_string())));
             }
-            for plan in &plans {
-                if let Err(e) = write_plan(&self.conn, plan) {
-                    self.rollback();
-                    self.forget(saved);
-                    if is_seq_conflict(&e) {
-                        return Ok(Err(GroupError::Stale));
-                    }
-                    return Err(Refused);
+            if let Err(e) = write_plans(&self.conn, &plans) {
+                self.rollback();
+                self.forget(saved);
+                if is_seq_conflict(&e) {
+                    return Ok(Err(GroupError::Stale));
                 }
+                return Err(Refused);
             }
             if let Err(e) = self.exec("COMMIT") {
                 self.rollback();
@@ -301,7 +304,7 @@ impl Writer {
                 self.forget(saved);
                 return Err(GroupError::Failed(e.to_string()));
             }
-            match write_plan(&self.conn, &plan) {
+            match write_plans(&self.conn, std::slice::from_ref(&plan)) {
                 Ok(()) => {
                     if !single && let Err(e) = self.exec("RELEASE req") {
                         self.rollback();
@@ -598,13 +601,14 @@ const UPDATE_CONTRACT_STATE: &str = "UPDATE contracts SET state = ?1, \
 const UPDATE_DOCUMENT_STATE: &str = "UPDATE documents SET state = ?1, \
     data = json_set(data, '$.state', ?1), last_seq = ?2 WHERE id = ?3 AND kind = ?4";
 
-/// Executes every row of `plan` with cached single-row statements, in the order events,
-/// idempotency keys, projections (in seq order), checkpoints.
-fn write_plan(conn: &Connection, plan: &Plan<'_>) -> rusqlite::Result<()> {
+/// Executes every row of `plans` with cached single-row statements, each prepared once
+/// for all of them: the events, the idempotency keys, the projections (in seq order,
+/// since plans follow each other on the chain) and the checkpoints.
+fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
     let schema_version = i64::from(accord_core::EVENT_SCHEMA_VERSION);
     {
         let mut stmt = conn.prepare_cached(INSERT_EVENT)?;
-        for r in &plan.events {
+        for r in plans.iter().flat_map(|p| &p.events) {
             stmt.execute(params![
                 r.seq,
                 r.stream,
@@ -620,9 +624,9 @@ fn write_plan(conn: &Connection, plan: &Plan<'_>) -> rusqlite::Result<()> {
             ])?;
         }
     }
-    if !plan.keys.is_empty() {
+    if plans.iter().any(|p| !p.keys.is_empty()) {
         let mut stmt = conn.prepare_cached(INSERT_KEY)?;
-        for (k, a) in &plan.keys {
+        for (k, a) in plans.iter().flat_map(|p| &p.keys) {
             stmt.execute(params![
                 k,
                 a.first_seq as i64,
@@ -631,12 +635,12 @@ fn write_plan(conn: &Connection, plan: &Plan<'_>) -> rusqlite::Result<()> {
             ])?;
         }
     }
-    for (seq, op) in &plan.proj {
+    for (seq, op) in plans.iter().flat_map(|p| &p.proj) {
         write_proj(conn, *seq, op)?;
     }
-    if !plan.checkpoints.is_empty() {
+    if plans.iter().any(|p| !p.checkpoints.is_empty()) {
         let mut stmt = conn.prepare_cached(INSERT_CHECKPOINT)?;
-        for c in &plan.checkpoints {
+        for c in plans.iter().flat_map(|p| &p.checkpoints) {
             stmt.execute(params![
                 c.seq,
                 c.hash.as_slice(),
