@@ -224,6 +224,17 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(1024);
         let (feed, _) = broadcast::channel(4096);
         let conn = open_writer(&file)?;
+        let unkeyed: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE stream_key IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        if unkeyed > 0 {
+            tracing::info!(
+                events = unkeyed,
+                "indexing the log's older events by stream key (once, after an upgrade)"
+            );
+        }
         let filled = fill_stream_keys(&conn)?;
         if filled > 0 {
             tracing::info!(
