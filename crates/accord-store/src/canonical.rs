@@ -392,53 +392,27 @@ impl Array<'_> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = CanonError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish();
-        Ok(())
-    }
+/// The four ways serde writes a sequence all end up in [`Array`].
+macro_rules! array_serializer {
+    ($trait:ident, $element:ident) => {
+        impl ser::$trait for Array<'_> {
+            type Ok = ();
+            type Error = CanonError;
+            fn $element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                self.element(value)
+            }
+            fn end(self) -> Result<()> {
+                self.finish();
+                Ok(())
+            }
+        }
+    };
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = CanonError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = CanonError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish();
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Array<'_> {
-    type Ok = ();
-    type Error = CanonError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish();
-        Ok(())
-    }
-}
+array_serializer!(SerializeSeq, serialize_element);
+array_serializer!(SerializeTuple, serialize_element);
+array_serializer!(SerializeTupleStruct, serialize_field);
+array_serializer!(SerializeTupleVariant, serialize_field);
 
 impl ser::SerializeStruct for Object<'_> {
     type Ok = ();
@@ -523,18 +497,10 @@ impl KeyWriter<'_> {
         if negative {
             self.out.push(b'-');
         }
-        let mut digits = [0u8; 39];
-        let mut i = digits.len();
-        let mut n = magnitude;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+        match u64::try_from(magnitude) {
+            Ok(m) => write_u64(self.out, m),
+            Err(_) => self.out.extend_from_slice(magnitude.to_string().as_bytes()),
         }
-        self.out.extend_from_slice(&digits[i..]);
         Ok(())
     }
 }
