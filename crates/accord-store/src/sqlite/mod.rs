@@ -235,7 +235,12 @@ impl SqliteStore {
                 "indexing the log's older events by stream key (once, after an upgrade)"
             );
         }
-        let filled = fill_stream_keys(&conn)?;
+        // Only an upgraded log takes the write lock here; any other open reads and goes on.
+        let filled = if unkeyed > 0 {
+            fill_stream_keys(&conn)?
+        } else {
+            0
+        };
         if filled > 0 {
             tracing::info!(
                 events = filled,
