@@ -140,9 +140,20 @@ pub(crate) fn stream_key(stream: &str) -> i64 {
 
 /// Fills in the `stream_key` of events written before the store had one (migration
 /// 0005), 10,000 per transaction, so that a crash leaves the rest for the next open.
-/// Returns how many it filled.
-fn fill_stream_keys(conn: &rusqlite::Connection) -> Result<u64> {
-    let mut filled = 0;
+/// Only an upgraded log takes the write lock here; any other open just reads a count.
+fn fill_stream_keys(conn: &rusqlite::Connection) -> Result<()> {
+    let unkeyed: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM events WHERE stream_key IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    if unkeyed == 0 {
+        return Ok(());
+    }
+    tracing::info!(
+        events = unkeyed,
+        "indexing the log's older events by stream key (once, after an upgrade)"
+    );
     loop {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let done = (|| {
@@ -157,16 +168,14 @@ fn fill_stream_keys(conn: &rusqlite::Connection) -> Result<u64> {
             for (seq, stream) in &rows {
                 update.execute(rusqlite::params![stream_key(stream), seq])?;
             }
-            Ok::<_, rusqlite::Error>(rows.len() as u64)
+            Ok::<_, rusqlite::Error>(rows.len())
         })();
         match done {
-            Ok(0) => {
-                conn.execute_batch("COMMIT")?;
-                return Ok(filled);
-            }
             Ok(n) => {
                 conn.execute_batch("COMMIT")?;
-                filled += n;
+                if n == 0 {
+                    return Ok(());
+                }
             }
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -224,36 +233,9 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(1024);
         let (feed, _) = broadcast::channel(4096);
         let conn = open_writer(&file)?;
-        let unkeyed: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM events WHERE stream_key IS NULL",
-            [],
-            |r| r.get(0),
-        )?;
-        if unkeyed > 0 {
-            tracing::info!(
-                events = unkeyed,
-                "indexing the log's older events by stream key (once, after an upgrade)"
-            );
-        }
-        // Only an upgraded log takes the write lock here; any other open reads and goes on.
-        let filled = if unkeyed > 0 {
-            fill_stream_keys(&conn)?
-        } else {
-            0
-        };
-        if filled > 0 {
-            tracing::info!(
-                events = filled,
-                "indexed the log's older events by stream key"
-            );
-        }
+        fill_stream_keys(&conn)?;
         let nudge = checkpoint::spawn(&file, options.wal_pages)?;
-        let state = Arc::new(Mutex::new(write::Writer::new(
-            conn,
-            &options,
-            feed.clone(),
-            nudge,
-        )?));
+        let state = Arc::new(Mutex::new(write::Writer::new(conn, &options, nudge)?));
         let thread_state = state.clone();
         let max_group_events = options.max_group_events.max(1);
         let durable = match options.durability {
@@ -262,7 +244,10 @@ impl SqliteStore {
         };
         std::thread::Builder::new()
             .name("accord-sqlite-writer".into())
-            .spawn(move || write::run(thread_state, rx, max_group_events, durable))?;
+            .spawn({
+                let feed = feed.clone();
+                move || write::run(thread_state, rx, max_group_events, feed, durable)
+            })?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: tx,
@@ -285,7 +270,11 @@ impl SqliteStore {
         if self.inner.inline
             && let Ok(mut writer) = self.inner.state.try_lock()
         {
-            let mut results = writer.commit(&[commands.as_slice()]);
+            let (mut results, change) = writer.commit(&[commands.as_slice()]);
+            // Announced while the writer is still held, so the feed keeps commit order.
+            if let Some(c) = change {
+                let _ = self.inner.feed.send(c);
+            }
             return results.pop().unwrap_or(Err(StoreError::Closed));
         }
         let events = commands.iter().map(|c| c.events.len()).sum();

@@ -88,15 +88,13 @@ fn run(wal: &std::path::Path, rx: &Receiver<Committed>, feed: &broadcast::Sender
 
 /// `fdatasync` of the WAL file, opened once. No WAL file means nothing was written yet.
 fn sync(file: &mut Option<File>, wal: &std::path::Path) -> std::io::Result<()> {
-    if file.is_none() {
-        match File::open(wal) {
-            Ok(f) => *file = Some(f),
+    let f = match file {
+        Some(f) => f,
+        None => match File::open(wal) {
+            Ok(f) => file.insert(f),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
-        }
-    }
-    match file {
-        Some(f) => f.sync_data(),
-        None => Ok(()),
-    }
+        },
+    };
+    f.sync_data()
 }

@@ -6,9 +6,9 @@
 //! the sync thread (`sync.rs`) acknowledges each group once the WAL is on disk, while the
 //! writer commits the next. With `Durability::Normal` a commit never waits for the disk,
 //! so a caller that finds the writer idle commits on its own thread and saves two thread
-//! wake-ups; when the writer is busy it queues like everyone else. Rows go in through cached single-row
-//! statements, one per table, prepared once and reused for every row. WAL checkpoints
-//! run on their own thread (`checkpoint.rs`).
+//! wake-ups; when the writer is busy it queues like everyone else. Rows go in through
+//! cached single-row statements, one per table, prepared once and reused for every row.
+//! WAL checkpoints run on their own thread (`checkpoint.rs`).
 //!
 //! Semantics of a group: every request is all or nothing. A request that fails (a version
 //! conflict in planning, or a constraint the database refuses) fails alone; the other
@@ -28,7 +28,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::checkpoint::{self, Nudge};
 use super::sync::{Answers, Committed};
-use super::{Durability, SqliteOptions, WriteRequest, stream_key};
+use super::{SqliteOptions, WriteRequest, stream_key};
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
@@ -50,11 +50,6 @@ pub(crate) struct Writer {
     versions: HashMap<String, u64>,
     signer: Option<NodeKey>,
     checkpoint_every: u64,
-    feed: broadcast::Sender<Change>,
-    /// With `Durability::Full`, commits are announced on the feed by the sync thread once
-    /// durable; the last commit's range waits here for the writer thread to hand over.
-    defer_feed: bool,
-    unannounced: Option<Change>,
     /// The WAL checkpointer, told about each commit.
     nudge: Nudge,
 }
@@ -66,12 +61,7 @@ type GroupOutcome = std::result::Result<(GroupResults, Option<u64>), GroupError>
 struct Refused;
 
 impl Writer {
-    pub fn new(
-        conn: Connection,
-        options: &SqliteOptions,
-        feed: broadcast::Sender<Change>,
-        nudge: Nudge,
-    ) -> Result<Writer> {
+    pub fn new(conn: Connection, options: &SqliteOptions, nudge: Nudge) -> Result<Writer> {
         conn.set_prepared_statement_cache_capacity(32);
         let mut w = Writer {
             conn,
@@ -80,9 +70,6 @@ impl Writer {
             versions: HashMap::new(),
             signer: options.signing_key.clone(),
             checkpoint_every: options.checkpoint_every,
-            feed,
-            defer_feed: options.durability == Durability::Full,
-            unannounced: None,
             nudge,
         };
         w.check_tip()?;
@@ -113,10 +100,12 @@ impl Writer {
     }
 
     /// Commits a group of requests, each all or nothing, and returns one result per
-    /// request. Called by the writer thread for a drained group, and by a caller that
-    /// commits inline. If another process appended meanwhile (our next seq is taken),
-    /// reloads the tip and tries once more.
-    pub fn commit(&mut self, group: &[&[PreparedCommand]]) -> GroupResults {
+    /// request and the range appended, if any. Called by the writer thread for a drained
+    /// group, and by a caller that commits inline; the caller announces the range on the
+    /// change feed (at once, or once durable) while it still holds the writer, so that
+    /// announcements keep commit order. If another process appended meanwhile (our next
+    /// seq is taken), reloads the tip and tries once more.
+    pub fn commit(&mut self, group: &[&[PreparedCommand]]) -> (GroupResults, Option<Change>) {
         let mut outcome = self.try_group(group);
         if matches!(outcome, Err(GroupError::Stale)) {
             outcome = match self.check_tip() {
@@ -126,36 +115,27 @@ impl Writer {
         }
         match outcome {
             Ok((results, first_new)) => {
-                if let Some(first_seq) = first_new {
-                    let change = Change {
-                        first_seq,
-                        last_seq: self.tip_seq,
-                    };
-                    if self.defer_feed {
-                        self.unannounced = Some(change);
-                    } else {
-                        let _ = self.feed.send(change);
-                    }
+                let change = first_new.map(|first_seq| Change {
+                    first_seq,
+                    last_seq: self.tip_seq,
+                });
+                if change.is_some() {
                     self.after_commit();
                 }
-                results
+                (results, change)
             }
             Err(e) => {
                 let msg = match e {
                     GroupError::Stale => "another process kept appending".to_string(),
                     GroupError::Failed(m) => m,
                 };
-                group
+                let results = group
                     .iter()
                     .map(|_| Err(StoreError::Invalid(format!("commit failed: {msg}"))))
-                    .collect()
+                    .collect();
+                (results, None)
             }
         }
-    }
-
-    /// The range of the last commit, not announced on the feed yet (`Durability::Full`).
-    fn take_unannounced(&mut self) -> Option<Change> {
-        self.unannounced.take()
     }
 
     /// Tells the checkpointer about the commit; when it asks, checkpoints the WAL's last
@@ -458,13 +438,15 @@ impl Writer {
 
 /// The writer thread's loop: blocks for a request, then takes whatever else is queued
 /// (up to `max_group_events` events) into the same group, commits it and answers each
-/// caller: at once, or, with `durable` (`Durability::Full`), through the sync thread once
-/// the WAL holds the group on disk (`sync.rs`), while this loop goes on to the next group.
-/// Ends when every sender is dropped.
+/// caller and announces the group on `feed`: at once, or, with `durable`
+/// (`Durability::Full`), through the sync thread once the WAL holds the group on disk
+/// (`sync.rs`), while this loop goes on to the next group. Ends when every sender is
+/// dropped.
 pub(crate) fn run(
     writer: Arc<Mutex<Writer>>,
     mut rx: mpsc::Receiver<WriteRequest>,
     max_group_events: usize,
+    feed: broadcast::Sender<Change>,
     durable: Option<std::sync::mpsc::Sender<Committed>>,
 ) {
     while let Some(first) = next_request(&mut rx) {
@@ -483,8 +465,14 @@ pub(crate) fn run(
             group.iter().map(|r| r.commands.as_slice()).collect();
         let (results, change) = {
             let mut w = writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let results = w.commit(&commands);
-            (results, w.take_unannounced())
+            let (results, change) = w.commit(&commands);
+            // Inline commits (`Durability::Normal`) announce under the same lock.
+            if durable.is_none()
+                && let Some(c) = change
+            {
+                let _ = feed.send(c);
+            }
+            (results, change)
         };
         let answers: Answers = group
             .into_iter()
