@@ -222,6 +222,14 @@ pub enum ChainBreak {
     /// A checkpoint is signed by a key other than the trusted one.
     #[error("checkpoint signed by untrusted key `{fingerprint}`")]
     UntrustedKey { fingerprint: String },
+    /// The entry's link to the previous event of its stream (`prev_in_stream`, which
+    /// reads by stream follow) is not that event, or its stream version does not follow.
+    #[error("the link to the previous event of the entry's stream is wrong")]
+    StreamLink,
+    /// The store's table of stream tips disagrees with the log for `stream` (empty when
+    /// the log has a stream the table lacks); the seq is the stream's last event.
+    #[error("the stream index does not match the log for stream `{stream}`")]
+    StreamIndex { stream: String },
     /// A checkpoint exists for an entry the log no longer has: the log was truncated.
     #[error("log ends at entry {last_seq}, but a checkpoint covers entry {checkpoint_seq}")]
     Truncated { checkpoint_seq: u64, last_seq: u64 },
@@ -344,6 +352,16 @@ impl Verifier {
         self.prev_hash = *hash;
         self.expected_seq += 1;
         true
+    }
+
+    /// Whether an entry passes the sequence, link and content checks of
+    /// [`Verifier::push_checked`] (not the checkpoint check): a backend checks its own
+    /// structures only on such an entry, so a changed field is reported as such.
+    pub(crate) fn fits(&self, seq: u64, prev_hash: &[u8; 32], content_ok: bool) -> bool {
+        self.broken.is_none()
+            && seq == self.expected_seq
+            && prev_hash == &self.prev_hash
+            && content_ok
     }
 
     /// Records a break found outside [`Verifier::push`] (an undecodable row).

@@ -479,6 +479,9 @@ pub(crate) struct EventRow<'a> {
     pub seq: i64,
     pub stream: &'a str,
     pub stream_version: i64,
+    /// The seq of the previous event of the same stream, 0 for its first (SQLite links
+    /// each event to it; PostgreSQL indexes streams instead and does not track it).
+    pub prev_in_stream: i64,
     pub kind: &'static str,
     pub payload: &'a str,
     pub recorded_at: &'a str,
@@ -507,16 +510,46 @@ pub(crate) struct Plan<'a> {
     pub results: Vec<Appended>,
     pub tip_seq: u64,
     pub tip_hash: [u8; 32],
-    /// Streams whose versions changed, with the new version.
-    pub versions: Vec<(String, u64)>,
+    /// Streams the request appended to, with their new tips.
+    pub versions: Vec<(String, StreamTip)>,
+}
+
+/// Where a stream stands: its version (0 before its first event) and the seq of its last
+/// event (0 before its first event, and always 0 where the backend does not track it).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct StreamTip {
+    pub version: u64,
+    pub last_seq: u64,
+}
+
+/// The writer's cache of stream tips, as planning reads it.
+pub(crate) trait StreamTips {
+    /// `None` for a stream the log has no event of.
+    fn tip(&self, stream: &str) -> Option<StreamTip>;
+}
+
+/// Versions only (PostgreSQL, which indexes streams rather than linking events).
+impl StreamTips for HashMap<String, u64> {
+    fn tip(&self, stream: &str) -> Option<StreamTip> {
+        self.get(stream).map(|&version| StreamTip {
+            version,
+            last_seq: 0,
+        })
+    }
+}
+
+impl StreamTips for HashMap<String, StreamTip> {
+    fn tip(&self, stream: &str) -> Option<StreamTip> {
+        self.get(stream).copied()
+    }
 }
 
 /// The writer's view of the log while planning.
 pub(crate) struct Tip<'a> {
     pub seq: u64,
     pub hash: [u8; 32],
-    /// Current version of every stream the commands touch (0 when absent).
-    pub versions: &'a HashMap<String, u64>,
+    /// The tip of every stream the commands touch (absent: the stream has no event).
+    pub streams: &'a dyn StreamTips,
     /// Results of idempotency keys already in the store, for the commands' keys.
     pub known_keys: &'a HashMap<String, Appended>,
     pub signer: Option<(&'a NodeKey, u64)>,
@@ -540,7 +573,7 @@ pub(crate) fn plan<'a>(
         tip_hash: tip.hash,
         ..Plan::default()
     };
-    let mut versions: HashMap<&'a str, u64> = HashMap::new();
+    let mut versions: HashMap<&'a str, StreamTip> = HashMap::new();
     let mut batch_keys: HashMap<&'a str, Appended> = HashMap::new();
     let mut buf = Vec::with_capacity(1024);
     for (index, cmd) in commands.iter().enumerate() {
@@ -557,9 +590,10 @@ pub(crate) fn plan<'a>(
         for (stream, expected) in &cmd.expect {
             let actual = versions
                 .get(stream.as_str())
-                .or_else(|| tip.versions.get(stream))
                 .copied()
-                .unwrap_or(0);
+                .or_else(|| tip.streams.tip(stream))
+                .unwrap_or_default()
+                .version;
             if !expected.admits(actual) {
                 return Err(StoreError::Conflict {
                     stream: stream.clone(),
@@ -574,11 +608,17 @@ pub(crate) fn plan<'a>(
         for ev in &cmd.events {
             let seq = out.tip_seq + 1;
             let current = match versions.get(ev.stream.as_str()) {
-                Some(v) => *v,
-                None => tip.versions.get(&ev.stream).copied().unwrap_or(0),
+                Some(t) => *t,
+                None => tip.streams.tip(&ev.stream).unwrap_or_default(),
             };
-            let version = current + 1;
-            versions.insert(&ev.stream, version);
+            let version = current.version + 1;
+            versions.insert(
+                &ev.stream,
+                StreamTip {
+                    version,
+                    last_seq: seq,
+                },
+            );
             last_version = version;
             buf.clear();
             chain::write_entry(
@@ -614,6 +654,7 @@ pub(crate) fn plan<'a>(
                 seq: seq as i64,
                 stream: &ev.stream,
                 stream_version: version as i64,
+                prev_in_stream: current.last_seq as i64,
                 kind: ev.kind,
                 payload: &ev.payload,
                 recorded_at,

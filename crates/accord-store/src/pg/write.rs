@@ -126,7 +126,7 @@ impl Writer {
         Tip {
             seq: self.tip_seq,
             hash: self.tip_hash,
-            versions: &self.versions,
+            streams: &self.versions,
             known_keys,
             signer: self.signer.as_ref().map(|k| (k, self.checkpoint_every)),
         }
@@ -176,7 +176,8 @@ impl Writer {
                 Ok(p) => {
                     self.tip_seq = p.tip_seq;
                     self.tip_hash = p.tip_hash;
-                    self.versions.extend(p.versions);
+                    self.versions
+                        .extend(p.versions.into_iter().map(|(s, t)| (s, t.version)));
                     // A later request of the group with the same key is a replay.
                     for (k, a) in &p.keys {
                         known_keys.insert(
@@ -323,7 +324,11 @@ impl Writer {
             first_seq: plan.events.first().map(|e| e.seq as u64),
             tip_seq: plan.tip_seq,
             tip_hash: plan.tip_hash,
-            versions: plan.versions,
+            versions: plan
+                .versions
+                .into_iter()
+                .map(|(s, t)| (s, t.version))
+                .collect(),
             results: plan.results,
         })
     }

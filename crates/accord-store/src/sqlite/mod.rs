@@ -15,6 +15,7 @@ mod sync;
 mod verify;
 mod write;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -138,52 +139,101 @@ pub(crate) fn stream_key(stream: &str) -> i64 {
     hash as i64
 }
 
-/// Fills in the `stream_key` of events written before the store had one (migration
-/// 0005), 10,000 per transaction, so that a crash leaves the rest for the next open.
-/// Only an upgraded log takes the write lock here; any other open just reads a count.
-fn fill_stream_keys(conn: &rusqlite::Connection) -> Result<()> {
-    let unkeyed: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM events WHERE stream_key IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    if unkeyed == 0 {
+/// Links the events written before migration 0006 to their streams (`prev_in_stream`,
+/// the `streams` table, and the `stream_key` of events from before 0005), in seq order,
+/// `FILL_CHUNK` events per transaction; the transaction also moves `stream_link_fill`
+/// on, so a crash leaves the rest for the next open. A log with nothing to link only
+/// reads that one-row table.
+fn fill_stream_links(conn: &rusqlite::Connection) -> Result<()> {
+    use rusqlite::OptionalExtension;
+    let pending = |conn: &rusqlite::Connection| -> rusqlite::Result<Option<(i64, i64)>> {
+        conn.query_row("SELECT next, upto FROM stream_link_fill", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+    };
+    let Some((next, upto)) = pending(conn)? else {
         return Ok(());
-    }
+    };
     tracing::info!(
-        events = unkeyed,
-        "indexing the log's older events by stream key (once, after an upgrade)"
+        events = upto - next + 1,
+        "linking the log's older events to their streams (once, after an upgrade)"
     );
     loop {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        let done = (|| {
+        let done = (|| -> rusqlite::Result<bool> {
+            // Read again inside the transaction: another process may have gone on.
+            let Some((next, upto)) = pending(conn)? else {
+                return Ok(true);
+            };
             let rows = conn
                 .prepare_cached(
-                    "SELECT seq, stream FROM events WHERE stream_key IS NULL LIMIT 10000",
+                    "SELECT seq, stream, stream_version FROM events \
+                     WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
                 )?
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .query_map(rusqlite::params![next, upto, FILL_CHUNK], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut update =
-                conn.prepare_cached("UPDATE events SET stream_key = ?1 WHERE seq = ?2")?;
-            for (seq, stream) in &rows {
-                update.execute(rusqlite::params![stream_key(stream), seq])?;
+            let mut tips: HashMap<&str, (i64, i64)> = HashMap::new();
+            let mut find = conn.prepare_cached(
+                "SELECT version, last_seq FROM streams WHERE key = ?1 AND name = ?2",
+            )?;
+            let mut update = conn.prepare_cached(
+                "UPDATE events SET stream_key = ?1, prev_in_stream = ?2 WHERE seq = ?3",
+            )?;
+            for (seq, stream, version) in &rows {
+                let key = stream_key(stream);
+                let prev = match tips.get(stream.as_str()) {
+                    Some(&(_, last)) => last,
+                    None => find
+                        .query_row(rusqlite::params![key, stream], |r| r.get::<_, i64>(1))
+                        .optional()?
+                        .unwrap_or(0),
+                };
+                update.execute(rusqlite::params![key, prev, seq])?;
+                tips.insert(stream, (*version, *seq));
             }
-            Ok::<_, rusqlite::Error>(rows.len())
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO streams (key, name, version, last_seq) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (key, name) DO UPDATE SET version = excluded.version, \
+                 last_seq = excluded.last_seq",
+            )?;
+            for (stream, (version, last)) in &tips {
+                upsert.execute(rusqlite::params![stream_key(stream), stream, version, last])?;
+            }
+            match rows.last() {
+                Some((last, _, _)) if *last < upto => {
+                    conn.execute("UPDATE stream_link_fill SET next = ?1", [last + 1])?;
+                    Ok(false)
+                }
+                _ => {
+                    conn.execute("DELETE FROM stream_link_fill", [])?;
+                    Ok(true)
+                }
+            }
         })();
         match done {
-            Ok(n) => {
+            Ok(finished) => {
                 conn.execute_batch("COMMIT")?;
-                if n == 0 {
+                if finished {
                     return Ok(());
                 }
             }
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                return Err(e.into());
+                return Err(StoreError::from(e));
             }
         }
     }
 }
+
+/// Events linked per transaction by [`fill_stream_links`].
+const FILL_CHUNK: i64 = 10_000;
 
 /// Page cache of the writer connection, in KiB (bounded: part of an import's memory).
 const WRITER_CACHE_KIB: u32 = 65_536;
@@ -233,7 +283,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(1024);
         let (feed, _) = broadcast::channel(4096);
         let conn = open_writer(&file)?;
-        fill_stream_keys(&conn)?;
+        fill_stream_links(&conn)?;
         let nudge = checkpoint::spawn(&file, options.wal_pages)?;
         let state = Arc::new(Mutex::new(write::Writer::new(conn, &options, nudge)?));
         let thread_state = state.clone();
@@ -489,11 +539,19 @@ impl SqliteStore {
         after_version: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
+        // Walks the stream's links back from its last event to the first one wanted;
+        // the name check keeps a damaged link from pulling in another stream's events.
         let rows = sqlx::query(
-            "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
-             idempotency_key, prev_hash, hash FROM events \
-             WHERE stream_key = ? AND stream = ? AND stream_version > ? \
-             ORDER BY stream_version LIMIT ?",
+            "WITH RECURSIVE chain(seq) AS ( \
+                 SELECT last_seq FROM streams WHERE key = ?1 AND name = ?2 AND version > ?3 \
+                 UNION ALL \
+                 SELECT e.prev_in_stream FROM chain c JOIN events e ON e.seq = c.seq \
+                 WHERE e.stream_version > ?3 + 1 AND e.prev_in_stream > 0) \
+             SELECT e.seq, e.stream, e.stream_version, e.type, e.schema_version, e.payload, \
+             e.recorded_at, e.idempotency_key, e.prev_hash, e.hash \
+             FROM chain c JOIN events e ON e.seq = c.seq \
+             WHERE e.stream = ?2 AND e.stream_version > ?3 \
+             ORDER BY e.seq LIMIT ?4",
         )
         .bind(stream_key(stream))
         .bind(stream)

@@ -6,15 +6,20 @@
 //! order and feeds every entry to the [`Verifier`], which checks the sequence, the links
 //! and the signed checkpoints strictly in seq order, so the report is the same as a
 //! one-thread pass. A row whose `stream_key` is not its stream's fails like a changed
-//! field. Memory is bounded: at most a few ranges are in flight.
+//! field. The calling thread also follows every stream's links (`prev_in_stream`, which
+//! reads by stream walk) and at the end compares the `streams` table with what it saw.
+//! Memory is bounded: at most a few ranges are in flight, plus one small entry per
+//! stream.
 
+use std::collections::HashMap;
+use std::hash::Hasher;
 use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::chain::{Entry, Verifier, VerifyReport, link_hash, write_entry};
+use crate::chain::{Broken, ChainBreak, Entry, Verifier, VerifyReport, link_hash, write_entry};
 use crate::error::{Result, StoreError};
 use crate::read;
 
@@ -33,6 +38,90 @@ struct Checked {
     /// `hash == SHA-256(prev_hash ‖ entry)`; `false` too when a column could not have
     /// been written by the store (not UTF-8, wrong type).
     content_ok: bool,
+    /// Which stream, as two independent 64-bit hashes of its name ([`StreamId`]).
+    stream: StreamId,
+    stream_version: u64,
+    /// `None` when not an integer.
+    prev_in_stream: Option<u64>,
+}
+
+/// A stream named by its `stream_key` (FNV-1a 64) and a SipHash of its name: two names
+/// that share one hash are told apart by the other, without keeping the names.
+type StreamId = (i64, u64);
+
+fn stream_id(name: &str) -> StreamId {
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(name.as_bytes());
+    (stream_key(name), h.finish())
+}
+
+/// Every stream's last event and version so far, in seq order: each event must link to
+/// its stream's previous one (or 0 and version 1 for a stream's first event).
+#[derive(Default)]
+struct Links {
+    tips: HashMap<StreamId, (u64, u64)>,
+}
+
+impl Links {
+    /// Takes one entry; `false` if its link is not the previous event of its stream.
+    fn follow(&mut self, c: &Checked) -> bool {
+        let expected = self.tips.get(&c.stream).copied().unwrap_or((0, 0));
+        self.tips.insert(c.stream, (c.seq, c.stream_version));
+        c.prev_in_stream == Some(expected.0) && c.stream_version == expected.1 + 1
+    }
+
+    /// Compares the `streams` table with the links followed up to `last_seq`. Rows whose
+    /// last event is past `last_seq` were appended after the scan and are not judged.
+    fn check_index(&self, conn: &Connection, last_seq: u64) -> Result<Option<Broken>> {
+        let mut stmt = conn.prepare("SELECT key, name, version, last_seq FROM streams")?;
+        let mut rows = stmt.query([])?;
+        let mut judged = 0;
+        while let Some(r) = rows.next()? {
+            let name = text(r.get_ref(1)?).unwrap_or_default();
+            let (version, last) = (integer(r.get_ref(2)?), integer(r.get_ref(3)?));
+            if last.is_some_and(|l| l as u64 > last_seq) {
+                continue;
+            }
+            let id = stream_id(name);
+            let seen = self.tips.get(&id);
+            let ok = integer(r.get_ref(0)?) == Some(id.0)
+                && seen.is_some_and(|&(l, v)| Some(l as i64) == last && Some(v as i64) == version);
+            if !ok {
+                return Ok(Some(Broken {
+                    seq: seen.map_or(last.unwrap_or(0) as u64, |&(l, _)| l),
+                    reason: ChainBreak::StreamIndex {
+                        stream: name.to_string(),
+                    },
+                }));
+            }
+            judged += 1;
+        }
+        // A stream the log has but the table lacks (its reads would come back empty).
+        if judged < self.tips.len() {
+            let mut listed = std::collections::HashSet::new();
+            let mut names = conn.prepare("SELECT name FROM streams")?;
+            let mut rows = names.query([])?;
+            while let Some(r) = rows.next()? {
+                listed.insert(stream_id(text(r.get_ref(0)?).unwrap_or_default()));
+            }
+            let mut missing: Vec<u64> = self
+                .tips
+                .iter()
+                .filter(|(id, _)| !listed.contains(*id))
+                .map(|(_, &(l, _))| l)
+                .collect();
+            missing.sort_unstable();
+            if let Some(&seq) = missing.first() {
+                return Ok(Some(Broken {
+                    seq,
+                    reason: ChainBreak::StreamIndex {
+                        stream: String::new(),
+                    },
+                }));
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn open(file: &Path) -> Result<Connection> {
@@ -58,6 +147,7 @@ pub(crate) fn verify_file(file: &Path, mut verifier: Verifier) -> Result<VerifyR
     for _ in 1..WORKERS.min(ranges) {
         conns.push(open(file)?);
     }
+    let mut links = Links::default();
     std::thread::scope(|scope| {
         let mut receivers = Vec::new();
         let mut workers = Vec::new();
@@ -78,6 +168,10 @@ pub(crate) fn verify_file(file: &Path, mut verifier: Verifier) -> Result<VerifyR
                 break;
             };
             for r in &rows {
+                if !links.follow(r) && verifier.fits(r.seq, &r.prev_hash, r.content_ok) {
+                    verifier.fail_at(r.seq, ChainBreak::StreamLink);
+                    break 'ranges;
+                }
                 if !verifier.push_checked(r.seq, &r.prev_hash, &r.hash, r.content_ok) {
                     break 'ranges;
                 }
@@ -91,7 +185,11 @@ pub(crate) fn verify_file(file: &Path, mut verifier: Verifier) -> Result<VerifyR
         }
         Ok::<(), StoreError>(())
     })?;
-    Ok(verifier.finish())
+    let mut report = verifier.finish();
+    if report.is_ok() {
+        report.broken = links.check_index(&open(file)?, report.last_seq)?;
+    }
+    Ok(report)
 }
 
 fn integer(v: ValueRef<'_>) -> Option<i64> {
@@ -126,7 +224,7 @@ fn check_ranges(
 ) -> Result<()> {
     let mut stmt = conn.prepare(
         "SELECT seq, stream, stream_version, type, schema_version, payload, recorded_at, \
-         idempotency_key, prev_hash, hash, stream_key FROM events \
+         idempotency_key, prev_hash, hash, stream_key, prev_in_stream FROM events \
          WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
     )?;
     let mut buf = Vec::with_capacity(4096);
@@ -171,6 +269,7 @@ fn check_row(r: &rusqlite::Row<'_>, buf: &mut Vec<u8>) -> Result<Checked> {
         text(r.get_ref(6)?),
         key,
     );
+    let stream = text(r.get_ref(1)?).unwrap_or_default();
     let content_ok = if let (
         Some(seq),
         Some(stream),
@@ -207,5 +306,8 @@ fn check_row(r: &rusqlite::Row<'_>, buf: &mut Vec<u8>) -> Result<Checked> {
         prev_hash,
         hash,
         content_ok,
+        stream: stream_id(stream),
+        stream_version: integer(r.get_ref(2)?).unwrap_or(-1) as u64,
+        prev_in_stream: integer(r.get_ref(11)?).map(|p| p as u64),
     })
 }

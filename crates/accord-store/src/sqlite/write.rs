@@ -33,10 +33,10 @@ use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
 use crate::model::{Appended, Change};
-use crate::plan::{self, Plan, PreparedCommand, ProjOp, Tip};
+use crate::plan::{self, Plan, PreparedCommand, ProjOp, StreamTip, Tip};
 use crate::read;
 
-/// Stream versions cached at most; past this the cache is cleared (it bounds memory in
+/// Stream tips cached at most; past this the cache is cleared (it bounds memory in
 /// imports, where every spend line is a new stream).
 const MAX_CACHED_STREAMS: usize = 100_000;
 
@@ -47,7 +47,8 @@ pub(crate) struct Writer {
     conn: Connection,
     tip_seq: u64,
     tip_hash: [u8; 32],
-    versions: HashMap<String, u64>,
+    /// The version and last event of streams appended to or read, as in `streams`.
+    streams: HashMap<String, StreamTip>,
     signer: Option<NodeKey>,
     checkpoint_every: u64,
     /// The WAL checkpointer, told about each commit.
@@ -67,7 +68,7 @@ impl Writer {
             conn,
             tip_seq: 0,
             tip_hash: GENESIS_PREV_HASH,
-            versions: HashMap::new(),
+            streams: HashMap::new(),
             signer: options.signing_key.clone(),
             checkpoint_every: options.checkpoint_every,
             nudge,
@@ -93,7 +94,7 @@ impl Writer {
         if seq != self.tip_seq || hash != self.tip_hash {
             self.tip_seq = seq;
             self.tip_hash = hash;
-            self.versions.clear();
+            self.streams.clear();
             return Ok(true);
         }
         Ok(false)
@@ -187,11 +188,11 @@ impl Writer {
             };
             self.tip_seq = plan.tip_seq;
             self.tip_hash = plan.tip_hash;
-            for (s, v) in &plan.versions {
-                match self.versions.get_mut(s) {
-                    Some(cached) => *cached = *v,
+            for (s, t) in &plan.versions {
+                match self.streams.get_mut(s) {
+                    Some(cached) => *cached = *t,
                     None => {
-                        self.versions.insert(s.clone(), *v);
+                        self.streams.insert(s.clone(), *t);
                     }
                 }
             }
@@ -230,8 +231,8 @@ impl Writer {
                 return Ok(Err(GroupError::Failed(e.to_string())));
             }
         }
-        if self.versions.len() > MAX_CACHED_STREAMS {
-            self.versions.clear();
+        if self.streams.len() > MAX_CACHED_STREAMS {
+            self.streams.clear();
         }
         let results = plans.into_iter().map(|p| Ok(p.results)).collect();
         Ok(Ok((results, first_new)))
@@ -294,9 +295,7 @@ impl Writer {
                     first_new.get_or_insert(plan.events[0].seq as u64);
                     self.tip_seq = plan.tip_seq;
                     self.tip_hash = plan.tip_hash;
-                    for (s, v) in plan.versions {
-                        self.versions.insert(s, v);
-                    }
+                    self.streams.extend(plan.versions);
                     results.push(Ok(plan.results));
                 }
                 Err(e) => {
@@ -328,8 +327,8 @@ impl Writer {
                 return Err(GroupError::Failed(e.to_string()));
             }
         }
-        if self.versions.len() > MAX_CACHED_STREAMS {
-            self.versions.clear();
+        if self.streams.len() > MAX_CACHED_STREAMS {
+            self.streams.clear();
         }
         Ok((results, first_new))
     }
@@ -348,7 +347,7 @@ impl Writer {
     /// Drops what a failed transaction taught the caches.
     fn forget(&mut self, saved: (u64, [u8; 32])) {
         (self.tip_seq, self.tip_hash) = saved;
-        self.versions.clear();
+        self.streams.clear();
     }
 
     /// Looks up what the request needs and plans it on top of the current tip.
@@ -364,7 +363,7 @@ impl Writer {
             &Tip {
                 seq: self.tip_seq,
                 hash: self.tip_hash,
-                versions: &self.versions,
+                streams: &self.streams,
                 known_keys: &known_keys,
                 signer: self.signer.as_ref().map(|k| (k, self.checkpoint_every)),
             },
@@ -373,13 +372,12 @@ impl Writer {
         )
     }
 
-    /// Caches the version of every stream the commands write or expect (borrowing the
-    /// names: only a stream not cached yet is copied, and read from the file).
+    /// Caches the tip of every stream the commands write or expect (borrowing the names:
+    /// only a stream not cached yet is copied, and read from the file).
     fn load_versions(&mut self, commands: &[PreparedCommand]) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT stream_version FROM events WHERE stream_key = ?1 AND stream = ?2 \
-             ORDER BY stream_version DESC LIMIT 1",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT version, last_seq FROM streams WHERE key = ?1 AND name = ?2")?;
         let streams = commands.iter().flat_map(|c| {
             c.events
                 .iter()
@@ -387,13 +385,18 @@ impl Writer {
                 .chain(c.expect.iter().map(|(s, _)| s.as_str()))
         });
         for s in streams {
-            if self.versions.contains_key(s) {
+            if self.streams.contains_key(s) {
                 continue;
             }
-            let v: Option<i64> = stmt
-                .query_row(params![stream_key(s), s], |r| r.get(0))
+            let tip = stmt
+                .query_row(params![stream_key(s), s], |r| {
+                    Ok(StreamTip {
+                        version: r.get::<_, i64>(0)? as u64,
+                        last_seq: r.get::<_, i64>(1)? as u64,
+                    })
+                })
                 .optional()?;
-            self.versions.insert(s.to_owned(), v.unwrap_or(0) as u64);
+            self.streams.insert(s.to_owned(), tip.unwrap_or_default());
         }
         Ok(())
     }
@@ -536,8 +539,12 @@ fn constraint(e: rusqlite::Error) -> StoreError {
 }
 
 const INSERT_EVENT: &str = "INSERT INTO events (seq, stream, stream_version, type, \
-    schema_version, payload, recorded_at, idempotency_key, prev_hash, hash, stream_key) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    schema_version, payload, recorded_at, idempotency_key, prev_hash, hash, stream_key, \
+    prev_in_stream) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+const UPSERT_STREAM: &str = "INSERT INTO streams (key, name, version, last_seq) \
+    VALUES (?1, ?2, ?3, ?4) \
+    ON CONFLICT (key, name) DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq";
 
 const INSERT_KEY: &str =
     "INSERT INTO idempotency (key, first_seq, last_seq, stream_version) VALUES (?1, ?2, ?3, ?4)";
@@ -590,8 +597,9 @@ const UPDATE_DOCUMENT_STATE: &str = "UPDATE documents SET state = ?1, \
     data = json_set(data, '$.state', ?1), last_seq = ?2 WHERE id = ?3 AND kind = ?4";
 
 /// Executes every row of `plans` with cached single-row statements, each prepared once
-/// for all of them: the events, the idempotency keys, the projections (in seq order,
-/// since plans follow each other on the chain) and the checkpoints.
+/// for all of them: the events (each linked to its stream's previous event), the new
+/// stream tips, the idempotency keys, the projections (in seq order, since plans follow
+/// each other on the chain) and the checkpoints.
 fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
     let schema_version = i64::from(accord_core::EVENT_SCHEMA_VERSION);
     {
@@ -609,6 +617,18 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
                 r.prev_hash.as_slice(),
                 r.hash.as_slice(),
                 stream_key(r.stream),
+                r.prev_in_stream,
+            ])?;
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(UPSERT_STREAM)?;
+        for (name, tip) in plans.iter().flat_map(|p| &p.versions) {
+            stmt.execute(params![
+                stream_key(name),
+                name,
+                tip.version as i64,
+                tip.last_seq as i64
             ])?;
         }
     }
