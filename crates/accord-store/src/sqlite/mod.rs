@@ -141,10 +141,10 @@ pub(crate) fn stream_key(stream: &str) -> i64 {
 
 /// Links the events written before migration 0006 to their streams (`prev_in_stream`,
 /// the `streams` table, and the `stream_key` of events from before 0005), in seq order,
-/// `FILL_CHUNK` events per transaction; the transaction also moves `stream_link_fill`
+/// `chunk` events per transaction; the transaction also moves `stream_link_fill`
 /// on, so a crash leaves the rest for the next open. A log with nothing to link only
 /// reads that one-row table.
-fn fill_stream_links(conn: &rusqlite::Connection) -> Result<()> {
+fn fill_stream_links(conn: &rusqlite::Connection, chunk: i64) -> Result<()> {
     use rusqlite::OptionalExtension;
     let pending = |conn: &rusqlite::Connection| -> rusqlite::Result<Option<(i64, i64)>> {
         conn.query_row("SELECT next, upto FROM stream_link_fill", [], |r| {
@@ -171,7 +171,7 @@ fn fill_stream_links(conn: &rusqlite::Connection) -> Result<()> {
                     "SELECT seq, stream, stream_version FROM events \
                      WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
                 )?
-                .query_map(rusqlite::params![next, upto, FILL_CHUNK], |r| {
+                .query_map(rusqlite::params![next, upto, chunk], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
@@ -283,7 +283,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(1024);
         let (feed, _) = broadcast::channel(4096);
         let conn = open_writer(&file)?;
-        fill_stream_links(&conn)?;
+        fill_stream_links(&conn, FILL_CHUNK)?;
         let nudge = checkpoint::spawn(&file, options.wal_pages)?;
         let state = Arc::new(Mutex::new(write::Writer::new(conn, &options, nudge)?));
         let thread_state = state.clone();
@@ -723,6 +723,16 @@ mod tests {
     use crate::model::ExpectedVersion;
     use crate::store::Store;
 
+    /// Move `i` of the benchmark, in one of `negotiations` negotiations (`i % n`).
+    fn move_of(i: u64, negotiations: u64) -> accord_core::Event {
+        let mut e = move_event(i);
+        if let accord_core::Event::NegotiationMoved { record } = &mut e {
+            record.negotiation =
+                accord_core::id::NegotiationId::from_parts(1, u128::from(i % negotiations));
+        }
+        e
+    }
+
     /// The index key is FNV-1a 64: fixed forever, since every event row stores it.
     #[test]
     fn stream_key_is_fnv1a_64() {
@@ -731,121 +741,213 @@ mod tests {
         assert_eq!(stream_key("foobar"), 0x8594_4171_f739_67e8_u64 as i64);
     }
 
-    /// A log written before migration 0005 gets its stream keys when the store opens:
-    /// reads by stream, appends that expect a version and `verify` all work on it, and
-    /// the filled events are as append-only as before.
+    /// A log written before migration 0005 (no stream keys) or 0006 (no stream links)
+    /// is linked when the store opens, a chunk at a time: reads by stream, appends that
+    /// expect a version and `verify` all work on it, and the filled events are as
+    /// append-only as before.
     #[tokio::test]
-    async fn a_log_from_before_stream_keys_is_indexed_on_open() {
+    async fn a_log_from_before_stream_links_is_linked_on_open() {
         let dir = tempfile::tempdir().unwrap();
         // Real, hashed entries from a current store.
         let source = SqliteStore::open(dir.path().join("source.db"), SqliteOptions::default())
             .await
             .unwrap();
         for i in 0..30 {
-            // Moves of three negotiations (`i % 1000`), ten each.
-            let mut e = move_event(i);
-            if let accord_core::Event::NegotiationMoved { record } = &mut e {
-                record.negotiation =
-                    accord_core::id::NegotiationId::from_parts(1, u128::from(i % 3));
-            }
+            // Moves of three negotiations, ten each.
             source
-                .append(Append::new(e).key(format!("k-{i}")))
+                .append(Append::new(move_of(i, 3)).key(format!("k-{i}")))
                 .await
                 .unwrap();
         }
         let events = source.read_events(0, 100).await.unwrap();
         assert_eq!(events.len(), 30);
 
-        // The same rows in a file migrated only up to 0004.
-        let old = dir.path().join("old");
-        std::fs::create_dir(&old).unwrap();
-        for m in MIGRATOR.iter().filter(|m| m.version < 5) {
-            let name = format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_"));
-            std::fs::write(old.join(name), m.sql.as_bytes()).unwrap();
-        }
-        let file = dir.path().join("old.db");
-        {
-            use sqlx::{ConnectOptions, Connection};
-            let mut conn = SqliteConnectOptions::new()
-                .filename(&file)
-                .create_if_missing(true)
-                .connect()
-                .await
-                .unwrap();
-            sqlx::migrate::Migrator::new(old.as_path())
-                .await
-                .unwrap()
-                .run(&mut conn)
-                .await
-                .unwrap();
-            for e in &events {
-                sqlx::query(
-                    "INSERT INTO events (seq, stream, stream_version, type, schema_version, \
-                     payload, recorded_at, idempotency_key, prev_hash, hash) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(e.seq as i64)
-                .bind(&e.stream)
-                .bind(e.stream_version as i64)
-                .bind(&e.kind)
-                .bind(i64::from(e.schema_version))
-                .bind(&e.payload)
-                .bind(&e.recorded_at)
-                .bind(&e.idempotency_key)
-                .bind(e.prev_hash.as_slice())
-                .bind(e.hash.as_slice())
-                .execute(&mut conn)
-                .await
-                .unwrap();
+        for before in [5, 6] {
+            // The same rows in a file migrated only up to `before - 1`.
+            let old = dir.path().join(format!("old-{before}"));
+            std::fs::create_dir(&old).unwrap();
+            for m in MIGRATOR.iter().filter(|m| m.version < before) {
+                let name = format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_"));
+                std::fs::write(old.join(name), m.sql.as_bytes()).unwrap();
             }
-            conn.close().await.unwrap();
-        }
+            let file = dir.path().join(format!("old-{before}.db"));
+            {
+                use sqlx::{ConnectOptions, Connection};
+                let mut conn = SqliteConnectOptions::new()
+                    .filename(&file)
+                    .create_if_missing(true)
+                    .connect()
+                    .await
+                    .unwrap();
+                sqlx::migrate::Migrator::new(old.as_path())
+                    .await
+                    .unwrap()
+                    .run(&mut conn)
+                    .await
+                    .unwrap();
+                for e in &events {
+                    let key = (before > 5).then(|| stream_key(&e.stream));
+                    sqlx::query(
+                        "INSERT INTO events (seq, stream, stream_version, type, \
+                         schema_version, payload, recorded_at, idempotency_key, prev_hash, \
+                         hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(e.seq as i64)
+                    .bind(&e.stream)
+                    .bind(e.stream_version as i64)
+                    .bind(&e.kind)
+                    .bind(i64::from(e.schema_version))
+                    .bind(&e.payload)
+                    .bind(&e.recorded_at)
+                    .bind(&e.idempotency_key)
+                    .bind(e.prev_hash.as_slice())
+                    .bind(e.hash.as_slice())
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                    if let Some(key) = key {
+                        sqlx::query("UPDATE events SET stream_key = ? WHERE seq = ?")
+                            .bind(key)
+                            .bind(e.seq as i64)
+                            .execute(&mut conn)
+                            .await
+                            .unwrap();
+                    }
+                }
+                // The upgrade, linked seven events per transaction: a stream's links
+                // carry over from one transaction to the next through `streams`.
+                MIGRATOR.run(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+                let raw = rusqlite::Connection::open(&file).unwrap();
+                fill_stream_links(&raw, 7).unwrap();
+            }
 
-        let store = SqliteStore::open(&file, SqliteOptions::default())
+            let store = SqliteStore::open(&file, SqliteOptions::default())
+                .await
+                .unwrap();
+            let unlinked: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM events WHERE stream_key IS NULL OR prev_in_stream IS NULL",
+            )
+            .fetch_one(store.pool())
             .await
             .unwrap();
-        let missing: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE stream_key IS NULL")
+            assert_eq!(unlinked, 0);
+            let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stream_link_fill")
                 .fetch_one(store.pool())
                 .await
                 .unwrap();
-        assert_eq!(missing, 0);
-        let report = store.verify(&VerifyOptions::default()).await.unwrap();
-        assert!(report.is_ok() && report.entries == 30, "{report:?}");
-        let stream = events[4].stream.clone();
-        let read = store.read_stream(&stream, 0, 100).await.unwrap();
-        assert_eq!(read.len(), 10);
-        assert!(read.iter().all(|e| e.stream == stream));
-        // The writer reads the stream's version through the new index.
-        let mut next = move_event(99);
-        if let accord_core::Event::NegotiationMoved { record } = &mut next {
-            record.negotiation = accord_core::id::NegotiationId::from_parts(1, 1);
-        }
-        assert_eq!(next.stream(), stream);
-        let stale = store
-            .append(Append::new(next.clone()).expect(stream.clone(), ExpectedVersion::Exact(9)))
-            .await;
-        assert!(
-            matches!(stale, Err(StoreError::Conflict { actual: 10, .. })),
-            "{stale:?}"
-        );
-        let appended = store
-            .append(Append::new(next).expect(stream.clone(), ExpectedVersion::Exact(10)))
-            .await
-            .unwrap();
-        assert_eq!(appended.stream_version, 11);
-
-        // Still append-only: neither a field nor a filled key can change.
-        for sql in [
-            "UPDATE events SET payload = 'x' WHERE seq = 1",
-            "UPDATE events SET stream_key = 5 WHERE seq = 1",
-            "UPDATE events SET stream_key = NULL WHERE seq = 1",
-        ] {
-            let refused = sqlx::query(sql).execute(store.aux_pool()).await;
+            assert_eq!(pending, 0);
+            let report = store.verify(&VerifyOptions::default()).await.unwrap();
+            assert!(report.is_ok() && report.entries == 30, "{report:?}");
+            let stream = events[4].stream.clone();
+            let read = store.read_stream(&stream, 0, 100).await.unwrap();
+            let want: Vec<u64> = events
+                .iter()
+                .filter(|e| e.stream == stream)
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), want);
+            // The writer reads the stream's tip from `streams`.
+            let next = move_of(31, 3);
+            assert_eq!(next.stream(), stream);
+            let stale = store
+                .append(Append::new(next.clone()).expect(stream.clone(), ExpectedVersion::Exact(9)))
+                .await;
             assert!(
-                refused.is_err_and(|e| e.to_string().contains("append-only")),
-                "{sql}"
+                matches!(stale, Err(StoreError::Conflict { actual: 10, .. })),
+                "{stale:?}"
             );
+            let appended = store
+                .append(Append::new(next).expect(stream.clone(), ExpectedVersion::Exact(10)))
+                .await
+                .unwrap();
+            assert_eq!(appended.stream_version, 11);
+            let read = store.read_stream(&stream, 9, 100).await.unwrap();
+            let versions: Vec<u64> = read.iter().map(|e| e.stream_version).collect();
+            assert_eq!(versions, [10, 11]);
+            let report = store.verify(&VerifyOptions::default()).await.unwrap();
+            assert!(report.is_ok() && report.entries == 31, "{report:?}");
+
+            // Still append-only: neither a field nor a filled key or link can change.
+            for sql in [
+                "UPDATE events SET payload = 'x' WHERE seq = 1",
+                "UPDATE events SET stream_key = 5 WHERE seq = 1",
+                "UPDATE events SET stream_key = NULL WHERE seq = 1",
+                "UPDATE events SET prev_in_stream = 3 WHERE seq = 10",
+                "UPDATE events SET prev_in_stream = NULL WHERE seq = 10",
+            ] {
+                let refused = sqlx::query(sql).execute(store.aux_pool()).await;
+                assert!(
+                    refused.is_err_and(|e| e.to_string().contains("append-only")),
+                    "{sql}"
+                );
+            }
+        }
+    }
+
+    /// Reads by stream walk the links back from `streams`: a changed link or stream tip
+    /// would hide events or show another stream's, so `verify` reports either at the
+    /// entry concerned.
+    #[tokio::test]
+    async fn verify_catches_a_changed_stream_link_or_tip() {
+        let cases: &[(&str, &[&str], u64, ChainBreak)] = &[
+            (
+                "a link skips an event",
+                &[
+                    "DROP TRIGGER events_no_update",
+                    "UPDATE events SET prev_in_stream = 0 WHERE seq = 7",
+                ],
+                7,
+                ChainBreak::StreamLink,
+            ),
+            (
+                "a tip points at an older event",
+                &[
+                    "UPDATE streams SET last_seq = last_seq - 3, version = version - 1 \
+                   WHERE last_seq = (SELECT MAX(last_seq) FROM streams)",
+                ],
+                9,
+                // Seq 9 is move 7, of negotiation 1.
+                ChainBreak::StreamIndex {
+                    stream: move_of(7, 3).stream(),
+                },
+            ),
+            (
+                "a stream is missing",
+                &["DELETE FROM streams WHERE name = 'node'"],
+                1,
+                ChainBreak::StreamIndex {
+                    stream: String::new(),
+                },
+            ),
+        ];
+        for (what, sqls, seq, reason) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(dir.path().join("s.db"), SqliteOptions::default())
+                .await
+                .unwrap();
+            store
+                .append(Append::new(accord_core::Event::Genesis {
+                    node_key_fingerprint: "fp".into(),
+                    config: serde_json::json!({}),
+                    created_at: chrono::Utc::now(),
+                }))
+                .await
+                .unwrap();
+            // Moves of negotiations 0, 1 and 2, in turn: seqs 2..=9.
+            for i in 0..8 {
+                store.append(Append::new(move_of(i, 3))).await.unwrap();
+            }
+            let clean = store.verify(&VerifyOptions::default()).await.unwrap();
+            assert!(clean.is_ok(), "{what}: {clean:?}");
+            for sql in *sqls {
+                sqlx::query(sql).execute(store.aux_pool()).await.unwrap();
+            }
+            let report = store.verify(&VerifyOptions::default()).await.unwrap();
+            let broken = report
+                .broken
+                .unwrap_or_else(|| panic!("{what}: not caught"));
+            assert_eq!((broken.seq, &broken.reason), (*seq, reason), "{what}");
         }
     }
 

@@ -24,6 +24,7 @@ both_backends! {
     concurrent_appends_group_commit,
     concurrent_batches_fail_alone,
     same_key_from_concurrent_callers_writes_once,
+    stream_reads_page_through_interleaved_streams,
 }
 
 async fn append_read_and_lookups(b: Backend) {
@@ -683,4 +684,70 @@ async fn a_stale_stream_version_from_another_process_is_replanned() {
         .collect();
     assert_eq!(versions, vec![1, 2, 3]);
     assert!(a.verify(&VerifyOptions::default()).await.unwrap().is_ok());
+}
+
+/// Reads by stream return exactly the stream's events after a version, in order, a page
+/// at a time, however its events interleave with other streams' in the log and whether
+/// they came alone or in batches.
+async fn stream_reads_page_through_interleaved_streams(b: Backend) {
+    let h = b.open(Config::default()).await;
+    let s = &h.store;
+    let mut n = 0;
+    for round in 0..6 {
+        // One batch across three suppliers' spend streams, then single appends.
+        let batch = (0..15)
+            .map(|i| Append::new(support::spend(1 + (n + i) % 3, n + i, 10)))
+            .collect();
+        s.append_batch(batch).await.unwrap();
+        n += 15;
+        for _ in 0..round {
+            s.append(Append::new(support::spend(1 + n % 3, n, 10)))
+                .await
+                .unwrap();
+            n += 1;
+        }
+    }
+    let log = s.read_events(0, 1000).await.unwrap();
+    for supplier in 1..=3 {
+        let stream = format!("spend-{}", support::supplier(supplier).id);
+        let want: Vec<(u64, u64)> = log
+            .iter()
+            .filter(|e| e.stream == stream)
+            .map(|e| (e.seq, e.stream_version))
+            .collect();
+        assert!(want.len() > 30, "{}", want.len());
+        for (after, limit) in [
+            (0, 1),
+            (0, 1000),
+            (1, 7),
+            (13, 5),
+            (29, 100),
+            (want.len() as u64 - 1, 3),
+            (want.len() as u64, 10),
+        ] {
+            let got: Vec<(u64, u64)> = s
+                .read_stream(&stream, after, limit)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| (e.seq, e.stream_version))
+                .collect();
+            let expected: Vec<(u64, u64)> = want
+                .iter()
+                .filter(|(_, v)| *v > after)
+                .take(limit as usize)
+                .copied()
+                .collect();
+            assert_eq!(
+                got, expected,
+                "supplier {supplier}, after {after}, limit {limit}"
+            );
+        }
+    }
+    assert!(
+        s.read_stream("spend-nobody", 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
