@@ -1,5 +1,5 @@
 //! The SQLite writer: the only code that appends to the log. One [`Writer`] per file owns
-//! the rusqlite connection, the chain tip and a cache of stream versions, behind a mutex.
+//! the rusqlite connection, the chain tip and a cache of stream tips, behind a mutex.
 //! With `Durability::Full` every append goes through the writer thread ([`run`]), which
 //! drains the request channel into one transaction per group (group commit: one commit,
 //! and one fsync, for many callers); the connection itself runs `synchronous=NORMAL` and
