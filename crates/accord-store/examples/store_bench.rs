@@ -1,5 +1,5 @@
 //! Prints the store's figures: `cargo run --release -p accord-store --example store_bench
-//! -- [n] [batched|single|group|import|verify|pg] [move|spend] [writers]`. Set `ACCORD_TEST_DATABASE_URL` to include PostgreSQL.
+//! -- [n] [batched|single|group|rows|import|verify|pg] [move|spend] [writers]`. Set `ACCORD_TEST_DATABASE_URL` to include PostgreSQL.
 
 use accord_store::bench::{self, AppendMode, BenchEvent};
 
@@ -39,6 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             bench::bench_append_sqlite(&dir, AppendMode::GroupCommit { writers }, kind, n / 2)
                 .await?
         );
+    }
+    if want("rows") {
+        println!("{}", bench::bench_sqlite_rows(&dir, n).await?);
     }
     if want("import") {
         println!("{}", bench::bench_import_sqlite(&dir, n).await?);

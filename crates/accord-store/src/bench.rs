@@ -256,6 +256,61 @@ pub async fn bench_append_sqlite(
     Ok(BenchReport::new(name, n, secs, notes))
 }
 
+/// SQLite's own floor for the log's rows: `n` negotiation moves, canonicalised and given
+/// placeholder hashes before the clock starts, inserted with the writer's statement and
+/// pragmas by one rusqlite connection, 10,000 rows per transaction, into a fresh file with
+/// the store's schema, and never checkpointed. No planning, hashing, stream tips or
+/// checkpoint I/O: whatever appends this schema on this machine pays at least.
+pub async fn bench_sqlite_rows(dir: &Path, n: u64) -> Result<BenchReport> {
+    let path = fresh_file(dir, "bench-rows")?;
+    drop(SqliteStore::open(&path, sqlite_options(Durability::Normal)).await?);
+    tokio::task::spawn_blocking(move || {
+        let conn = crate::sqlite::open_writer(&path)?;
+        let recorded_at = crate::plan::now_text();
+        let rows: Vec<(String, String, &'static str)> = (0..n)
+            .map(|i| {
+                let e = move_event(i);
+                let payload = crate::chain::canonical_json(&e).map_err(|e| {
+                    StoreError::Invalid(format!("canonical JSON of a move failed: {e}"))
+                })?;
+                Ok((e.stream(), payload, e.kind()))
+            })
+            .collect::<Result<_>>()?;
+        let start = Instant::now();
+        let mut stmt = conn.prepare(crate::sqlite::write::INSERT_EVENT)?;
+        for (chunk, batch) in rows.chunks(10_000).enumerate() {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            for (j, (stream, payload, kind)) in batch.iter().enumerate() {
+                let i = (chunk * 10_000 + j) as i64;
+                let hash = [(i % 251) as u8; 32];
+                stmt.execute(rusqlite::params![
+                    i + 1,
+                    stream,
+                    3 + i / 1000,
+                    kind,
+                    i64::from(accord_core::EVENT_SCHEMA_VERSION),
+                    payload,
+                    recorded_at,
+                    None::<&str>,
+                    hash.as_slice(),
+                    hash.as_slice(),
+                    crate::sqlite::stream_key(stream),
+                    (i + 1 - 1000).max(0),
+                ])?;
+            }
+            conn.execute_batch("COMMIT")?;
+        }
+        Ok(BenchReport::new(
+            "sqlite rows alone, batches of 10000, moves".into(),
+            n,
+            start.elapsed().as_secs_f64(),
+            "rusqlite inserts of prebuilt rows, no hashing or planning, no checkpoints: a floor",
+        ))
+    })
+    .await
+    .map_err(|e| StoreError::Invalid(e.to_string()))?
+}
+
 /// Imports `n` spend lines as the CSV importer does: `append_batch` of 10,000 commands,
 /// each with its own idempotency key, projections included.
 pub async fn bench_import_sqlite(dir: &Path, n: u64) -> Result<BenchReport> {

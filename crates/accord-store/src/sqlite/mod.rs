@@ -13,7 +13,7 @@ mod checkpoint;
 mod queue;
 mod sync;
 mod verify;
-mod write;
+pub(crate) mod write;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -116,7 +116,7 @@ struct Inner {
 /// The writer's connection: the pragmas of [`SqliteStore::open`], and `synchronous=NORMAL`
 /// whatever the durability: with `Full` the sync thread makes each group durable before
 /// its callers hear of it (`sync.rs`).
-fn open_writer(file: &Path) -> Result<rusqlite::Connection> {
+pub(crate) fn open_writer(file: &Path) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(file)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(&format!(

@@ -538,7 +538,7 @@ fn constraint(e: rusqlite::Error) -> StoreError {
     }
 }
 
-const INSERT_EVENT: &str = "INSERT INTO events (seq, stream, stream_version, type, \
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, stream, stream_version, type, \
     schema_version, payload, recorded_at, idempotency_key, prev_hash, hash, stream_key, \
     prev_in_stream) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
