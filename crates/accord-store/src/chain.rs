@@ -226,8 +226,8 @@ pub enum ChainBreak {
     /// reads by stream follow) is not that event, or its stream version does not follow.
     #[error("the link to the previous event of the entry's stream is wrong")]
     StreamLink,
-    /// The store's table of stream tips disagrees with the log for `stream` (empty when
-    /// the log has a stream the table lacks); the seq is the stream's last event.
+    /// The store's table of stream tips disagrees with the log for `stream`, or lacks
+    /// it; the seq is the stream's last event.
     #[error("the stream index does not match the log for stream `{stream}`")]
     StreamIndex { stream: String },
     /// A checkpoint exists for an entry the log no longer has: the log was truncated.

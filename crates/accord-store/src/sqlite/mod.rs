@@ -917,7 +917,7 @@ mod tests {
                 &["DELETE FROM streams WHERE name = 'node'"],
                 1,
                 ChainBreak::StreamIndex {
-                    stream: String::new(),
+                    stream: "node".into(),
                 },
             ),
         ];

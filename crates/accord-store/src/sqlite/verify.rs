@@ -112,11 +112,14 @@ impl Links {
                 .collect();
             missing.sort_unstable();
             if let Some(&seq) = missing.first() {
+                let stream: String = conn.query_row(
+                    "SELECT stream FROM events WHERE seq = ?1",
+                    [seq as i64],
+                    |r| r.get(0),
+                )?;
                 return Ok(Some(Broken {
                     seq,
-                    reason: ChainBreak::StreamIndex {
-                        stream: String::new(),
-                    },
+                    reason: ChainBreak::StreamIndex { stream },
                 }));
             }
         }
