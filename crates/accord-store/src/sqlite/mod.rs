@@ -139,6 +139,10 @@ pub(crate) fn stream_key(stream: &str) -> i64 {
     hash as i64
 }
 
+/// Every `MARK_EVERY`-th event of a stream has a row in `stream_marks`, where reads by
+/// stream start their walk back.
+pub(crate) const MARK_EVERY: i64 = 64;
+
 /// Links the events written before migration 0006 to their streams (`prev_in_stream`,
 /// the `streams` table, and the `stream_key` of events from before 0005), in seq order,
 /// `chunk` events per transaction; the transaction also moves `stream_link_fill`
@@ -186,6 +190,7 @@ fn fill_stream_links(conn: &rusqlite::Connection, chunk: i64) -> Result<()> {
             let mut update = conn.prepare_cached(
                 "UPDATE events SET stream_key = ?1, prev_in_stream = ?2 WHERE seq = ?3",
             )?;
+            let mut mark = conn.prepare_cached(INSERT_MARK)?;
             for (seq, stream, version) in &rows {
                 let key = stream_key(stream);
                 let prev = match tips.get(stream.as_str()) {
@@ -196,6 +201,9 @@ fn fill_stream_links(conn: &rusqlite::Connection, chunk: i64) -> Result<()> {
                         .unwrap_or(0),
                 };
                 update.execute(rusqlite::params![key, prev, seq])?;
+                if version % MARK_EVERY == 0 {
+                    mark.execute(rusqlite::params![key, stream, version, seq])?;
+                }
                 tips.insert(stream, (*version, *seq));
             }
             let mut upsert = conn.prepare_cached(
@@ -231,6 +239,9 @@ fn fill_stream_links(conn: &rusqlite::Connection, chunk: i64) -> Result<()> {
         }
     }
 }
+
+pub(crate) const INSERT_MARK: &str =
+    "INSERT INTO stream_marks (key, name, version, seq) VALUES (?1, ?2, ?3, ?4)";
 
 /// Events linked per transaction by [`fill_stream_links`].
 const FILL_CHUNK: i64 = 10_000;
@@ -539,11 +550,20 @@ impl SqliteStore {
         after_version: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
-        // Walks the stream's links back from its last event to the first one wanted;
-        // the name check keeps a damaged link from pulling in another stream's events.
+        // Walks the stream's links back to the first event wanted, from the first mark
+        // at or past the last one wanted (at most `MARK_EVERY - 1` events past it) or,
+        // without one, from the stream's last event; the name check keeps a damaged link
+        // from pulling in another stream's events.
+        let last_wanted = after_version
+            .saturating_add(u64::from(limit))
+            .min(i64::MAX as u64);
         let rows = sqlx::query(
             "WITH RECURSIVE chain(seq) AS ( \
-                 SELECT last_seq FROM streams WHERE key = ?1 AND name = ?2 AND version > ?3 \
+                 SELECT COALESCE( \
+                     (SELECT seq FROM stream_marks WHERE key = ?1 AND name = ?2 \
+                      AND version >= ?5 ORDER BY version LIMIT 1), \
+                     (SELECT last_seq FROM streams WHERE key = ?1 AND name = ?2 \
+                      AND version > ?3)) \
                  UNION ALL \
                  SELECT e.prev_in_stream FROM chain c JOIN events e ON e.seq = c.seq \
                  WHERE e.stream_version > ?3 + 1 AND e.prev_in_stream > 0) \
@@ -557,6 +577,7 @@ impl SqliteStore {
         .bind(stream)
         .bind(after_version as i64)
         .bind(i64::from(limit))
+        .bind(last_wanted as i64)
         .fetch_all(&self.inner.read)
         .await?;
         rows.iter().map(stored_event).collect()
@@ -752,15 +773,16 @@ mod tests {
         let source = SqliteStore::open(dir.path().join("source.db"), SqliteOptions::default())
             .await
             .unwrap();
-        for i in 0..30 {
-            // Moves of three negotiations, ten each.
+        // Moves of three negotiations, 70 each: each passes its first mark (version 64).
+        const EACH: u64 = 70;
+        for i in 0..3 * EACH {
             source
                 .append(Append::new(move_of(i, 3)).key(format!("k-{i}")))
                 .await
                 .unwrap();
         }
-        let events = source.read_events(0, 100).await.unwrap();
-        assert_eq!(events.len(), 30);
+        let events = source.read_events(0, 1000).await.unwrap();
+        assert_eq!(events.len() as u64, 3 * EACH);
 
         for before in [5, 6] {
             // The same rows in a file migrated only up to `before - 1`.
@@ -832,13 +854,18 @@ mod tests {
             .await
             .unwrap();
             assert_eq!(unlinked, 0);
+            let marks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stream_marks")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(marks, 3);
             let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stream_link_fill")
                 .fetch_one(store.pool())
                 .await
                 .unwrap();
             assert_eq!(pending, 0);
             let report = store.verify(&VerifyOptions::default()).await.unwrap();
-            assert!(report.is_ok() && report.entries == 30, "{report:?}");
+            assert!(report.is_ok() && report.entries == 3 * EACH, "{report:?}");
             let stream = events[4].stream.clone();
             let read = store.read_stream(&stream, 0, 100).await.unwrap();
             let want: Vec<u64> = events
@@ -848,25 +875,31 @@ mod tests {
                 .collect();
             assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), want);
             // The writer reads the stream's tip from `streams`.
-            let next = move_of(31, 3);
+            let next = move_of(3 * EACH + 1, 3);
             assert_eq!(next.stream(), stream);
             let stale = store
-                .append(Append::new(next.clone()).expect(stream.clone(), ExpectedVersion::Exact(9)))
+                .append(
+                    Append::new(next.clone())
+                        .expect(stream.clone(), ExpectedVersion::Exact(EACH - 1)),
+                )
                 .await;
             assert!(
-                matches!(stale, Err(StoreError::Conflict { actual: 10, .. })),
+                matches!(stale, Err(StoreError::Conflict { actual: EACH, .. })),
                 "{stale:?}"
             );
             let appended = store
-                .append(Append::new(next).expect(stream.clone(), ExpectedVersion::Exact(10)))
+                .append(Append::new(next).expect(stream.clone(), ExpectedVersion::Exact(EACH)))
                 .await
                 .unwrap();
-            assert_eq!(appended.stream_version, 11);
-            let read = store.read_stream(&stream, 9, 100).await.unwrap();
+            assert_eq!(appended.stream_version, EACH + 1);
+            let read = store.read_stream(&stream, EACH - 1, 100).await.unwrap();
             let versions: Vec<u64> = read.iter().map(|e| e.stream_version).collect();
-            assert_eq!(versions, [10, 11]);
+            assert_eq!(versions, [EACH, EACH + 1]);
             let report = store.verify(&VerifyOptions::default()).await.unwrap();
-            assert!(report.is_ok() && report.entries == 31, "{report:?}");
+            assert!(
+                report.is_ok() && report.entries == 3 * EACH + 1,
+                "{report:?}"
+            );
 
             // Still append-only: neither a field nor a filled key or link can change.
             for sql in [
@@ -885,11 +918,11 @@ mod tests {
         }
     }
 
-    /// Reads by stream walk the links back from `streams`: a changed link or stream tip
-    /// would hide events or show another stream's, so `verify` reports either at the
-    /// entry concerned.
+    /// Reads by stream walk the links back from a mark or from `streams`: a changed link,
+    /// stream tip or mark would hide events or show another stream's, so `verify` reports
+    /// each at the entry concerned.
     #[tokio::test]
-    async fn verify_catches_a_changed_stream_link_or_tip() {
+    async fn verify_catches_a_changed_stream_link_tip_or_mark() {
         let cases: &[(&str, &[&str], u64, ChainBreak)] = &[
             (
                 "a link skips an event",
@@ -906,10 +939,10 @@ mod tests {
                     "UPDATE streams SET last_seq = last_seq - 3, version = version - 1 \
                    WHERE last_seq = (SELECT MAX(last_seq) FROM streams)",
                 ],
-                9,
-                // Seq 9 is move 7, of negotiation 1.
+                201,
+                // Seq 201 is move 199, of negotiation 1.
                 ChainBreak::StreamIndex {
-                    stream: move_of(7, 3).stream(),
+                    stream: move_of(199, 3).stream(),
                 },
             ),
             (
@@ -918,6 +951,23 @@ mod tests {
                 1,
                 ChainBreak::StreamIndex {
                     stream: "node".into(),
+                },
+            ),
+            (
+                // Version 64 of negotiation 0 is move 189, seq 191.
+                "a mark points at another event",
+                &["UPDATE stream_marks SET seq = seq - 3 WHERE seq = 191"],
+                188,
+                ChainBreak::StreamIndex {
+                    stream: move_of(0, 3).stream(),
+                },
+            ),
+            (
+                "a mark is missing",
+                &["DELETE FROM stream_marks WHERE seq = 192"],
+                192,
+                ChainBreak::StreamIndex {
+                    stream: move_of(1, 3).stream(),
                 },
             ),
         ];
@@ -934,10 +984,16 @@ mod tests {
                 }))
                 .await
                 .unwrap();
-            // Moves of negotiations 0, 1 and 2, in turn: seqs 2..=9.
-            for i in 0..8 {
+            // Moves of negotiations 0, 1 and 2, in turn: move `i` is seq `i + 2`, and
+            // each negotiation reaches version 64 (its first mark).
+            for i in 0..200 {
                 store.append(Append::new(move_of(i, 3))).await.unwrap();
             }
+            let marks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stream_marks")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(marks, 3);
             let clean = store.verify(&VerifyOptions::default()).await.unwrap();
             assert!(clean.is_ok(), "{what}: {clean:?}");
             for sql in *sqls {

@@ -7,7 +7,8 @@
 //! and the signed checkpoints strictly in seq order, so the report is the same as a
 //! one-thread pass. A row whose `stream_key` is not its stream's fails like a changed
 //! field. The calling thread also follows every stream's links (`prev_in_stream`, which
-//! reads by stream walk) and at the end compares the `streams` table with what it saw.
+//! reads by stream walk) and at the end compares the `streams` and `stream_marks` tables
+//! with what it saw.
 //! Memory is bounded: at most a few ranges are in flight, plus one small entry per
 //! stream.
 
@@ -17,13 +18,13 @@ use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::chain::{Broken, ChainBreak, Entry, Verifier, VerifyReport, link_hash, write_entry};
 use crate::error::{Result, StoreError};
 use crate::read;
 
-use super::stream_key;
+use super::{MARK_EVERY, stream_key};
 
 /// Sequence numbers per range handed to a worker.
 const CHUNK_ROWS: i64 = 4096;
@@ -60,6 +61,8 @@ fn stream_id(name: &str) -> StreamId {
 #[derive(Default)]
 struct Links {
     tips: HashMap<StreamId, (u64, u64)>,
+    /// Events whose version is a multiple of `MARK_EVERY`: each needs a mark.
+    marked: u64,
 }
 
 impl Links {
@@ -67,6 +70,9 @@ impl Links {
     fn follow(&mut self, c: &Checked) -> bool {
         let expected = self.tips.get(&c.stream).copied().unwrap_or((0, 0));
         self.tips.insert(c.stream, (c.seq, c.stream_version));
+        if c.stream_version.is_multiple_of(MARK_EVERY as u64) {
+            self.marked += 1;
+        }
         c.prev_in_stream == Some(expected.0) && c.stream_version == expected.1 + 1
     }
 
@@ -95,6 +101,53 @@ impl Links {
                 }));
             }
             judged += 1;
+        }
+        // Every mark names an event of its stream at its version, a multiple of
+        // `MARK_EVERY`, and every such event has one: reads start their walk there.
+        let mut marks = conn.prepare(
+            "SELECT m.key, m.name, m.version, m.seq, e.stream, e.stream_version \
+             FROM stream_marks m LEFT JOIN events e ON e.seq = m.seq ORDER BY m.seq",
+        )?;
+        let mut rows = marks.query([])?;
+        let mut marks_seen = 0;
+        while let Some(r) = rows.next()? {
+            let seq = integer(r.get_ref(3)?).unwrap_or(0);
+            if seq as u64 > last_seq {
+                continue;
+            }
+            let name = text(r.get_ref(1)?).unwrap_or_default();
+            let version = integer(r.get_ref(2)?);
+            let ok = integer(r.get_ref(0)?) == Some(stream_key(name))
+                && text(r.get_ref(4)?) == Some(name)
+                && integer(r.get_ref(5)?) == version
+                && version.is_some_and(|v| v % MARK_EVERY == 0);
+            if !ok {
+                return Ok(Some(Broken {
+                    seq: seq as u64,
+                    reason: ChainBreak::StreamIndex {
+                        stream: name.to_string(),
+                    },
+                }));
+            }
+            marks_seen += 1;
+        }
+        if marks_seen != self.marked {
+            // The first event that lacks its mark, for the report.
+            let unmarked: Option<(i64, String)> = conn
+                .query_row(
+                    "SELECT e.seq, e.stream FROM events e WHERE e.stream_version % ?1 = 0 \
+                     AND e.seq <= ?2 AND NOT EXISTS (SELECT 1 FROM stream_marks m \
+                     WHERE m.seq = e.seq) ORDER BY e.seq LIMIT 1",
+                    [MARK_EVERY, last_seq as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((seq, stream)) = unmarked {
+                return Ok(Some(Broken {
+                    seq: seq as u64,
+                    reason: ChainBreak::StreamIndex { stream },
+                }));
+            }
         }
         // A stream the log has but the table lacks (its reads would come back empty).
         if judged < self.tips.len() {

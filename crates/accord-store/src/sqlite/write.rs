@@ -28,7 +28,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::checkpoint::{self, Nudge};
 use super::sync::{Answers, Committed};
-use super::{SqliteOptions, WriteRequest, stream_key};
+use super::{INSERT_MARK, MARK_EVERY, SqliteOptions, WriteRequest, stream_key};
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
@@ -597,8 +597,8 @@ const UPDATE_DOCUMENT_STATE: &str = "UPDATE documents SET state = ?1, \
     data = json_set(data, '$.state', ?1), last_seq = ?2 WHERE id = ?3 AND kind = ?4";
 
 /// Executes every row of `plans` with cached single-row statements, each prepared once
-/// for all of them: the events (each linked to its stream's previous event), the new
-/// stream tips, the idempotency keys, the projections (in seq order, since plans follow
+/// for all of them: the events (each linked to its stream's previous event), the marks
+/// of every 64th event of a stream, the new stream tips, the idempotency keys, the projections (in seq order, since plans follow
 /// each other on the chain) and the checkpoints.
 fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
     let schema_version = i64::from(accord_core::EVENT_SCHEMA_VERSION);
@@ -619,6 +619,23 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
                 stream_key(r.stream),
                 r.prev_in_stream,
             ])?;
+        }
+    }
+    if plans
+        .iter()
+        .flat_map(|p| &p.events)
+        .any(|r| r.stream_version % MARK_EVERY == 0)
+    {
+        let mut stmt = conn.prepare_cached(INSERT_MARK)?;
+        for r in plans.iter().flat_map(|p| &p.events) {
+            if r.stream_version % MARK_EVERY == 0 {
+                stmt.execute(params![
+                    stream_key(r.stream),
+                    r.stream,
+                    r.stream_version,
+                    r.seq
+                ])?;
+            }
         }
     }
     {

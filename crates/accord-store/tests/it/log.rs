@@ -693,7 +693,7 @@ async fn stream_reads_page_through_interleaved_streams(b: Backend) {
     let h = b.open(Config::default()).await;
     let s = &h.store;
     let mut n = 0;
-    for round in 0..6 {
+    for round in 0..20 {
         // One batch across three suppliers' spend streams, then single appends.
         let batch = (0..15)
             .map(|i| Append::new(support::spend(1 + (n + i) % 3, n + i, 10)))
@@ -715,15 +715,24 @@ async fn stream_reads_page_through_interleaved_streams(b: Backend) {
             .filter(|e| e.stream == stream)
             .map(|e| (e.seq, e.stream_version))
             .collect();
-        assert!(want.len() > 30, "{}", want.len());
+        // Long enough for two marks (versions 64 and 128) on SQLite.
+        assert!(want.len() > 150, "{}", want.len());
+        let len = want.len() as u64;
         for (after, limit) in [
+            (60, 4),
+            (63, 1),
+            (63, 2),
+            (64, 64),
+            (100, 28),
+            (127, 1),
+            (128, 1000),
             (0, 1),
             (0, 1000),
             (1, 7),
             (13, 5),
             (29, 100),
-            (want.len() as u64 - 1, 3),
-            (want.len() as u64, 10),
+            (len - 1, 3),
+            (len, 10),
         ] {
             let got: Vec<(u64, u64)> = s
                 .read_stream(&stream, after, limit)
