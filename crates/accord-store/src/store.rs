@@ -53,6 +53,10 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
 
+    /// The version of a stream: the `stream_version` of its last event, 0 when it has
+    /// none. What an append that expects the stream's current version should quote.
+    fn stream_version(&self, stream: &str) -> impl Future<Output = Result<u64>> + Send;
+
     /// The highest sequence number (0 for an empty log).
     fn last_seq(&self) -> impl Future<Output = Result<u64>> + Send;
 
@@ -274,6 +278,9 @@ macro_rules! impl_store {
             ) -> Result<Vec<StoredEvent>> {
                 <$ty>::read_stream(self, stream, after_version, limit).await
             }
+            async fn stream_version(&self, stream: &str) -> Result<u64> {
+                <$ty>::stream_version(self, stream).await
+            }
             async fn last_seq(&self) -> Result<u64> {
                 <$ty>::last_seq(self).await
             }
@@ -447,6 +454,9 @@ impl Store for AnyStore {
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
         delegate!(self, s => Store::read_stream(s, stream, after_version, limit))
+    }
+    async fn stream_version(&self, stream: &str) -> Result<u64> {
+        delegate!(self, s => Store::stream_version(s, stream))
     }
     async fn last_seq(&self) -> Result<u64> {
         delegate!(self, s => Store::last_seq(s))

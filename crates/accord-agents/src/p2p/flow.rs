@@ -314,17 +314,7 @@ impl<S: Store + Clone + 'static> Procurement<S> {
 
     /// The current version of a stream (0 when it does not exist).
     pub(crate) async fn version(&self, stream: &str) -> Result<u64> {
-        let mut after = 0;
-        loop {
-            let page = self.store.read_stream(stream, after, PAGE).await?;
-            let full = page.len() == PAGE as usize;
-            if let Some(last) = page.last() {
-                after = last.stream_version;
-            }
-            if !full {
-                return Ok(after);
-            }
-        }
+        Ok(self.store.stream_version(stream).await?)
     }
 
     /// The events a replayed command wrote the first time.

@@ -344,6 +344,16 @@ impl PgStore {
         rows.iter().map(stored_event).collect()
     }
 
+    pub(crate) async fn stream_version(&self, stream: &str) -> Result<u64> {
+        let version: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream = $1",
+        )
+        .bind(stream)
+        .fetch_one(&self.inner.pool)
+        .await?;
+        Ok(version as u64)
+    }
+
     pub(crate) async fn counts(&self) -> Result<Counts> {
         let r = sqlx::query(
             "SELECT (SELECT seq FROM chain_tip WHERE id = 1), (SELECT COUNT(*) FROM suppliers), \

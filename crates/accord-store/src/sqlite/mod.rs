@@ -583,6 +583,16 @@ impl SqliteStore {
         rows.iter().map(stored_event).collect()
     }
 
+    pub(crate) async fn stream_version(&self, stream: &str) -> Result<u64> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM streams WHERE key = ? AND name = ?")
+                .bind(stream_key(stream))
+                .bind(stream)
+                .fetch_optional(&self.inner.read)
+                .await?;
+        Ok(version.unwrap_or(0) as u64)
+    }
+
     pub(crate) async fn counts(&self) -> Result<Counts> {
         let r = sqlx::query(
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events), (SELECT COUNT(*) FROM suppliers), \

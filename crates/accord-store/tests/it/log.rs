@@ -688,7 +688,7 @@ async fn a_stale_stream_version_from_another_process_is_replanned() {
 
 /// Reads by stream return exactly the stream's events after a version, in order, a page
 /// at a time, however its events interleave with other streams' in the log and whether
-/// they came alone or in batches.
+/// they came alone or in batches; a stream's version is its last event's.
 async fn stream_reads_page_through_interleaved_streams(b: Backend) {
     let h = b.open(Config::default()).await;
     let s = &h.store;
@@ -718,6 +718,7 @@ async fn stream_reads_page_through_interleaved_streams(b: Backend) {
         // Long enough for two marks (versions 64 and 128) on SQLite.
         assert!(want.len() > 150, "{}", want.len());
         let len = want.len() as u64;
+        assert_eq!(s.stream_version(&stream).await.unwrap(), len);
         for (after, limit) in [
             (60, 4),
             (63, 1),
@@ -759,4 +760,5 @@ async fn stream_reads_page_through_interleaved_streams(b: Backend) {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(s.stream_version("spend-nobody").await.unwrap(), 0);
 }
