@@ -184,9 +184,7 @@ fn fill_stream_links(conn: &rusqlite::Connection, chunk: i64) -> Result<()> {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut tips: HashMap<&str, (i64, i64)> = HashMap::new();
-            let mut find = conn.prepare_cached(
-                "SELECT version, last_seq FROM streams WHERE key = ?1 AND name = ?2",
-            )?;
+            let mut find = conn.prepare_cached(SELECT_STREAM)?;
             let mut update = conn.prepare_cached(
                 "UPDATE events SET stream_key = ?1, prev_in_stream = ?2 WHERE seq = ?3",
             )?;
@@ -206,11 +204,7 @@ fn fill_stream_links(conn: &rusqlite::Connection, chunk: i64) -> Result<()> {
                 }
                 tips.insert(stream, (*version, *seq));
             }
-            let mut upsert = conn.prepare_cached(
-                "INSERT INTO streams (key, name, version, last_seq) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (key, name) DO UPDATE SET version = excluded.version, \
-                 last_seq = excluded.last_seq",
-            )?;
+            let mut upsert = conn.prepare_cached(UPSERT_STREAM)?;
             for (stream, (version, last)) in &tips {
                 upsert.execute(rusqlite::params![stream_key(stream), stream, version, last])?;
             }
@@ -242,6 +236,15 @@ fn fill_stream_links(conn: &rusqlite::Connection, chunk: i64) -> Result<()> {
 
 pub(crate) const INSERT_MARK: &str =
     "INSERT INTO stream_marks (key, name, version, seq) VALUES (?1, ?2, ?3, ?4)";
+
+/// A stream's tip: its version and last event.
+pub(crate) const SELECT_STREAM: &str =
+    "SELECT version, last_seq FROM streams WHERE key = ?1 AND name = ?2";
+
+/// Moves a stream's tip (or records a new stream).
+pub(crate) const UPSERT_STREAM: &str = "INSERT INTO streams (key, name, version, last_seq) \
+    VALUES (?1, ?2, ?3, ?4) \
+    ON CONFLICT (key, name) DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq";
 
 /// Events linked per transaction by [`fill_stream_links`].
 const FILL_CHUNK: i64 = 10_000;
@@ -754,6 +757,14 @@ mod tests {
     use crate::model::ExpectedVersion;
     use crate::store::Store;
 
+    /// The one number `sql` selects.
+    async fn count(store: &SqliteStore, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
     /// Move `i` of the benchmark, in one of `negotiations` negotiations (`i % n`).
     fn move_of(i: u64, negotiations: u64) -> accord_core::Event {
         let mut e = move_event(i);
@@ -857,22 +868,15 @@ mod tests {
             let store = SqliteStore::open(&file, SqliteOptions::default())
                 .await
                 .unwrap();
-            let unlinked: i64 = sqlx::query_scalar(
+            let unlinked = count(
+                &store,
                 "SELECT COUNT(*) FROM events WHERE stream_key IS NULL OR prev_in_stream IS NULL",
             )
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+            .await;
             assert_eq!(unlinked, 0);
-            let marks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stream_marks")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+            let marks = count(&store, "SELECT COUNT(*) FROM stream_marks").await;
             assert_eq!(marks, 3);
-            let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stream_link_fill")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+            let pending = count(&store, "SELECT COUNT(*) FROM stream_link_fill").await;
             assert_eq!(pending, 0);
             let report = store.verify(&VerifyOptions::default()).await.unwrap();
             assert!(report.is_ok() && report.entries == 3 * EACH, "{report:?}");
@@ -999,10 +1003,7 @@ mod tests {
             for i in 0..200 {
                 store.append(Append::new(move_of(i, 3))).await.unwrap();
             }
-            let marks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stream_marks")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+            let marks = count(&store, "SELECT COUNT(*) FROM stream_marks").await;
             assert_eq!(marks, 3);
             let clean = store.verify(&VerifyOptions::default()).await.unwrap();
             assert!(clean.is_ok(), "{what}: {clean:?}");

@@ -81,14 +81,16 @@ impl Links {
     fn check_index(&self, conn: &Connection, last_seq: u64) -> Result<Option<Broken>> {
         let mut stmt = conn.prepare("SELECT key, name, version, last_seq FROM streams")?;
         let mut rows = stmt.query([])?;
-        let mut judged = 0;
+        // Streams of the log found in the table, judged or moved on since the scan.
+        let mut found = 0;
         while let Some(r) = rows.next()? {
             let name = text(r.get_ref(1)?).unwrap_or_default();
             let (version, last) = (integer(r.get_ref(2)?), integer(r.get_ref(3)?));
+            let id = stream_id(name);
             if last.is_some_and(|l| l as u64 > last_seq) {
+                found += usize::from(self.tips.contains_key(&id));
                 continue;
             }
-            let id = stream_id(name);
             let seen = self.tips.get(&id);
             let ok = integer(r.get_ref(0)?) == Some(id.0)
                 && seen.is_some_and(|&(l, v)| Some(l as i64) == last && Some(v as i64) == version);
@@ -100,7 +102,7 @@ impl Links {
                     },
                 }));
             }
-            judged += 1;
+            found += 1;
         }
         // Every mark names an event of its stream at its version, a multiple of
         // `MARK_EVERY`, and every such event has one: reads start their walk there.
@@ -150,7 +152,7 @@ impl Links {
             }
         }
         // A stream the log has but the table lacks (its reads would come back empty).
-        if judged < self.tips.len() {
+        if found < self.tips.len() {
             let mut listed = std::collections::HashSet::new();
             let mut names = conn.prepare("SELECT name FROM streams")?;
             let mut rows = names.query([])?;

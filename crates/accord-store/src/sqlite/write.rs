@@ -28,7 +28,9 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::checkpoint::{self, Nudge};
 use super::sync::{Answers, Committed};
-use super::{INSERT_MARK, MARK_EVERY, SqliteOptions, WriteRequest, stream_key};
+use super::{
+    INSERT_MARK, MARK_EVERY, SELECT_STREAM, SqliteOptions, UPSERT_STREAM, WriteRequest, stream_key,
+};
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
@@ -188,7 +190,7 @@ impl Writer {
             };
             self.tip_seq = plan.tip_seq;
             self.tip_hash = plan.tip_hash;
-            for (s, t) in &plan.versions {
+            for (s, t) in &plan.tips {
                 match self.streams.get_mut(s) {
                     Some(cached) => *cached = *t,
                     None => {
@@ -295,7 +297,7 @@ impl Writer {
                     first_new.get_or_insert(plan.events[0].seq as u64);
                     self.tip_seq = plan.tip_seq;
                     self.tip_hash = plan.tip_hash;
-                    self.streams.extend(plan.versions);
+                    self.streams.extend(plan.tips);
                     results.push(Ok(plan.results));
                 }
                 Err(e) => {
@@ -357,7 +359,7 @@ impl Writer {
         recorded_at: &'a str,
         in_group: &HashMap<String, Appended>,
     ) -> Result<Plan<'a>> {
-        self.load_versions(commands)?;
+        self.load_tips(commands)?;
         let known_keys = self.load_keys(commands, in_group)?;
         plan::plan(
             &Tip {
@@ -374,10 +376,8 @@ impl Writer {
 
     /// Caches the tip of every stream the commands write or expect (borrowing the names:
     /// only a stream not cached yet is copied, and read from the file).
-    fn load_versions(&mut self, commands: &[PreparedCommand]) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT version, last_seq FROM streams WHERE key = ?1 AND name = ?2")?;
+    fn load_tips(&mut self, commands: &[PreparedCommand]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(SELECT_STREAM)?;
         let streams = commands.iter().flat_map(|c| {
             c.events
                 .iter()
@@ -542,10 +542,6 @@ pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, stream, stream_v
     schema_version, payload, recorded_at, idempotency_key, prev_hash, hash, stream_key, \
     prev_in_stream) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
-const UPSERT_STREAM: &str = "INSERT INTO streams (key, name, version, last_seq) \
-    VALUES (?1, ?2, ?3, ?4) \
-    ON CONFLICT (key, name) DO UPDATE SET version = excluded.version, last_seq = excluded.last_seq";
-
 const INSERT_KEY: &str =
     "INSERT INTO idempotency (key, first_seq, last_seq, stream_version) VALUES (?1, ?2, ?3, ?4)";
 
@@ -640,7 +636,7 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
     }
     {
         let mut stmt = conn.prepare_cached(UPSERT_STREAM)?;
-        for (name, tip) in plans.iter().flat_map(|p| &p.versions) {
+        for (name, tip) in plans.iter().flat_map(|p| &p.tips) {
             stmt.execute(params![
                 stream_key(name),
                 name,
