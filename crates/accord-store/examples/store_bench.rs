@@ -56,6 +56,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{}", bench::bench_append_pg(&url, 4, 100, n).await?);
         println!("{}", bench::bench_append_pg(&url, 4, 1000, n).await?);
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("ACCORD_BENCH_KEEP").is_some() {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }

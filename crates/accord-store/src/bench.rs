@@ -39,29 +39,77 @@ pub struct BenchReport {
     pub events: u64,
     pub seconds: f64,
     pub per_second: f64,
+    /// CPU time the whole process spent per event while the clock ran, in microseconds
+    /// (all threads, user and system; `None` where the OS does not say). On a 2-core
+    /// machine, throughput can reach at most 2 / this per microsecond: a steadier measure
+    /// of cost than the rate, which moves with the machine's load.
+    pub cpu_us_per_event: Option<f64>,
     /// What the figure includes and the durability it had.
     pub notes: String,
 }
 
 impl BenchReport {
-    fn new(name: String, events: u64, seconds: f64, notes: &str) -> BenchReport {
+    fn new(name: String, events: u64, clock: Stopwatch, notes: &str) -> BenchReport {
+        let (seconds, cpu) = clock.stop();
+        let per_event = |secs: f64| secs * 1e6 / events.max(1) as f64;
         BenchReport {
             name,
             events,
             seconds,
             per_second: events as f64 / seconds.max(1e-9),
+            cpu_us_per_event: cpu.map(per_event),
             notes: notes.to_string(),
         }
     }
+}
+
+/// Wall time and the process's CPU time since it started.
+#[derive(Clone, Copy)]
+struct Stopwatch {
+    wall: Instant,
+    cpu: Option<f64>,
+}
+
+impl Stopwatch {
+    fn start() -> Stopwatch {
+        Stopwatch {
+            wall: Instant::now(),
+            cpu: process_cpu_seconds(),
+        }
+    }
+
+    /// Seconds of wall time and of CPU time (all threads) since [`Stopwatch::start`].
+    fn stop(self) -> (f64, Option<f64>) {
+        let wall = self.wall.elapsed().as_secs_f64();
+        let cpu = self.cpu.zip(process_cpu_seconds()).map(|(a, b)| b - a);
+        (wall, cpu)
+    }
+}
+
+/// User plus system CPU time of this process so far, from `/proc/self/stat` (Linux; in
+/// clock ticks of 10 ms, so figures over a second or more are what it is good for).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    const TICKS_PER_SECOND: f64 = 100.0;
+    Some((utime + stime) / TICKS_PER_SECOND)
 }
 
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:<40} {:>10} events {:>8.2} s {:>12.0} /s  ({})",
-            self.name, self.events, self.seconds, self.per_second, self.notes
-        )
+            "{:<40} {:>10} events {:>8.2} s {:>12.0} /s",
+            self.name, self.events, self.seconds, self.per_second
+        )?;
+        if let Some(cpu) = self.cpu_us_per_event {
+            write!(f, " {cpu:>6.2} µs CPU/event")?;
+        }
+        write!(f, "  ({})", self.notes)
     }
 }
 
@@ -180,7 +228,7 @@ pub async fn bench_append_sqlite(
     let store = SqliteStore::open(&path, sqlite_options(durability)).await?;
     // Events are built before the clock starts: the figure is the store's.
     let mut events: Vec<Option<Event>> = (0..n).map(|i| Some(kind.event(i))).collect();
-    let start = Instant::now();
+    let start = Stopwatch::start();
     let (name, notes) = match mode {
         AppendMode::Batched { batch } => {
             // Two batches in flight: the next one is canonicalised and hashed-ready
@@ -246,14 +294,14 @@ pub async fn bench_append_sqlite(
             )
         }
     };
-    let secs = start.elapsed().as_secs_f64();
+    let report = BenchReport::new(name, n, start, notes);
     let last = store.last_seq().await?;
     if last != n {
         return Err(StoreError::Invalid(format!(
             "appended {last} of {n} events"
         )));
     }
-    Ok(BenchReport::new(name, n, secs, notes))
+    Ok(report)
 }
 
 /// SQLite's own floor for the log's rows: `n` negotiation moves, canonicalised and given
@@ -276,7 +324,7 @@ pub async fn bench_sqlite_rows(dir: &Path, n: u64) -> Result<BenchReport> {
                 Ok((e.stream(), payload, e.kind()))
             })
             .collect::<Result<_>>()?;
-        let start = Instant::now();
+        let start = Stopwatch::start();
         let mut stmt = conn.prepare(crate::sqlite::write::INSERT_EVENT)?;
         for (chunk, batch) in rows.chunks(10_000).enumerate() {
             conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -303,7 +351,7 @@ pub async fn bench_sqlite_rows(dir: &Path, n: u64) -> Result<BenchReport> {
         Ok(BenchReport::new(
             "sqlite rows alone, batches of 10000, moves".into(),
             n,
-            start.elapsed().as_secs_f64(),
+            start,
             "rusqlite inserts of prebuilt rows, no hashing or planning, no checkpoints: a floor",
         ))
     })
@@ -316,7 +364,7 @@ pub async fn bench_sqlite_rows(dir: &Path, n: u64) -> Result<BenchReport> {
 pub async fn bench_import_sqlite(dir: &Path, n: u64) -> Result<BenchReport> {
     let path = fresh_file(dir, "bench-import")?;
     let store = SqliteStore::open(&path, sqlite_options(Durability::Normal)).await?;
-    let start = Instant::now();
+    let start = Stopwatch::start();
     // Two batches in flight: while the writer commits one, the next is built and
     // canonicalised. (An importer gets the same overlap by spawning its next batch
     // before awaiting the previous one.)
@@ -341,11 +389,10 @@ pub async fn bench_import_sqlite(dir: &Path, n: u64) -> Result<BenchReport> {
         last.await
             .map_err(|e| StoreError::Invalid(e.to_string()))??;
     }
-    let secs = start.elapsed().as_secs_f64();
     Ok(BenchReport::new(
         "sqlite import, 10,000 keyed lines per batch".into(),
         n,
-        secs,
+        start,
         "idempotency keys, spend projection, hashing, WAL synchronous=NORMAL",
     ))
 }
@@ -362,18 +409,18 @@ pub async fn bench_verify_sqlite(dir: &Path, n: u64) -> Result<BenchReport> {
             .await?;
         i = end;
     }
-    let start = Instant::now();
+    let start = Stopwatch::start();
     let report = store.verify(&VerifyOptions::default()).await?;
-    let secs = start.elapsed().as_secs_f64();
+    let figure = BenchReport::new(
+        "sqlite verify".into(),
+        n,
+        start,
+        "recomputes every hash and checks every checkpoint signature",
+    );
     if !report.is_ok() || report.entries != n {
         return Err(StoreError::Invalid(format!("verify failed: {report:?}")));
     }
-    Ok(BenchReport::new(
-        "sqlite verify".into(),
-        n,
-        secs,
-        "recomputes every hash and checks every checkpoint signature",
-    ))
+    Ok(figure)
 }
 
 /// `writers` concurrent tasks append `n` events in total to a fresh schema, each command
@@ -404,7 +451,7 @@ pub async fn bench_append_pg(
     .await?;
     let writers = writers.max(1) as u64;
     let batch = batch.max(1) as u64;
-    let start = Instant::now();
+    let start = Stopwatch::start();
     let mut tasks = Vec::new();
     for w in 0..writers {
         let store = store.clone();
@@ -422,7 +469,12 @@ pub async fn bench_append_pg(
     for t in tasks {
         t.await.map_err(|e| StoreError::Invalid(e.to_string()))??;
     }
-    let secs = start.elapsed().as_secs_f64();
+    let report = BenchReport::new(
+        format!("postgres append, {writers} writers, {batch} per call"),
+        n,
+        start,
+        "synchronous_commit as configured on the server; group commit per node",
+    );
     let last = store.last_seq().await?;
     {
         use sqlx::Executor;
@@ -436,10 +488,5 @@ pub async fn bench_append_pg(
             "appended {last} of {n} events"
         )));
     }
-    Ok(BenchReport::new(
-        format!("postgres append, {writers} writers, {batch} per call"),
-        n,
-        secs,
-        "synchronous_commit as configured on the server; group commit per node",
-    ))
+    Ok(report)
 }
