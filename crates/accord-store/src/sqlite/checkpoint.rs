@@ -8,7 +8,7 @@
 //! [`INTERVAL`] with `PASSIVE` (it never waits for, nor blocks, the writer or readers).
 //! SQLite only rewinds the WAL to its start when a write transaction begins after every
 //! frame was copied, which under a steady stream of appends never happens by itself; so
-//! once the WAL passes `SqliteOptions::wal_pages` this thread raises a flag, and the
+//! once the WAL passes `SqliteOptions::wal_bytes` this thread raises a flag, and the
 //! writer, between two transactions, checkpoints the few frames left itself
 //! ([`Nudge::take_rewind`]) and the next transaction starts the WAL over. The WAL file
 //! therefore stays near that many pages, and its pages are rewritten in place rather
@@ -25,10 +25,10 @@ use crate::error::Result;
 /// Shortest time between two background checkpoints.
 const INTERVAL: Duration = Duration::from_millis(200);
 
-/// The default WAL length, in frames (pages), past which the writer rewinds the WAL
-/// (~16 MiB of 4 KiB pages): a WAL that is rewound early is rewritten in pages the OS
-/// already holds, which costs less than growing the file.
-pub(crate) const REWIND_FRAMES: u32 = 4_096;
+/// The default WAL length past which the writer rewinds the WAL: a WAL that is rewound
+/// early is rewritten in pages the OS already holds, which costs less than growing the
+/// file.
+pub(crate) const REWIND_BYTES: u64 = 16 << 20;
 
 /// The writer's handle on the checkpointer.
 pub(crate) struct Nudge {
@@ -52,9 +52,11 @@ impl Nudge {
 }
 
 /// Starts the checkpointer thread on `file`, asking for a rewind once the WAL holds
-/// `rewind_frames`; it ends when every [`Nudge`] is dropped.
-pub(crate) fn spawn(file: &Path, rewind_frames: u32) -> Result<Nudge> {
+/// `rewind_bytes` of pages; it ends when every [`Nudge`] is dropped.
+pub(crate) fn spawn(file: &Path, rewind_bytes: u64) -> Result<Nudge> {
     let conn = rusqlite::Connection::open(file)?;
+    let page: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let rewind_frames = i64::try_from(rewind_bytes / page.max(1)).unwrap_or(i64::MAX);
     // A passive checkpoint never waits; the timeout only covers opening a read snapshot.
     conn.busy_timeout(Duration::from_secs(1))?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -62,20 +64,29 @@ pub(crate) fn spawn(file: &Path, rewind_frames: u32) -> Result<Nudge> {
     let flag = rewind.clone();
     std::thread::Builder::new()
         .name("accord-sqlite-ckpt".into())
-        .spawn(move || run(conn, rx, flag, i64::from(rewind_frames.max(1))))?;
+        .spawn(move || run(conn, rx, flag, rewind_frames.max(1)))?;
     Ok(Nudge { tx, rewind })
 }
 
 fn run(conn: rusqlite::Connection, rx: Receiver<()>, rewind: Arc<AtomicBool>, frames_max: i64) {
     let mut last = Instant::now() - INTERVAL;
+    let mut behind = false;
     while rx.recv().is_ok() {
-        // Gather the commits of the next moment into one checkpoint.
-        std::thread::sleep(INTERVAL.saturating_sub(last.elapsed()));
+        // Gather the commits of the next moment into one checkpoint, unless the WAL is
+        // filling faster than that: then copy at once, so that the writer, when it
+        // rewinds, has only the few frames since this pass left to copy itself.
+        if !behind {
+            std::thread::sleep(INTERVAL.saturating_sub(last.elapsed()));
+        }
         let _ = rx.try_recv();
         last = Instant::now();
         match passive(&conn) {
-            Ok(frames) if frames >= frames_max => rewind.store(true, Ordering::Relaxed),
-            Ok(_) => {}
+            Ok(frames) => {
+                behind = frames >= frames_max / 2;
+                if frames >= frames_max {
+                    rewind.store(true, Ordering::Relaxed);
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying later"),
         }
     }

@@ -67,9 +67,9 @@ pub struct SqliteOptions {
     pub max_group_events: usize,
     /// Reader connections.
     pub readers: u32,
-    /// WAL length in pages past which the writer starts the WAL over (after the
+    /// WAL length in bytes past which the writer starts the WAL over (after the
     /// checkpointer thread has copied it into the database). Bounds the WAL file.
-    pub wal_pages: u32,
+    pub wal_bytes: u64,
 }
 
 impl Default for SqliteOptions {
@@ -80,7 +80,7 @@ impl Default for SqliteOptions {
             checkpoint_every: 1000,
             max_group_events: 20_000,
             readers: 4,
-            wal_pages: checkpoint::REWIND_FRAMES,
+            wal_bytes: checkpoint::REWIND_BYTES,
         }
     }
 }
@@ -249,6 +249,15 @@ pub(crate) const UPSERT_STREAM: &str = "INSERT INTO streams (key, name, version,
 /// Events linked per transaction by [`fill_stream_links`].
 const FILL_CHUNK: i64 = 10_000;
 
+/// The page size of a new database file: SQLite's default, chosen on measurement. Each
+/// commit writes every page it dirtied to the WAL, and copies it again at the next
+/// checkpoint. Larger pages cost fewer frames per event in large transactions (16 KiB:
+/// batched appends ~15-20% faster, group commit ~10% faster) but a single-event commit
+/// still dirties four or five pages (the log's tail, a read model row and its index, the
+/// stream's tip), each now four times the bytes: single-event spend lines fell from
+/// ~24,000/s to ~14,000/s at 16 KiB and ~19,000/s at 8 KiB (BENCHMARKS.md, session 8).
+pub(crate) const PAGE_SIZE: u32 = 4_096;
+
 /// Page cache of the writer connection, in KiB (bounded: part of an import's memory).
 const WRITER_CACHE_KIB: u32 = 65_536;
 
@@ -274,7 +283,9 @@ impl SqliteStore {
             .pragma("mmap_size", "268435456")
             // Checkpoint the WAL every ~40 MB rather than every 4 MB: fewer fsyncs in
             // imports, at the price of a larger WAL file between checkpoints.
-            .pragma("wal_autocheckpoint", "10000");
+            .pragma("wal_autocheckpoint", "10000")
+            // Only a new file takes it; an existing one keeps the size it was made with.
+            .page_size(PAGE_SIZE);
         let sync = match options.durability {
             Durability::Normal => SqliteSynchronous::Normal,
             Durability::Full => SqliteSynchronous::Full,
@@ -298,7 +309,7 @@ impl SqliteStore {
         let (feed, _) = broadcast::channel(4096);
         let conn = open_writer(&file)?;
         fill_stream_links(&conn, FILL_CHUNK)?;
-        let nudge = checkpoint::spawn(&file, options.wal_pages)?;
+        let nudge = checkpoint::spawn(&file, options.wal_bytes)?;
         let state = Arc::new(Mutex::new(write::Writer::new(conn, &options, nudge)?));
         let thread_state = state.clone();
         let max_group_events = options.max_group_events.max(1);
