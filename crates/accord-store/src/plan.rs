@@ -511,7 +511,7 @@ pub(crate) struct Plan<'a> {
     pub tip_seq: u64,
     pub tip_hash: [u8; 32],
     /// Streams the request appended to, with their new tips.
-    pub tips: Vec<(String, StreamTip)>,
+    pub tips: Vec<(&'a str, StreamTip)>,
 }
 
 /// Where a stream stands: its version (0 before its first event) and the seq of its last
@@ -677,10 +677,7 @@ pub(crate) fn plan<'a>(
         }
         out.results.push(result);
     }
-    out.tips = versions
-        .into_iter()
-        .map(|(s, v)| (s.to_string(), v))
-        .collect();
+    out.tips = versions.into_iter().collect();
     Ok(out)
 }
 

@@ -177,7 +177,7 @@ impl Writer {
                     self.tip_seq = p.tip_seq;
                     self.tip_hash = p.tip_hash;
                     self.versions
-                        .extend(p.tips.into_iter().map(|(s, t)| (s, t.version)));
+                        .extend(p.tips.iter().map(|&(s, t)| (s.to_owned(), t.version)));
                     // A later request of the group with the same key is a replay.
                     for (k, a) in &p.keys {
                         known_keys.insert(
@@ -324,7 +324,11 @@ impl Writer {
             first_seq: plan.events.first().map(|e| e.seq as u64),
             tip_seq: plan.tip_seq,
             tip_hash: plan.tip_hash,
-            versions: plan.tips.into_iter().map(|(s, t)| (s, t.version)).collect(),
+            versions: plan
+                .tips
+                .iter()
+                .map(|&(s, t)| (s.to_owned(), t.version))
+                .collect(),
             results: plan.results,
         })
     }

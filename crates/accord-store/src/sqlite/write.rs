@@ -190,14 +190,7 @@ impl Writer {
             };
             self.tip_seq = plan.tip_seq;
             self.tip_hash = plan.tip_hash;
-            for (s, t) in &plan.tips {
-                match self.streams.get_mut(s) {
-                    Some(cached) => *cached = *t,
-                    None => {
-                        self.streams.insert(s.clone(), *t);
-                    }
-                }
-            }
+            self.cache_tips(&plan.tips);
             // A later request of the group with the same key is a replay.
             for (k, a) in &plan.keys {
                 in_group.insert(
@@ -297,7 +290,7 @@ impl Writer {
                     first_new.get_or_insert(plan.events[0].seq as u64);
                     self.tip_seq = plan.tip_seq;
                     self.tip_hash = plan.tip_hash;
-                    self.streams.extend(plan.tips);
+                    self.cache_tips(&plan.tips);
                     results.push(Ok(plan.results));
                 }
                 Err(e) => {
@@ -346,6 +339,19 @@ impl Writer {
         }
     }
 
+    /// Moves the cached tips of the streams a plan appended to (a name is copied only
+    /// for a stream not cached yet).
+    fn cache_tips(&mut self, tips: &[(&str, StreamTip)]) {
+        for &(s, t) in tips {
+            match self.streams.get_mut(s) {
+                Some(cached) => *cached = t,
+                None => {
+                    self.streams.insert(s.to_owned(), t);
+                }
+            }
+        }
+    }
+
     /// Drops what a failed transaction taught the caches.
     fn forget(&mut self, saved: (u64, [u8; 32])) {
         (self.tip_seq, self.tip_hash) = saved;
@@ -377,17 +383,23 @@ impl Writer {
     /// Caches the tip of every stream the commands write or expect (borrowing the names:
     /// only a stream not cached yet is copied, and read from the file).
     fn load_tips(&mut self, commands: &[PreparedCommand]) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(SELECT_STREAM)?;
         let streams = commands.iter().flat_map(|c| {
             c.events
                 .iter()
                 .map(|e| e.stream.as_str())
                 .chain(c.expect.iter().map(|(s, _)| s.as_str()))
         });
+        // Most requests touch cached streams only: the statement is fetched (a lookup by
+        // its SQL text) only for the first stream that is not.
+        let mut stmt = None;
         for s in streams {
             if self.streams.contains_key(s) {
                 continue;
             }
+            let stmt = match &mut stmt {
+                Some(stmt) => stmt,
+                None => stmt.insert(self.conn.prepare_cached(SELECT_STREAM)?),
+            };
             let tip = stmt
                 .query_row(params![stream_key(s), s], |r| {
                     Ok(StreamTip {
@@ -635,14 +647,29 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
         }
     }
     {
+        // One row per stream, at its last tip, however many requests of a merged group
+        // moved it.
         let mut stmt = conn.prepare_cached(UPSERT_STREAM)?;
-        for (name, tip) in plans.iter().flat_map(|p| &p.tips) {
+        let mut upsert = |name: &str, tip: &StreamTip| {
             stmt.execute(params![
                 stream_key(name),
                 name,
                 tip.version as i64,
                 tip.last_seq as i64
-            ])?;
+            ])
+        };
+        if let [plan] = plans {
+            for (name, tip) in &plan.tips {
+                upsert(name, tip)?;
+            }
+        } else {
+            let mut last: HashMap<&str, &StreamTip> = HashMap::new();
+            for (name, tip) in plans.iter().flat_map(|p| &p.tips) {
+                last.insert(name, tip);
+            }
+            for (name, tip) in last {
+                upsert(name, tip)?;
+            }
         }
     }
     if plans.iter().any(|p| !p.keys.is_empty()) {
