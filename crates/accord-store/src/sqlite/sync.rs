@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::error::{Result, StoreError};
 use crate::model::{Appended, Change};
+use crate::plan::PreparedCommand;
 
 /// A group's answers, one per caller.
 pub(crate) type Answers = Vec<(
@@ -39,6 +40,10 @@ pub(crate) type Answers = Vec<(
 pub(crate) struct Committed {
     pub answers: Answers,
     pub change: Option<Change>,
+    /// The group's commands, dropped here rather than on the writer: freeing what the
+    /// callers' threads allocated (payloads, names) took ~7% of the writer's time under
+    /// group commit.
+    pub spent: Vec<Vec<PreparedCommand>>,
 }
 
 /// Starts the sync thread for the database `file`, announcing durable groups on `feed`;
@@ -73,16 +78,22 @@ fn run(wal: &std::path::Path, rx: &Receiver<Committed>, feed: &broadcast::Sender
                 let _ = feed.send(change);
             }
         }
-        for (reply, result) in groups.into_iter().flat_map(|g| g.answers) {
-            let answer = match &synced {
-                Ok(()) => result,
-                Err(e) => Err(StoreError::Invalid(format!(
-                    "committed but not known to be durable (syncing the WAL failed: {e}); \
-                     retry with the same idempotency key"
-                ))),
-            };
-            let _ = reply.send(answer);
+        let mut spent = Vec::with_capacity(groups.len());
+        for group in groups {
+            spent.push(group.spent);
+            for (reply, result) in group.answers {
+                let answer = match &synced {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Invalid(format!(
+                        "committed but not known to be durable (syncing the WAL failed: \
+                         {e}); retry with the same idempotency key"
+                    ))),
+                };
+                let _ = reply.send(answer);
+            }
         }
+        // Every caller has its answer: only now free the commands.
+        drop(spent);
     }
 }
 

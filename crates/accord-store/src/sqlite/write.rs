@@ -489,20 +489,28 @@ pub(crate) fn run(
             }
             (results, change)
         };
+        let mut spent = Vec::with_capacity(group.len());
         let answers: Answers = group
             .into_iter()
             .zip(results)
-            .map(|(r, result)| (r.reply, result))
+            .map(|(r, result)| {
+                spent.push(r.commands);
+                (r.reply, result)
+            })
             .collect();
         let undelivered = match &durable {
             Some(sync) => sync
-                .send(Committed { answers, change })
+                .send(Committed {
+                    answers,
+                    change,
+                    spent,
+                })
                 .err()
                 .map(|e| e.0.answers),
             None => Some(answers),
         };
         // Without a sync thread (or if it is gone, which only happens at shutdown), the
-        // answers go out directly.
+        // answers go out directly, before the commands are freed.
         for (reply, result) in undelivered.into_iter().flatten() {
             let _ = reply.send(result);
         }
