@@ -198,29 +198,29 @@ impl Event {
             Event::SupplierRegistered { supplier } | Event::SupplierUpdated { supplier } => {
                 supplier_stream(supplier.id)
             }
-            Event::ContractRecorded { contract } => format!("contract-{}", contract.id),
-            Event::SpendRecorded { line } => format!("spend-{}", line.supplier),
+            Event::ContractRecorded { contract } => stream_name("contract", contract.id.0),
+            Event::SpendRecorded { line } => stream_name("spend", line.supplier.0),
             Event::RequisitionSubmitted { requisition } => {
-                format!("requisition-{}", requisition.id)
+                stream_name("requisition", requisition.id.0)
             }
             Event::PurchaseOrderIssued { order } | Event::PurchaseOrderChanged { order, .. } => {
-                format!("purchase_order-{}", order.id)
+                stream_name("purchase_order", order.id.0)
             }
-            Event::InvoiceMatched { record } => format!("invoice-{}", record.invoice),
+            Event::InvoiceMatched { record } => stream_name("invoice", record.invoice.0),
             Event::GoodsReceived { receipt } => {
-                format!("purchase_order-{}", receipt.purchase_order)
+                stream_name("purchase_order", receipt.purchase_order.0)
             }
-            Event::InvoiceReceived { invoice } => format!("invoice-{}", invoice.id),
-            Event::PaymentScheduled { payment } => format!("payment-{}", payment.id),
+            Event::InvoiceReceived { invoice } => stream_name("invoice", invoice.id.0),
+            Event::PaymentScheduled { payment } => stream_name("payment", payment.id.0),
             Event::DocumentStateChanged { document, .. } => match document {
-                DocumentRef::Contract(id) => format!("contract-{id}"),
-                DocumentRef::Requisition(id) => format!("requisition-{id}"),
-                DocumentRef::PurchaseOrder(id) => format!("purchase_order-{id}"),
-                DocumentRef::Receipt(id) => format!("receipt-{id}"),
-                DocumentRef::Invoice(id) => format!("invoice-{id}"),
-                DocumentRef::Payment(id) => format!("payment-{id}"),
+                DocumentRef::Contract(id) => stream_name("contract", id.0),
+                DocumentRef::Requisition(id) => stream_name("requisition", id.0),
+                DocumentRef::PurchaseOrder(id) => stream_name("purchase_order", id.0),
+                DocumentRef::Receipt(id) => stream_name("receipt", id.0),
+                DocumentRef::Invoice(id) => stream_name("invoice", id.0),
+                DocumentRef::Payment(id) => stream_name("payment", id.0),
             },
-            Event::DecisionRecorded { decision } => format!("decision-{}", decision.id),
+            Event::DecisionRecorded { decision } => stream_name("decision", decision.id.0),
             Event::CampaignCreated { campaign } => campaign_stream(campaign.id),
             Event::CampaignStateChanged { campaign, .. } => campaign_stream(*campaign),
             Event::NegotiationOpened { negotiation } => negotiation_stream(negotiation.id),
@@ -244,16 +244,29 @@ impl Event {
 }
 
 pub fn supplier_stream(id: SupplierId) -> String {
-    format!("supplier-{id}")
+    stream_name("supplier", id.0)
 }
 
 pub fn campaign_stream(id: CampaignId) -> String {
-    format!("campaign-{id}")
+    stream_name("campaign", id.0)
 }
 
 /// A negotiation's stream: its opening, every move and its close, in order.
 pub fn negotiation_stream(id: NegotiationId) -> String {
-    format!("negotiation-{id}")
+    stream_name("negotiation", id.0)
+}
+
+/// `{prefix}-{id}`, the name of a document's stream, written straight into a string of
+/// the right size: every appended event names its stream, and `format!` with a UUID's
+/// `Display` cost a tenth of canonicalising the event.
+pub fn stream_name(prefix: &str, id: uuid::Uuid) -> String {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let id = id.hyphenated().encode_lower(&mut buf);
+    let mut name = String::with_capacity(prefix.len() + 1 + id.len());
+    name.push_str(prefix);
+    name.push('-');
+    name.push_str(id);
+    name
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -267,6 +280,18 @@ pub enum EventDecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stream names are stored in every event row: the fast builder must write exactly
+    /// what `format!` with the id's `Display` wrote before it.
+    #[test]
+    fn stream_names_match_the_displayed_ids() {
+        for n in [0u128, 1, 0xdead_beef, u128::MAX >> 3] {
+            let id = crate::id::NegotiationId::from_parts(1_790_000_000_000, n);
+            assert_eq!(negotiation_stream(id), format!("negotiation-{id}"));
+            let id = crate::id::SupplierId::from_parts(1_700_000_000_000, n);
+            assert_eq!(supplier_stream(id), format!("supplier-{id}"));
+        }
+    }
 
     /// An event exactly as version 1 wrote it. If this stops decoding, an old log no
     /// longer reads: add an upcaster instead of changing the fixture.

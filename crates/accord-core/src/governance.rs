@@ -401,7 +401,7 @@ impl ApprovalRequest {
 
 /// The event stream of one approval request.
 pub fn approval_stream(id: ApprovalId) -> String {
-    format!("approval-{id}")
+    crate::event::stream_name("approval", id.0)
 }
 
 /// The event stream of every autonomy change (one stream: changes are rare and ordered).
