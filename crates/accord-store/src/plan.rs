@@ -511,7 +511,16 @@ pub(crate) struct Plan<'a> {
     pub tip_seq: u64,
     pub tip_hash: [u8; 32],
     /// Streams the request appended to, with their new tips.
-    pub tips: Vec<(&'a str, StreamTip)>,
+    pub tips: Vec<TipMove<'a>>,
+}
+
+/// Where a plan leaves a stream it appended to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TipMove<'a> {
+    pub stream: &'a str,
+    pub tip: StreamTip,
+    /// The plan starts the stream: it had no event before.
+    pub new: bool,
 }
 
 /// Where a stream stands: its version (0 before its first event) and the seq of its last
@@ -573,7 +582,8 @@ pub(crate) fn plan<'a>(
         tip_hash: tip.hash,
         ..Plan::default()
     };
-    let mut versions: HashMap<&'a str, StreamTip> = HashMap::new();
+    // Each stream's tip as this plan leaves it, and whether the plan starts the stream.
+    let mut versions: HashMap<&'a str, (StreamTip, bool)> = HashMap::new();
     let mut batch_keys: HashMap<&'a str, Appended> = HashMap::new();
     let mut buf = Vec::with_capacity(1024);
     for (index, cmd) in commands.iter().enumerate() {
@@ -590,7 +600,7 @@ pub(crate) fn plan<'a>(
         for (stream, expected) in &cmd.expect {
             let actual = versions
                 .get(stream.as_str())
-                .copied()
+                .map(|&(t, _)| t)
                 .or_else(|| tip.streams.tip(stream))
                 .unwrap_or_default()
                 .version;
@@ -607,17 +617,23 @@ pub(crate) fn plan<'a>(
         let mut last_version = 0;
         for ev in &cmd.events {
             let seq = out.tip_seq + 1;
-            let current = match versions.get(ev.stream.as_str()) {
-                Some(t) => *t,
-                None => tip.streams.tip(&ev.stream).unwrap_or_default(),
+            let (current, new) = match versions.get(ev.stream.as_str()) {
+                Some(&(t, new)) => (t, new),
+                None => {
+                    let t = tip.streams.tip(&ev.stream).unwrap_or_default();
+                    (t, t.version == 0)
+                }
             };
             let version = current.version + 1;
             versions.insert(
                 &ev.stream,
-                StreamTip {
-                    version,
-                    last_seq: seq,
-                },
+                (
+                    StreamTip {
+                        version,
+                        last_seq: seq,
+                    },
+                    new,
+                ),
             );
             last_version = version;
             buf.clear();
@@ -677,7 +693,10 @@ pub(crate) fn plan<'a>(
         }
         out.results.push(result);
     }
-    out.tips = versions.into_iter().collect();
+    out.tips = versions
+        .into_iter()
+        .map(|(stream, (tip, new))| TipMove { stream, tip, new })
+        .collect();
     Ok(out)
 }
 

@@ -177,7 +177,7 @@ impl Writer {
                     self.tip_seq = p.tip_seq;
                     self.tip_hash = p.tip_hash;
                     self.versions
-                        .extend(p.tips.iter().map(|&(s, t)| (s.to_owned(), t.version)));
+                        .extend(p.tips.iter().map(|m| (m.stream.to_owned(), m.tip.version)));
                     // A later request of the group with the same key is a replay.
                     for (k, a) in &p.keys {
                         known_keys.insert(
@@ -327,7 +327,7 @@ impl Writer {
             versions: plan
                 .tips
                 .iter()
-                .map(|&(s, t)| (s.to_owned(), t.version))
+                .map(|m| (m.stream.to_owned(), m.tip.version))
                 .collect(),
             results: plan.results,
         })

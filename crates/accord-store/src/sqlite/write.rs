@@ -35,7 +35,7 @@ use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
 use crate::model::{Appended, Change};
-use crate::plan::{self, Plan, PreparedCommand, ProjOp, StreamTip, Tip};
+use crate::plan::{self, Plan, PreparedCommand, ProjOp, StreamTip, Tip, TipMove};
 use crate::read;
 
 /// Stream tips cached at most; past this the cache is cleared (it bounds memory in
@@ -341,12 +341,12 @@ impl Writer {
 
     /// Moves the cached tips of the streams a plan appended to (a name is copied only
     /// for a stream not cached yet).
-    fn cache_tips(&mut self, tips: &[(&str, StreamTip)]) {
-        for &(s, t) in tips {
-            match self.streams.get_mut(s) {
-                Some(cached) => *cached = t,
+    fn cache_tips(&mut self, tips: &[TipMove<'_>]) {
+        for m in tips {
+            match self.streams.get_mut(m.stream) {
+                Some(cached) => *cached = m.tip,
                 None => {
-                    self.streams.insert(s.to_owned(), t);
+                    self.streams.insert(m.stream.to_owned(), m.tip);
                 }
             }
         }
@@ -562,6 +562,10 @@ pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, stream, stream_v
     schema_version, payload, recorded_at, idempotency_key, prev_hash, hash, stream_key, \
     prev_in_stream) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
+/// Moves the tip of a stream that has a row in `streams`.
+const UPDATE_STREAM: &str =
+    "UPDATE streams SET version = ?3, last_seq = ?4 WHERE key = ?1 AND name = ?2";
+
 const INSERT_KEY: &str =
     "INSERT INTO idempotency (key, first_seq, last_seq, stream_version) VALUES (?1, ?2, ?3, ?4)";
 
@@ -656,28 +660,40 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
     }
     {
         // One row per stream, at its last tip, however many requests of a merged group
-        // moved it.
-        let mut stmt = conn.prepare_cached(UPSERT_STREAM)?;
-        let mut upsert = |name: &str, tip: &StreamTip| {
-            stmt.execute(params![
-                stream_key(name),
-                name,
-                tip.version as i64,
-                tip.last_seq as i64
-            ])
+        // moved it. A stream that had events is moved with an `UPDATE` (one seek; an
+        // upsert tries the insert first); a new one, or a row the cache wrongly believed
+        // in, goes through the upsert.
+        let mut update = None;
+        let mut upsert = None;
+        let mut put = |m: &TipMove<'_>| -> rusqlite::Result<()> {
+            let key = stream_key(m.stream);
+            let (version, last) = (m.tip.version as i64, m.tip.last_seq as i64);
+            if !m.new {
+                let stmt = match &mut update {
+                    Some(s) => s,
+                    None => update.insert(conn.prepare_cached(UPDATE_STREAM)?),
+                };
+                if stmt.execute(params![key, m.stream, version, last])? == 1 {
+                    return Ok(());
+                }
+            }
+            let stmt = match &mut upsert {
+                Some(s) => s,
+                None => upsert.insert(conn.prepare_cached(UPSERT_STREAM)?),
+            };
+            stmt.execute(params![key, m.stream, version, last])?;
+            Ok(())
         };
         if let [plan] = plans {
-            for (name, tip) in &plan.tips {
-                upsert(name, tip)?;
-            }
+            plan.tips.iter().try_for_each(&mut put)?;
         } else {
-            let mut last: HashMap<&str, &StreamTip> = HashMap::new();
-            for (name, tip) in plans.iter().flat_map(|p| &p.tips) {
-                last.insert(name, tip);
+            let mut last: HashMap<&str, TipMove<'_>> = HashMap::new();
+            for m in plans.iter().flat_map(|p| &p.tips) {
+                last.entry(m.stream)
+                    .and_modify(|seen| seen.tip = m.tip)
+                    .or_insert(*m);
             }
-            for (name, tip) in last {
-                upsert(name, tip)?;
-            }
+            last.values().try_for_each(&mut put)?;
         }
     }
     if plans.iter().any(|p| !p.keys.is_empty()) {

@@ -22,6 +22,7 @@ both_backends! {
     consumer_checkpoint_resume,
     change_feed_delivers,
     concurrent_appends_group_commit,
+    concurrent_appends_share_streams_in_a_group,
     concurrent_batches_fail_alone,
     same_key_from_concurrent_callers_writes_once,
     stream_reads_page_through_interleaved_streams,
@@ -462,6 +463,46 @@ async fn concurrent_appends_group_commit(b: Backend) {
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.checkpoints_verified, 3);
     assert_eq!(s.counts().await.unwrap().spend_lines, 48);
+    // The 48 lines share one stream, started and moved by many requests of each group:
+    // its stored tip is the last of them.
+    let spend = support::spend(1, 0, 5).stream();
+    assert_eq!(s.stream_version(&spend).await.unwrap(), 48);
+    assert_eq!(s.read_stream(&spend, 0, 100).await.unwrap().len(), 48);
+}
+
+/// Many callers at once, every request valid, so that groups are planned and written
+/// together: requests of one group that start a stream and move it again, and others
+/// that move a stream the log already has, leave each stream's tip at its last event.
+async fn concurrent_appends_share_streams_in_a_group(b: Backend) {
+    let h = b.open(Config::signed(16).full()).await;
+    let s = h.store.clone();
+    s.append(Append::new(support::spend(2, 1_000, 5)))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let s = s.clone();
+        // Supplier 1's spend stream is new; supplier 2's has one event already.
+        tasks.push(tokio::spawn(async move {
+            s.append(Append::new(support::spend(1 + i % 2, i, 5))).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for (supplier, events) in [(1, 100), (2, 101)] {
+        let stream = support::spend(supplier, 0, 5).stream();
+        assert_eq!(s.stream_version(&stream).await.unwrap(), events, "{stream}");
+        let read = s.read_stream(&stream, 0, 500).await.unwrap();
+        assert_eq!(read.len() as u64, events, "{stream}");
+        assert!(
+            read.windows(2)
+                .all(|w| w[1].stream_version == w[0].stream_version + 1)
+        );
+    }
+    let report = s.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.entries, 201);
 }
 
 /// Concurrent `append_batch` calls may share one group commit: a batch the database
