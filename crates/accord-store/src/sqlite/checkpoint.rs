@@ -5,7 +5,9 @@
 //!
 //! The writer's connection runs with `wal_autocheckpoint = 0`. After each commit it
 //! nudges this thread ([`Nudge::commit`]), which checkpoints at most every
-//! [`INTERVAL`] with `PASSIVE` (it never waits for, nor blocks, the writer or readers).
+//! [`INTERVAL`] with `PASSIVE` (it never waits for, nor blocks, the writer or readers),
+//! or every [`INTERVAL_BEHIND`] while the WAL fills faster than that and each pass still
+//! copies frames.
 //! SQLite only rewinds the WAL to its start when a write transaction begins after every
 //! frame was copied, which under a steady stream of appends never happens by itself; so
 //! once the WAL passes `SqliteOptions::wal_bytes` this thread raises a flag, and the
@@ -24,6 +26,10 @@ use crate::error::Result;
 
 /// Shortest time between two background checkpoints.
 const INTERVAL: Duration = Duration::from_millis(200);
+
+/// Shortest time between two background checkpoints while the WAL fills faster than
+/// [`INTERVAL`] lets them keep up.
+const INTERVAL_BEHIND: Duration = Duration::from_millis(5);
 
 /// The default WAL length past which the writer rewinds the WAL: a WAL that is rewound
 /// early is rewritten in pages the OS already holds, which costs less than growing the
@@ -71,18 +77,21 @@ pub(crate) fn spawn(file: &Path, rewind_bytes: u64) -> Result<Nudge> {
 fn run(conn: rusqlite::Connection, rx: Receiver<()>, rewind: Arc<AtomicBool>, frames_max: i64) {
     let mut last = Instant::now() - INTERVAL;
     let mut behind = false;
+    let mut copied_before = 0;
     while rx.recv().is_ok() {
         // Gather the commits of the next moment into one checkpoint, unless the WAL is
-        // filling faster than that: then copy at once, so that the writer, when it
+        // filling faster than that: then copy again at once, so that the writer, when it
         // rewinds, has only the few frames since this pass left to copy itself.
-        if !behind {
-            std::thread::sleep(INTERVAL.saturating_sub(last.elapsed()));
-        }
+        let gap = if behind { INTERVAL_BEHIND } else { INTERVAL };
+        std::thread::sleep(gap.saturating_sub(last.elapsed()));
         let _ = rx.try_recv();
         last = Instant::now();
-        match passive(&conn) {
-            Ok(frames) => {
-                behind = frames >= frames_max / 2;
+        match checkpoint(&conn) {
+            Ok((frames, copied)) => {
+                // Behind only while passes get somewhere: a reader holding an old
+                // snapshot stops the copy, and then waiting is all there is to do.
+                behind = frames >= frames_max / 2 && copied != copied_before;
+                copied_before = copied;
                 if frames >= frames_max {
                     rewind.store(true, Ordering::Relaxed);
                 }
@@ -92,7 +101,15 @@ fn run(conn: rusqlite::Connection, rx: Receiver<()>, rewind: Arc<AtomicBool>, fr
     }
 }
 
-/// Runs a `PASSIVE` checkpoint on `conn`; returns the WAL's length in frames.
-pub(crate) fn passive(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+/// Runs a `PASSIVE` checkpoint on `conn`.
+pub(crate) fn passive(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    checkpoint(conn).map(drop)
+}
+
+/// Runs a `PASSIVE` checkpoint on `conn`; returns the WAL's length in frames and how many
+/// of them are now copied into the database.
+fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    })
 }
