@@ -519,8 +519,6 @@ pub(crate) struct Plan<'a> {
 pub(crate) struct TipMove<'a> {
     pub stream: &'a str,
     pub tip: StreamTip,
-    /// The plan starts the stream: it had no event before.
-    pub new: bool,
 }
 
 /// Where a stream stands: its version (0 before its first event) and the seq of its last
@@ -582,8 +580,8 @@ pub(crate) fn plan<'a>(
         tip_hash: tip.hash,
         ..Plan::default()
     };
-    // Each stream's tip as this plan leaves it, and whether the plan starts the stream.
-    let mut versions: HashMap<&'a str, (StreamTip, bool)> = HashMap::new();
+    // Each stream's tip as this plan leaves it.
+    let mut moved: HashMap<&'a str, StreamTip> = HashMap::new();
     let mut batch_keys: HashMap<&'a str, Appended> = HashMap::new();
     let mut buf = Vec::with_capacity(1024);
     for (index, cmd) in commands.iter().enumerate() {
@@ -598,9 +596,9 @@ pub(crate) fn plan<'a>(
             }
         }
         for (stream, expected) in &cmd.expect {
-            let actual = versions
+            let actual = moved
                 .get(stream.as_str())
-                .map(|&(t, _)| t)
+                .copied()
                 .or_else(|| tip.streams.tip(stream))
                 .unwrap_or_default()
                 .version;
@@ -617,23 +615,17 @@ pub(crate) fn plan<'a>(
         let mut last_version = 0;
         for ev in &cmd.events {
             let seq = out.tip_seq + 1;
-            let (current, new) = match versions.get(ev.stream.as_str()) {
-                Some(&(t, new)) => (t, new),
-                None => {
-                    let t = tip.streams.tip(&ev.stream).unwrap_or_default();
-                    (t, t.version == 0)
-                }
+            let current = match moved.get(ev.stream.as_str()) {
+                Some(t) => *t,
+                None => tip.streams.tip(&ev.stream).unwrap_or_default(),
             };
             let version = current.version + 1;
-            versions.insert(
+            moved.insert(
                 &ev.stream,
-                (
-                    StreamTip {
-                        version,
-                        last_seq: seq,
-                    },
-                    new,
-                ),
+                StreamTip {
+                    version,
+                    last_seq: seq,
+                },
             );
             last_version = version;
             buf.clear();
@@ -693,9 +685,9 @@ pub(crate) fn plan<'a>(
         }
         out.results.push(result);
     }
-    out.tips = versions
+    out.tips = moved
         .into_iter()
-        .map(|(stream, (tip, new))| TipMove { stream, tip, new })
+        .map(|(stream, tip)| TipMove { stream, tip })
         .collect();
     Ok(out)
 }

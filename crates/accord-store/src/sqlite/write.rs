@@ -618,8 +618,9 @@ const UPDATE_DOCUMENT_STATE: &str = "UPDATE documents SET state = ?1, \
 
 /// Executes every row of `plans` with cached single-row statements, each prepared once
 /// for all of them: the events (each linked to its stream's previous event), the marks
-/// of every 64th event of a stream, the new stream tips, the idempotency keys, the projections (in seq order, since plans follow
-/// each other on the chain) and the checkpoints.
+/// of every 64th event of a stream, the new stream tips, the idempotency keys, the
+/// projections (in seq order, since plans follow each other on the chain) and the
+/// checkpoints.
 fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
     let schema_version = i64::from(accord_core::EVENT_SCHEMA_VERSION);
     {
@@ -660,28 +661,24 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
     }
     {
         // One row per stream, at its last tip, however many requests of a merged group
-        // moved it. A stream that had events is moved with an `UPDATE` (one seek; an
-        // upsert tries the insert first); a new one, or a row the cache wrongly believed
-        // in, goes through the upsert.
+        // moved it. The row is moved with an `UPDATE` (one seek; an upsert tries the
+        // insert first); only a stream that has no row yet goes through the upsert.
         let mut update = None;
         let mut upsert = None;
         let mut put = |m: &TipMove<'_>| -> rusqlite::Result<()> {
             let key = stream_key(m.stream);
             let (version, last) = (m.tip.version as i64, m.tip.last_seq as i64);
-            if !m.new {
-                let stmt = match &mut update {
-                    Some(s) => s,
-                    None => update.insert(conn.prepare_cached(UPDATE_STREAM)?),
-                };
-                if stmt.execute(params![key, m.stream, version, last])? == 1 {
-                    return Ok(());
-                }
-            }
-            let stmt = match &mut upsert {
+            let stmt = match &mut update {
                 Some(s) => s,
-                None => upsert.insert(conn.prepare_cached(UPSERT_STREAM)?),
+                None => update.insert(conn.prepare_cached(UPDATE_STREAM)?),
             };
-            stmt.execute(params![key, m.stream, version, last])?;
+            if stmt.execute(params![key, m.stream, version, last])? == 0 {
+                let stmt = match &mut upsert {
+                    Some(s) => s,
+                    None => upsert.insert(conn.prepare_cached(UPSERT_STREAM)?),
+                };
+                stmt.execute(params![key, m.stream, version, last])?;
+            }
             Ok(())
         };
         if let [plan] = plans {
