@@ -498,20 +498,27 @@ pub(crate) struct CheckpointRow {
     pub signed_at: String,
 }
 
-/// Everything one all-or-nothing request writes.
-#[derive(Default)]
+/// Everything a transaction writes: one request, or a group of requests planned one on
+/// top of the other ([`Plan::add`]), so that a merged group shares one set of buffers and
+/// writes each stream's row once, at its last tip.
 pub(crate) struct Plan<'a> {
     pub events: Vec<EventRow<'a>>,
     pub keys: Vec<(&'a str, Appended)>,
     /// Projection ops with the seq of the event that caused them, in seq order.
     pub proj: Vec<(i64, &'a ProjOp)>,
     pub checkpoints: Vec<CheckpointRow>,
-    /// One result per command.
-    pub results: Vec<Appended>,
     pub tip_seq: u64,
     pub tip_hash: [u8; 32],
-    /// Streams the request appended to, with their new tips.
-    pub tips: Vec<TipMove<'a>>,
+    /// Each stream's tip as the plan leaves it: one entry per stream, however many
+    /// requests moved it.
+    moved: HashMap<&'a str, StreamTip>,
+    /// The results of the keys planned so far: a later command with the same key, in this
+    /// request or a later one, is a replay.
+    planned_keys: HashMap<&'a str, Appended>,
+    /// What [`Plan::add`] changed in `moved`, to put back if the request fails.
+    undo: Vec<(&'a str, Option<StreamTip>)>,
+    /// Scratch for one entry's canonical bytes.
+    buf: Vec<u8>,
 }
 
 /// Where a plan leaves a stream it appended to.
@@ -551,11 +558,11 @@ impl StreamTips for HashMap<String, StreamTip> {
     }
 }
 
-/// The writer's view of the log while planning.
+/// What the writer knows of the committed log while planning: the chain's tip is the
+/// plan's own ([`Plan::new`]).
 pub(crate) struct Tip<'a> {
-    pub seq: u64,
-    pub hash: [u8; 32],
-    /// The tip of every stream the commands touch (absent: the stream has no event).
+    /// The tip of every stream the commands touch as committed (absent: the stream has
+    /// no event); the plan's own moves take precedence.
     pub streams: &'a dyn StreamTips,
     /// Results of idempotency keys already in the store, for the commands' keys.
     pub known_keys: &'a HashMap<String, Appended>,
@@ -569,127 +576,187 @@ pub(crate) fn now_text() -> String {
         .to_string()
 }
 
-/// Assigns seqs and versions, hashes, and collects rows. Fails without side effects.
-pub(crate) fn plan<'a>(
-    tip: &Tip<'_>,
-    commands: &'a [PreparedCommand],
-    recorded_at: &'a str,
-) -> Result<Plan<'a>> {
-    let mut out = Plan {
-        tip_seq: tip.seq,
-        tip_hash: tip.hash,
-        ..Plan::default()
-    };
-    // Each stream's tip as this plan leaves it.
-    let mut moved: HashMap<&'a str, StreamTip> = HashMap::new();
-    let mut batch_keys: HashMap<&'a str, Appended> = HashMap::new();
-    let mut buf = Vec::with_capacity(1024);
-    for (index, cmd) in commands.iter().enumerate() {
-        if let Some(key) = cmd.key.as_deref() {
-            let seen = batch_keys.get(key).or_else(|| tip.known_keys.get(key));
-            if let Some(first) = seen {
-                out.results.push(Appended {
-                    replayed: true,
-                    ..*first
-                });
-                continue;
+impl<'a> Plan<'a> {
+    /// An empty plan on top of the chain's tip.
+    pub fn new(tip_seq: u64, tip_hash: [u8; 32]) -> Plan<'a> {
+        Plan {
+            events: Vec::new(),
+            keys: Vec::new(),
+            proj: Vec::new(),
+            checkpoints: Vec::new(),
+            tip_seq,
+            tip_hash,
+            moved: HashMap::new(),
+            planned_keys: HashMap::new(),
+            undo: Vec::new(),
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Plans one all-or-nothing request on top of what the plan holds: assigns seqs and
+    /// versions, hashes, and collects rows. Returns one result per command. A request
+    /// that fails (a version conflict) leaves the plan as it was.
+    pub fn add(
+        &mut self,
+        tip: &Tip<'_>,
+        commands: &'a [PreparedCommand],
+        recorded_at: &'a str,
+    ) -> Result<Vec<Appended>> {
+        let before = (
+            self.events.len(),
+            self.keys.len(),
+            self.proj.len(),
+            self.checkpoints.len(),
+            self.tip_seq,
+            self.tip_hash,
+        );
+        self.undo.clear();
+        let planned = self.add_commands(tip, commands, recorded_at);
+        if planned.is_err() {
+            let (events, keys, proj, checkpoints, seq, hash) = before;
+            self.events.truncate(events);
+            self.proj.truncate(proj);
+            self.checkpoints.truncate(checkpoints);
+            for (k, _) in self.keys.drain(keys..) {
+                self.planned_keys.remove(k);
+            }
+            (self.tip_seq, self.tip_hash) = (seq, hash);
+            // Newest first, so that a stream moved twice gets its first value back.
+            for (stream, was) in self.undo.drain(..).rev() {
+                match was {
+                    Some(t) => self.moved.insert(stream, t),
+                    None => self.moved.remove(stream),
+                };
             }
         }
-        for (stream, expected) in &cmd.expect {
-            let actual = moved
-                .get(stream.as_str())
-                .copied()
-                .or_else(|| tip.streams.tip(stream))
-                .unwrap_or_default()
-                .version;
-            if !expected.admits(actual) {
-                return Err(StoreError::Conflict {
-                    stream: stream.clone(),
-                    expected: *expected,
-                    actual,
-                    command: index,
-                });
+        planned
+    }
+
+    fn add_commands(
+        &mut self,
+        tip: &Tip<'_>,
+        commands: &'a [PreparedCommand],
+        recorded_at: &'a str,
+    ) -> Result<Vec<Appended>> {
+        let mut results = Vec::with_capacity(commands.len());
+        for (index, cmd) in commands.iter().enumerate() {
+            if let Some(key) = cmd.key.as_deref() {
+                let seen = self
+                    .planned_keys
+                    .get(key)
+                    .or_else(|| tip.known_keys.get(key));
+                if let Some(first) = seen {
+                    results.push(Appended {
+                        replayed: true,
+                        ..*first
+                    });
+                    continue;
+                }
             }
-        }
-        let first_seq = out.tip_seq + 1;
-        let mut last_version = 0;
-        for ev in &cmd.events {
-            let seq = out.tip_seq + 1;
-            let current = match moved.get(ev.stream.as_str()) {
-                Some(t) => *t,
-                None => tip.streams.tip(&ev.stream).unwrap_or_default(),
-            };
-            let version = current.version + 1;
-            moved.insert(
-                &ev.stream,
-                StreamTip {
+            for (stream, expected) in &cmd.expect {
+                let actual = self.stream_tip(tip, stream).version;
+                if !expected.admits(actual) {
+                    return Err(StoreError::Conflict {
+                        stream: stream.clone(),
+                        expected: *expected,
+                        actual,
+                        command: index,
+                    });
+                }
+            }
+            let first_seq = self.tip_seq + 1;
+            let mut last_version = 0;
+            for ev in &cmd.events {
+                let seq = self.tip_seq + 1;
+                let current = self.stream_tip(tip, &ev.stream);
+                let version = current.version + 1;
+                let moved = StreamTip {
                     version,
                     last_seq: seq,
-                },
-            );
-            last_version = version;
-            buf.clear();
-            chain::write_entry(
-                &mut buf,
-                &Entry {
-                    seq,
+                };
+                let was = self.moved.insert(&ev.stream, moved);
+                self.undo.push((&ev.stream, was));
+                last_version = version;
+                self.buf.clear();
+                chain::write_entry(
+                    &mut self.buf,
+                    &Entry {
+                        seq,
+                        stream: &ev.stream,
+                        stream_version: version,
+                        kind: ev.kind,
+                        schema_version: u64::from(EVENT_SCHEMA_VERSION),
+                        payload: &ev.payload,
+                        recorded_at,
+                        idempotency_key: cmd.key.as_deref(),
+                    },
+                );
+                let hash = chain::link_hash(&self.tip_hash, &self.buf);
+                if let Some((key, _)) = tip
+                    .signer
+                    .filter(|&(_, every)| every > 0 && seq.is_multiple_of(every))
+                {
+                    self.checkpoints.push(CheckpointRow {
+                        seq: seq as i64,
+                        hash,
+                        public_key: key.public_key(),
+                        signature: key.sign_checkpoint(seq, &hash),
+                        signed_at: recorded_at.to_string(),
+                    });
+                }
+                if let Some(op) = &ev.proj {
+                    self.proj.push((seq as i64, op));
+                }
+                self.events.push(EventRow {
+                    seq: seq as i64,
                     stream: &ev.stream,
-                    stream_version: version,
+                    stream_version: version as i64,
+                    prev_in_stream: current.last_seq as i64,
                     kind: ev.kind,
-                    schema_version: u64::from(EVENT_SCHEMA_VERSION),
                     payload: &ev.payload,
                     recorded_at,
-                    idempotency_key: cmd.key.as_deref(),
-                },
-            );
-            let hash = chain::link_hash(&out.tip_hash, &buf);
-            if let Some((key, _)) = tip
-                .signer
-                .filter(|&(_, every)| every > 0 && seq.is_multiple_of(every))
-            {
-                out.checkpoints.push(CheckpointRow {
-                    seq: seq as i64,
+                    key: cmd.key.as_deref(),
+                    prev_hash: self.tip_hash,
                     hash,
-                    public_key: key.public_key(),
-                    signature: key.sign_checkpoint(seq, &hash),
-                    signed_at: recorded_at.to_string(),
                 });
+                self.tip_seq = seq;
+                self.tip_hash = hash;
             }
-            if let Some(op) = &ev.proj {
-                out.proj.push((seq as i64, op));
+            let result = Appended {
+                first_seq,
+                last_seq: self.tip_seq,
+                stream_version: last_version,
+                replayed: false,
+            };
+            if let Some(key) = cmd.key.as_deref() {
+                self.planned_keys.insert(key, result);
+                self.keys.push((key, result));
             }
-            out.events.push(EventRow {
-                seq: seq as i64,
-                stream: &ev.stream,
-                stream_version: version as i64,
-                prev_in_stream: current.last_seq as i64,
-                kind: ev.kind,
-                payload: &ev.payload,
-                recorded_at,
-                key: cmd.key.as_deref(),
-                prev_hash: out.tip_hash,
-                hash,
-            });
-            out.tip_seq = seq;
-            out.tip_hash = hash;
+            results.push(result);
         }
-        let result = Appended {
-            first_seq,
-            last_seq: out.tip_seq,
-            stream_version: last_version,
-            replayed: false,
-        };
-        if let Some(key) = cmd.key.as_deref() {
-            batch_keys.insert(key, result);
-            out.keys.push((key, result));
-        }
-        out.results.push(result);
+        Ok(results)
     }
-    out.tips = moved
-        .into_iter()
-        .map(|(stream, tip)| TipMove { stream, tip })
-        .collect();
-    Ok(out)
+
+    /// A stream's tip as the plan has it so far.
+    fn stream_tip(&self, tip: &Tip<'_>, stream: &str) -> StreamTip {
+        self.moved
+            .get(stream)
+            .copied()
+            .or_else(|| tip.streams.tip(stream))
+            .unwrap_or_default()
+    }
+
+    /// The seq of the plan's first event, if it has any.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.events.first().map(|e| e.seq as u64)
+    }
+
+    /// Where the plan leaves each stream it appended to, one entry per stream.
+    pub fn tips(&self) -> impl ExactSizeIterator<Item = TipMove<'a>> + '_ {
+        self.moved
+            .iter()
+            .map(|(&stream, &tip)| TipMove { stream, tip })
+    }
 }
 
 /// Streams and keys a request needs looked up before planning.
@@ -728,4 +795,104 @@ pub(crate) fn proj_runs<'p, 'a>(ops: &'p [(i64, &'a ProjOp)]) -> Vec<&'p [(i64, 
         runs.push(&ops[start..]);
     }
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::move_event;
+    use crate::model::ExpectedVersion;
+
+    fn tip<'a>(
+        streams: &'a HashMap<String, StreamTip>,
+        keys: &'a HashMap<String, Appended>,
+    ) -> Tip<'a> {
+        Tip {
+            streams,
+            known_keys: keys,
+            signer: None,
+        }
+    }
+
+    /// A request that fails part-way (its second command conflicts) leaves the plan as it
+    /// was: the next request is planned, hashed and keyed as if it had never been tried.
+    #[test]
+    fn a_failed_request_leaves_the_plan_as_it_was() {
+        let (a, b) = (move_event(1), move_event(2));
+        let (sa, sb) = (a.stream(), b.stream());
+        let ok = prepare(vec![Append::new(a.clone()).key("k1")]).unwrap();
+        let failing = prepare(vec![
+            Append::new(a.clone()).key("k2"),
+            Append::new(b.clone()).expect(sb.clone(), ExpectedVersion::Exact(5)),
+        ])
+        .unwrap();
+        let last = prepare(vec![
+            Append::new(a.clone()).key("k2"),
+            Append::new(b.clone()),
+        ])
+        .unwrap();
+        let (streams, keys) = (HashMap::new(), HashMap::new());
+        let at = now_text();
+
+        let mut with_failure = Plan::new(0, [0; 32]);
+        with_failure.add(&tip(&streams, &keys), &ok, &at).unwrap();
+        let err = with_failure.add(&tip(&streams, &keys), &failing, &at);
+        assert!(matches!(err, Err(StoreError::Conflict { command: 1, .. })));
+        assert_eq!(with_failure.events.len(), 1);
+        assert_eq!(with_failure.tip_seq, 1);
+        let results = with_failure.add(&tip(&streams, &keys), &last, &at).unwrap();
+
+        let mut without = Plan::new(0, [0; 32]);
+        without.add(&tip(&streams, &keys), &ok, &at).unwrap();
+        let expected = without.add(&tip(&streams, &keys), &last, &at).unwrap();
+
+        assert_eq!(results, expected);
+        assert!(!results[0].replayed, "k2 was never planned");
+        assert_eq!(
+            (with_failure.tip_seq, with_failure.tip_hash),
+            (without.tip_seq, without.tip_hash)
+        );
+        let tips = |p: &Plan<'_>| {
+            let mut t: Vec<_> = p.tips().map(|m| (m.stream.to_owned(), m.tip)).collect();
+            t.sort_by(|x, y| x.0.cmp(&y.0));
+            t
+        };
+        assert_eq!(tips(&with_failure), tips(&without));
+        let version =
+            |p: &Plan<'_>, s: &str| p.tips().find(|m| m.stream == s).map(|m| m.tip.version);
+        assert_eq!(version(&with_failure, &sa), Some(2));
+        assert_eq!(version(&with_failure, &sb), Some(1));
+        assert_eq!(with_failure.keys.len(), 2);
+    }
+
+    /// Requests planned into one plan see each other's moves and keys: the second
+    /// request's append to the same stream follows the first, and its repeated key is a
+    /// replay of the first's result.
+    #[test]
+    fn requests_in_one_plan_follow_each_other() {
+        let e = move_event(3);
+        let s = e.stream();
+        let first = prepare(vec![Append::new(e.clone()).key("k")]).unwrap();
+        let second = prepare(vec![
+            Append::new(e.clone()).key("k"),
+            Append::new(e.clone()).expect(s.clone(), ExpectedVersion::Exact(1)),
+        ])
+        .unwrap();
+        let (streams, keys) = (HashMap::new(), HashMap::new());
+        let at = now_text();
+        let mut plan = Plan::new(0, [0; 32]);
+        let one = plan.add(&tip(&streams, &keys), &first, &at).unwrap();
+        let two = plan.add(&tip(&streams, &keys), &second, &at).unwrap();
+        assert_eq!(
+            two[0],
+            Appended {
+                replayed: true,
+                ..one[0]
+            }
+        );
+        assert_eq!((two[1].first_seq, two[1].stream_version), (2, 2));
+        assert_eq!(plan.events[1].prev_in_stream, 1);
+        assert_eq!(plan.events[1].prev_hash, plan.events[0].hash);
+        assert_eq!(plan.tips().len(), 1);
+    }
 }

@@ -124,8 +124,6 @@ impl Writer {
     /// The log as this writer sees it, for planning.
     fn tip<'a>(&'a self, known_keys: &'a HashMap<String, Appended>) -> Tip<'a> {
         Tip {
-            seq: self.tip_seq,
-            hash: self.tip_hash,
             streams: &self.versions,
             known_keys,
             signer: self.signer.as_ref().map(|k| (k, self.checkpoint_every)),
@@ -160,7 +158,7 @@ impl Writer {
             self.load_versions(&streams).await?;
             self.load_keys(&keys).await
         };
-        let mut known_keys = match loaded.await {
+        let known_keys = match loaded.await {
             Ok(k) => k,
             Err(e) => {
                 let _ = self.conn.execute("ROLLBACK").await;
@@ -168,36 +166,18 @@ impl Writer {
             }
         };
         let recorded_at = plan::now_text();
-        let mut merged = Plan::default();
+        // One plan for the group, each request on top of the previous one; a request
+        // that conflicts leaves it as it was and fails alone.
+        let mut merged = Plan::new(self.tip_seq, self.tip_hash);
         let mut results = Vec::with_capacity(group.len());
         for r in group {
-            let planned = plan::plan(&self.tip(&known_keys), &r.commands, &recorded_at);
-            match planned {
-                Ok(p) => {
-                    self.tip_seq = p.tip_seq;
-                    self.tip_hash = p.tip_hash;
-                    self.versions
-                        .extend(p.tips.iter().map(|m| (m.stream.to_owned(), m.tip.version)));
-                    // A later request of the group with the same key is a replay.
-                    for (k, a) in &p.keys {
-                        known_keys.insert(
-                            (*k).to_owned(),
-                            Appended {
-                                replayed: true,
-                                ..*a
-                            },
-                        );
-                    }
-                    merged.events.extend(p.events);
-                    merged.keys.extend(p.keys);
-                    merged.proj.extend(p.proj);
-                    merged.checkpoints.extend(p.checkpoints);
-                    results.push(Ok(p.results));
-                }
-                Err(e) => results.push(Err(e)),
-            }
+            results.push(merged.add(&self.tip(&known_keys), &r.commands, &recorded_at));
         }
-        let first_new = merged.events.first().map(|e| e.seq as u64);
+        self.tip_seq = merged.tip_seq;
+        self.tip_hash = merged.tip_hash;
+        self.versions
+            .extend(merged.tips().map(|m| (m.stream.to_owned(), m.tip.version)));
+        let first_new = merged.first_seq();
         let written = async {
             write_plan(&mut self.conn, &merged).await?;
             self.finish_and_commit(first_new).await
@@ -316,20 +296,20 @@ impl Writer {
         self.load_versions(&streams).await?;
         let known_keys = self.load_keys(&keys).await?;
         let recorded_at = plan::now_text();
-        let plan = plan::plan(&self.tip(&known_keys), &commands, &recorded_at)?;
+        let mut plan = Plan::new(self.tip_seq, self.tip_hash);
+        let results = plan.add(&self.tip(&known_keys), &commands, &recorded_at)?;
         write_plan(&mut self.conn, &plan)
             .await
             .map_err(constraint)?;
         Ok(Applied {
-            first_seq: plan.events.first().map(|e| e.seq as u64),
+            first_seq: plan.first_seq(),
             tip_seq: plan.tip_seq,
             tip_hash: plan.tip_hash,
             versions: plan
-                .tips
-                .iter()
+                .tips()
                 .map(|m| (m.stream.to_owned(), m.tip.version))
                 .collect(),
-            results: plan.results,
+            results,
         })
     }
 

@@ -165,20 +165,20 @@ impl Writer {
         self.try_each(group)
     }
 
-    /// Plans every request of the group in memory, each on the tip the previous one
-    /// left, and writes all their rows in one transaction. On [`Refused`] it has written
-    /// nothing and restored the caches.
+    /// Plans every request of the group into one plan, each on top of the previous one,
+    /// and writes it in one transaction. On [`Refused`] it has written nothing and
+    /// restored the caches.
     fn try_merged(
         &mut self,
         group: &[&[PreparedCommand]],
     ) -> std::result::Result<GroupOutcome, Refused> {
         let saved = (self.tip_seq, self.tip_hash);
         let recorded_at = plan::now_text();
-        let mut in_group: HashMap<String, Appended> = HashMap::new();
-        let mut plans = Vec::with_capacity(group.len());
+        let mut plan = Plan::new(self.tip_seq, self.tip_hash);
+        let mut results = Vec::with_capacity(group.len());
         for commands in group {
-            let plan = match self.plan_request(commands, &recorded_at, &in_group) {
-                Ok(p) => p,
+            match self.plan_request(&mut plan, commands, &recorded_at) {
+                Ok(r) => results.push(Ok(r)),
                 Err(StoreError::Conflict { .. }) => {
                     self.forget(saved);
                     return Err(Refused);
@@ -187,32 +187,15 @@ impl Writer {
                     self.forget(saved);
                     return Ok(Err(GroupError::Failed(e.to_string())));
                 }
-            };
-            self.tip_seq = plan.tip_seq;
-            self.tip_hash = plan.tip_hash;
-            self.cache_tips(&plan.tips);
-            // A later request of the group with the same key is a replay.
-            for (k, a) in &plan.keys {
-                in_group.insert(
-                    (*k).to_owned(),
-                    Appended {
-                        replayed: true,
-                        ..*a
-                    },
-                );
             }
-            plans.push(plan);
         }
-        let first_new = plans
-            .iter()
-            .find_map(|p| p.events.first())
-            .map(|e| e.seq as u64);
+        let first_new = plan.first_seq();
         if first_new.is_some() {
             if let Err(e) = self.exec("BEGIN IMMEDIATE") {
                 self.forget(saved);
                 return Ok(Err(GroupError::Failed(e.to_string())));
             }
-            if let Err(e) = write_plans(&self.conn, &plans) {
+            if let Err(e) = write_plan(&self.conn, &plan) {
                 self.rollback();
                 self.forget(saved);
                 if is_seq_conflict(&e) {
@@ -225,11 +208,8 @@ impl Writer {
                 self.forget(saved);
                 return Ok(Err(GroupError::Failed(e.to_string())));
             }
+            self.moved_to(&plan);
         }
-        if self.streams.len() > MAX_CACHED_STREAMS {
-            self.streams.clear();
-        }
-        let results = plans.into_iter().map(|p| Ok(p.results)).collect();
         Ok(Ok((results, first_new)))
     }
 
@@ -243,31 +223,34 @@ impl Writer {
         let mut results = Vec::with_capacity(group.len());
         let mut first_new = None;
         let recorded_at = plan::now_text();
-        let none = HashMap::new();
         for commands in group {
-            let mut planned = self.plan_request(commands, &recorded_at, &none);
+            let mut plan = Plan::new(self.tip_seq, self.tip_hash);
+            let mut planned = self.plan_request(&mut plan, commands, &recorded_at);
             // A version conflict may come from our cache alone: another process on the
             // same file moved the stream. If the log's tip moved, the cache is dropped
             // and the request planned once more against what the file holds.
             if matches!(planned, Err(StoreError::Conflict { .. })) {
                 match self.check_tip() {
-                    Ok(true) => planned = self.plan_request(commands, &recorded_at, &none),
+                    Ok(true) => {
+                        plan = Plan::new(self.tip_seq, self.tip_hash);
+                        planned = self.plan_request(&mut plan, commands, &recorded_at);
+                    }
                     Ok(false) => {}
                     Err(e) => planned = Err(e),
                 }
             }
-            let plan = match planned {
-                Ok(p) => p,
+            let appended = match planned {
+                Ok(a) => a,
                 Err(e) => {
                     results.push(Err(e));
                     continue;
                 }
             };
-            if plan.events.is_empty() {
+            let Some(first_seq) = plan.first_seq() else {
                 // Every command was a replay: nothing to write.
-                results.push(Ok(plan.results));
+                results.push(Ok(appended));
                 continue;
-            }
+            };
             if !began {
                 if let Err(e) = self.exec("BEGIN IMMEDIATE") {
                     self.forget(saved);
@@ -280,18 +263,16 @@ impl Writer {
                 self.forget(saved);
                 return Err(GroupError::Failed(e.to_string()));
             }
-            match write_plans(&self.conn, std::slice::from_ref(&plan)) {
+            match write_plan(&self.conn, &plan) {
                 Ok(()) => {
                     if !single && let Err(e) = self.exec("RELEASE req") {
                         self.rollback();
                         self.forget(saved);
                         return Err(GroupError::Failed(e.to_string()));
                     }
-                    first_new.get_or_insert(plan.events[0].seq as u64);
-                    self.tip_seq = plan.tip_seq;
-                    self.tip_hash = plan.tip_hash;
-                    self.cache_tips(&plan.tips);
-                    results.push(Ok(plan.results));
+                    first_new.get_or_insert(first_seq);
+                    self.moved_to(&plan);
+                    results.push(Ok(appended));
                 }
                 Err(e) => {
                     if is_seq_conflict(&e) {
@@ -322,9 +303,6 @@ impl Writer {
                 return Err(GroupError::Failed(e.to_string()));
             }
         }
-        if self.streams.len() > MAX_CACHED_STREAMS {
-            self.streams.clear();
-        }
         Ok((results, first_new))
     }
 
@@ -339,10 +317,15 @@ impl Writer {
         }
     }
 
-    /// Moves the cached tips of the streams a plan appended to (a name is copied only
-    /// for a stream not cached yet).
-    fn cache_tips(&mut self, tips: &[TipMove<'_>]) {
-        for m in tips {
+    /// Moves the cached chain tip and stream tips to where a written plan leaves them (a
+    /// name is copied only for a stream not cached yet).
+    fn moved_to(&mut self, plan: &Plan<'_>) {
+        self.tip_seq = plan.tip_seq;
+        self.tip_hash = plan.tip_hash;
+        if self.streams.len() > MAX_CACHED_STREAMS {
+            self.streams.clear();
+        }
+        for m in plan.tips() {
             match self.streams.get_mut(m.stream) {
                 Some(cached) => *cached = m.tip,
                 None => {
@@ -358,19 +341,18 @@ impl Writer {
         self.streams.clear();
     }
 
-    /// Looks up what the request needs and plans it on top of the current tip.
+    /// Looks up what the request needs and plans it into `plan`, on top of what the plan
+    /// holds; returns one result per command.
     fn plan_request<'a>(
         &mut self,
+        plan: &mut Plan<'a>,
         commands: &'a [PreparedCommand],
         recorded_at: &'a str,
-        in_group: &HashMap<String, Appended>,
-    ) -> Result<Plan<'a>> {
+    ) -> Result<Vec<Appended>> {
         self.load_tips(commands)?;
-        let known_keys = self.load_keys(commands, in_group)?;
-        plan::plan(
+        let known_keys = self.load_keys(commands)?;
+        plan.add(
             &Tip {
-                seq: self.tip_seq,
-                hash: self.tip_hash,
                 streams: &self.streams,
                 known_keys: &known_keys,
                 signer: self.signer.as_ref().map(|k| (k, self.checkpoint_every)),
@@ -413,13 +395,9 @@ impl Writer {
         Ok(())
     }
 
-    /// The stored results of the commands' keys; a key already written by an earlier
-    /// request of the group (`in_group`) counts as stored.
-    fn load_keys(
-        &self,
-        commands: &[PreparedCommand],
-        in_group: &HashMap<String, Appended>,
-    ) -> Result<HashMap<String, Appended>> {
+    /// The stored results of the commands' keys (a key planned earlier in the same group
+    /// is the plan's to find).
+    fn load_keys(&self, commands: &[PreparedCommand]) -> Result<HashMap<String, Appended>> {
         let mut known = HashMap::new();
         let mut keys = commands.iter().filter_map(|c| c.key.as_deref()).peekable();
         if keys.peek().is_none() {
@@ -429,10 +407,6 @@ impl Writer {
             "SELECT first_seq, last_seq, stream_version FROM idempotency WHERE key = ?1",
         )?;
         for k in keys {
-            if let Some(a) = in_group.get(k) {
-                known.insert(k.to_owned(), *a);
-                continue;
-            }
             let found = stmt
                 .query_row([k], |r| {
                     Ok(Appended {
@@ -616,16 +590,15 @@ const UPDATE_CONTRACT_STATE: &str = "UPDATE contracts SET state = ?1, \
 const UPDATE_DOCUMENT_STATE: &str = "UPDATE documents SET state = ?1, \
     data = json_set(data, '$.state', ?1), last_seq = ?2 WHERE id = ?3 AND kind = ?4";
 
-/// Executes every row of `plans` with cached single-row statements, each prepared once
+/// Executes every row of a plan with cached single-row statements, each prepared once
 /// for all of them: the events (each linked to its stream's previous event), the marks
 /// of every 64th event of a stream, the new stream tips, the idempotency keys, the
-/// projections (in seq order, since plans follow each other on the chain) and the
-/// checkpoints.
-fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
+/// projections (in seq order) and the checkpoints.
+fn write_plan(conn: &Connection, plan: &Plan<'_>) -> rusqlite::Result<()> {
     let schema_version = i64::from(accord_core::EVENT_SCHEMA_VERSION);
     {
         let mut stmt = conn.prepare_cached(INSERT_EVENT)?;
-        for r in plans.iter().flat_map(|p| &p.events) {
+        for r in &plan.events {
             stmt.execute(params![
                 r.seq,
                 r.stream,
@@ -642,13 +615,13 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
             ])?;
         }
     }
-    if plans
+    if plan
+        .events
         .iter()
-        .flat_map(|p| &p.events)
         .any(|r| r.stream_version % MARK_EVERY == 0)
     {
         let mut stmt = conn.prepare_cached(INSERT_MARK)?;
-        for r in plans.iter().flat_map(|p| &p.events) {
+        for r in &plan.events {
             if r.stream_version % MARK_EVERY == 0 {
                 stmt.execute(params![
                     stream_key(r.stream),
@@ -659,43 +632,10 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
             }
         }
     }
-    {
-        // One row per stream, at its last tip, however many requests of a merged group
-        // moved it. The row is moved with an `UPDATE` (one seek; an upsert tries the
-        // insert first); only a stream that has no row yet goes through the upsert.
-        let mut update = None;
-        let mut upsert = None;
-        let mut put = |m: &TipMove<'_>| -> rusqlite::Result<()> {
-            let key = stream_key(m.stream);
-            let (version, last) = (m.tip.version as i64, m.tip.last_seq as i64);
-            let stmt = match &mut update {
-                Some(s) => s,
-                None => update.insert(conn.prepare_cached(UPDATE_STREAM)?),
-            };
-            if stmt.execute(params![key, m.stream, version, last])? == 0 {
-                let stmt = match &mut upsert {
-                    Some(s) => s,
-                    None => upsert.insert(conn.prepare_cached(UPSERT_STREAM)?),
-                };
-                stmt.execute(params![key, m.stream, version, last])?;
-            }
-            Ok(())
-        };
-        if let [plan] = plans {
-            plan.tips.iter().try_for_each(&mut put)?;
-        } else {
-            let mut last: HashMap<&str, TipMove<'_>> = HashMap::new();
-            for m in plans.iter().flat_map(|p| &p.tips) {
-                last.entry(m.stream)
-                    .and_modify(|seen| seen.tip = m.tip)
-                    .or_insert(*m);
-            }
-            last.values().try_for_each(&mut put)?;
-        }
-    }
-    if plans.iter().any(|p| !p.keys.is_empty()) {
+    write_tips(conn, plan)?;
+    if !plan.keys.is_empty() {
         let mut stmt = conn.prepare_cached(INSERT_KEY)?;
-        for (k, a) in plans.iter().flat_map(|p| &p.keys) {
+        for (k, a) in &plan.keys {
             stmt.execute(params![
                 k,
                 a.first_seq as i64,
@@ -704,12 +644,12 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
             ])?;
         }
     }
-    for (seq, op) in plans.iter().flat_map(|p| &p.proj) {
+    for (seq, op) in &plan.proj {
         write_proj(conn, *seq, op)?;
     }
-    if plans.iter().any(|p| !p.checkpoints.is_empty()) {
+    if !plan.checkpoints.is_empty() {
         let mut stmt = conn.prepare_cached(INSERT_CHECKPOINT)?;
-        for c in plans.iter().flat_map(|p| &p.checkpoints) {
+        for c in &plan.checkpoints {
             stmt.execute(params![
                 c.seq,
                 c.hash.as_slice(),
@@ -717,6 +657,29 @@ fn write_plans(conn: &Connection, plans: &[Plan<'_>]) -> rusqlite::Result<()> {
                 c.signature.as_slice(),
                 c.signed_at,
             ])?;
+        }
+    }
+    Ok(())
+}
+
+/// One `streams` row per stream the plan moved, at its last tip, however many requests
+/// of a merged group moved it, in the table's key order, so that the rows' pages are
+/// visited in turn. A row is moved with an `UPDATE` (one seek; an upsert tries the
+/// insert first); only a stream that has no row yet goes through the upsert.
+fn write_tips(conn: &Connection, plan: &Plan<'_>) -> rusqlite::Result<()> {
+    let mut tips: Vec<(i64, TipMove<'_>)> =
+        plan.tips().map(|m| (stream_key(m.stream), m)).collect();
+    tips.sort_unstable_by(|(a, m), (b, n)| a.cmp(b).then_with(|| m.stream.cmp(n.stream)));
+    let mut update = conn.prepare_cached(UPDATE_STREAM)?;
+    let mut upsert = None;
+    for (key, m) in tips {
+        let (version, last) = (m.tip.version as i64, m.tip.last_seq as i64);
+        if update.execute(params![key, m.stream, version, last])? == 0 {
+            let stmt = match &mut upsert {
+                Some(s) => s,
+                None => upsert.insert(conn.prepare_cached(UPSERT_STREAM)?),
+            };
+            stmt.execute(params![key, m.stream, version, last])?;
         }
     }
     Ok(())
