@@ -88,7 +88,16 @@ impl Default for SqliteOptions {
 pub(crate) struct WriteRequest {
     pub commands: Vec<plan::PreparedCommand>,
     pub events: usize,
-    pub reply: oneshot::Sender<Result<Vec<Appended>>>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// The answer to a queued request, with its commands handed back: the caller's thread
+/// frees what it allocated, in its own allocator arena, rather than the writer or the
+/// sync thread freeing it for every caller of the group (with 1,024 callers, freeing
+/// their commands took three quarters of the sync thread's time).
+pub(crate) struct Reply {
+    pub result: Result<Vec<Appended>>,
+    pub spent: Vec<plan::PreparedCommand>,
 }
 
 /// The SQLite store. Cheap to clone; all clones share one writer.
@@ -363,7 +372,9 @@ impl SqliteStore {
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let Reply { result, spent } = rx.await.map_err(|_| StoreError::Closed)?;
+        drop(spent);
+        result
     }
 
     /// The reader pool, for tests and tools that need raw SQL (read-mostly).

@@ -29,7 +29,8 @@ use tokio::sync::{broadcast, mpsc};
 use super::checkpoint::{self, Nudge};
 use super::sync::{Answers, Committed};
 use super::{
-    INSERT_MARK, MARK_EVERY, SELECT_STREAM, SqliteOptions, UPSERT_STREAM, WriteRequest, stream_key,
+    INSERT_MARK, MARK_EVERY, Reply, SELECT_STREAM, SqliteOptions, UPSERT_STREAM, WriteRequest,
+    stream_key,
 };
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
@@ -463,30 +464,30 @@ pub(crate) fn run(
             }
             (results, change)
         };
-        let mut spent = Vec::with_capacity(group.len());
         let answers: Answers = group
             .into_iter()
             .zip(results)
             .map(|(r, result)| {
-                spent.push(r.commands);
-                (r.reply, result)
+                (
+                    r.reply,
+                    Reply {
+                        result,
+                        spent: r.commands,
+                    },
+                )
             })
             .collect();
         let undelivered = match &durable {
             Some(sync) => sync
-                .send(Committed {
-                    answers,
-                    change,
-                    spent,
-                })
+                .send(Committed { answers, change })
                 .err()
                 .map(|e| e.0.answers),
             None => Some(answers),
         };
         // Without a sync thread (or if it is gone, which only happens at shutdown), the
-        // answers go out directly, before the commands are freed.
-        for (reply, result) in undelivered.into_iter().flatten() {
-            let _ = reply.send(result);
+        // answers go out directly.
+        for (reply, answer) in undelivered.into_iter().flatten() {
+            let _ = reply.send(answer);
         }
     }
 }
