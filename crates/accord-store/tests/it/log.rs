@@ -24,6 +24,7 @@ both_backends! {
     concurrent_appends_group_commit,
     concurrent_appends_share_streams_in_a_group,
     concurrent_batches_fail_alone,
+    concurrent_conflicts_fail_alone,
     same_key_from_concurrent_callers_writes_once,
     stream_reads_page_through_interleaved_streams,
 }
@@ -563,6 +564,74 @@ async fn concurrent_batches_fail_alone(b: Backend) {
     let report = s.verify(&VerifyOptions::default()).await.unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.entries, 2 + 9 * 25);
+}
+
+/// Concurrent requests race to start one stream, each after a keyed command on a stream
+/// they all share, in groups that the writer plans together: exactly one wins; every
+/// other fails with a conflict on its second command and leaves nothing behind (not its
+/// first command's event, key or version of the shared stream, which stays gapless),
+/// while the requests without a race all commit.
+async fn concurrent_conflicts_fail_alone(b: Backend) {
+    let h = b.open(Config::signed(10).full()).await;
+    let s = h.store.clone();
+    s.append(Append::new(support::registered(1))).await.unwrap();
+    let shared = support::registered(1).stream();
+    let contested = support::registered(99);
+    let update = || Event::SupplierUpdated {
+        supplier: support::supplier(1),
+    };
+    let mut tasks = Vec::new();
+    for t in 0..40u64 {
+        let (s, contested) = (s.clone(), contested.clone());
+        let mine = Append::new(update()).key(format!("k{t}"));
+        tasks.push(tokio::spawn(async move {
+            let result = if t % 2 == 0 {
+                let race = Append::new(contested).expect_version(ExpectedVersion::NoStream);
+                s.append_batch(vec![mine, race]).await
+            } else {
+                s.append_batch(vec![mine]).await
+            };
+            (t, result)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (t, result) = task.await.unwrap();
+        match result {
+            Ok(r) => {
+                assert!(r.iter().all(|a| !a.replayed), "{t}: {r:?}");
+                if t % 2 == 0 {
+                    assert_eq!(r[1].stream_version, 1);
+                    winners.push(t);
+                }
+            }
+            Err(StoreError::Conflict {
+                actual, command, ..
+            }) if t % 2 == 0 => assert_eq!((actual, command), (1, 1), "{t}"),
+            Err(e) => panic!("{t}: {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one request starts the stream");
+    assert_eq!(s.last_seq().await.unwrap(), 1 + 21 + 1);
+    assert_eq!(s.stream_version(&contested.stream()).await.unwrap(), 1);
+    let versions: Vec<u64> = s
+        .read_stream(&shared, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, (1..=22).collect::<Vec<u64>>());
+    // A loser's keyed first command was never written: its key is free.
+    for t in (0..40u64).step_by(2) {
+        let again = s
+            .append(Append::new(update()).key(format!("k{t}")))
+            .await
+            .unwrap();
+        assert_eq!(again.replayed, t == winners[0], "key k{t}");
+    }
+    let report = s.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
 }
 
 /// Callers racing with one idempotency key (a client retrying while its first request is
