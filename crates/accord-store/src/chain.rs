@@ -575,6 +575,38 @@ mod tests {
             let reference = serde_json_canonicalizer::to_string(&v).unwrap();
             prop_assert_eq!(ours, reference);
         }
+
+        /// Maps written in any order, with repeated keys and keys that need escapes (or
+        /// sort differently in UTF-8 and UTF-16), nested: the direct writer agrees with
+        /// the `Value` path (which keeps the last of equal keys) and with the reference
+        /// crate.
+        #[test]
+        fn maps_in_any_order_match_the_value_path(
+            outer in proptest::collection::vec(
+                (
+                    "[\\x00-\\x1f\"\\\\a-c\u{e000}\u{1F600}]{0,3}",
+                    proptest::collection::vec(("[a-c\"\u{e000}\u{1F600}]{0,2}", any::<i8>()), 0..5),
+                ),
+                0..7,
+            )
+        ) {
+            struct Pairs<K, V>(Vec<(K, V)>);
+            impl<K: Serialize, V: Serialize> Serialize for Pairs<K, V> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    use serde::ser::SerializeMap;
+                    let mut m = s.serialize_map(None)?;
+                    for (k, v) in &self.0 {
+                        m.serialize_entry(k, v)?;
+                    }
+                    m.end()
+                }
+            }
+            let v = Pairs(outer.into_iter().map(|(k, inner)| (k, Pairs(inner))).collect());
+            let direct = canonical_json(&v).unwrap();
+            prop_assert_eq!(&direct, &canonical_json_via_value(&v).unwrap());
+            let value = serde_json::to_value(&v).unwrap();
+            prop_assert_eq!(&direct, &serde_json_canonicalizer::to_string(&value).unwrap());
+        }
     }
 
     #[test]
