@@ -53,7 +53,8 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         dir.display()
     );
-    let mut reports: Vec<BenchReport> = Vec::new();
+    // (scenario, event kind, report) for the summary against the targets.
+    let mut reports: Vec<(&str, BenchEvent, BenchReport)> = Vec::new();
     let scenarios: Vec<(&str, AppendMode, u64)> = vec![
         ("batched", AppendMode::Batched { batch: 10_000 }, n),
         ("single", AppendMode::Single, n / 4),
@@ -71,27 +72,89 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
             std::fs::create_dir_all(&sub)?;
             let r = bench::bench_append_sqlite(&sub, *mode, kind, (*events).max(1)).await?;
             println!("{r}");
-            reports.push(r);
+            reports.push((name, kind, r));
         }
     }
     let sub = dir.join("import");
     std::fs::create_dir_all(&sub)?;
     let r = bench::bench_import_sqlite(&sub, n).await?;
     println!("{r}");
-    reports.push(r);
     let sub = dir.join("verify");
     std::fs::create_dir_all(&sub)?;
-    let r = bench::bench_verify_sqlite(&sub, args.verify_entries).await?;
-    println!("{r}");
-    reports.push(r);
+    let verify = bench::bench_verify_sqlite(&sub, args.verify_entries).await?;
+    println!("{verify}");
     if let Some(url) = &g.database_url {
         let r = bench::bench_append_pg(url, 4, 1, n / 4).await?;
         println!("{r}");
-        reports.push(r);
     } else {
         println!("postgres: skipped (pass --database-url postgres://… to measure it)");
     }
+    print_store_summary(&reports, &verify);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The figures set for the store (BENCHMARKS.md), next to what this run measured.
+fn print_store_summary(reports: &[(&str, BenchEvent, BenchReport)], verify: &BenchReport) {
+    let rate = |scenario: &str, kind: BenchEvent| {
+        reports
+            .iter()
+            .find(|(s, k, _)| *s == scenario && *k == kind)
+            .map_or(0.0, |(_, _, r)| r.per_second)
+    };
+    let floor = |value: f64, target: f64| {
+        let verdict = if value >= target { "met" } else { "NOT met" };
+        format!("target ≥ {}/s: {verdict}", thousands(target))
+    };
+    let mut rows = vec![(
+        "batched moves".to_string(),
+        rate("batched", BenchEvent::Move),
+        300_000.0,
+    )];
+    for (kind, label) in [
+        (BenchEvent::Move, "moves"),
+        (BenchEvent::Spend, "spend lines"),
+    ] {
+        rows.push((format!("single {label}"), rate("single", kind), 20_000.0));
+    }
+    println!("\nagainst the store's targets:");
+    for (label, value, target) in rows {
+        println!(
+            "  {label:<26} {:>11}/s  {}",
+            thousands(value),
+            floor(value, target)
+        );
+    }
+    for (kind, label) in [
+        (BenchEvent::Move, "moves"),
+        (BenchEvent::Spend, "spend lines"),
+    ] {
+        let group = rate("group-commit", kind);
+        let of_batched = 100.0 * group / rate("batched", kind).max(1.0);
+        println!(
+            "  {:<26} {:>11}/s  {of_batched:.0}% of the batched rate (target: close to it)",
+            format!("group commit, {label}"),
+            thousands(group)
+        );
+    }
+    println!(
+        "  {:<26} {:>11}/s  {}",
+        "verify",
+        thousands(verify.per_second),
+        floor(verify.per_second, 500_000.0)
+    );
+}
+
+/// A rate as a whole number with thousands separators: `315,626`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 async fn negotiate(args: BenchNegotiateArgs) -> anyhow::Result<ExitCode> {
@@ -237,4 +300,21 @@ async fn import(args: BenchImportArgs) -> anyhow::Result<ExitCode> {
         println!("peak resident memory: {after:.0} MiB (before the spend import: {before:.0} MiB)");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_print_with_thousands_separators() {
+        let cases = [
+            (0.0, "0"),
+            (999.4, "999"),
+            (1_000.0, "1,000"),
+            (315_626.4, "315,626"),
+            (1_507_959.0, "1,507,959"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(super::thousands(value), text);
+        }
+    }
 }
