@@ -878,3 +878,44 @@ async fn stream_reads_page_through_interleaved_streams(b: Backend) {
     );
     assert_eq!(s.stream_version("spend-nobody").await.unwrap(), 0);
 }
+
+/// With `Durability::Full` a task on the runtime that opened the store sends the durable
+/// answers. A store kept after that runtime has shut down (opened by one runtime, used
+/// from another) still answers every append: the sync thread then answers itself.
+#[test]
+fn durable_appends_are_answered_after_the_opening_runtime_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let s = first
+        .block_on(accord_store::SqliteStore::open(
+            &path,
+            accord_store::SqliteOptions {
+                durability: accord_store::Durability::Full,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+    first
+        .block_on(s.append(Append::new(support::registered(1))))
+        .unwrap();
+    drop(first);
+    let second = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..50u64 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.append(Append::new(support::spend(1, i, 3))).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(s.last_seq().await.unwrap(), 51);
+    });
+}
