@@ -230,10 +230,12 @@ pub async fn bench_append_sqlite(
     // share-out to the concurrent writers (moving 200,000 events into 1,024 queues took
     // as long as the store's own per-request work).
     let mut events: Vec<Option<Event>> = (0..n).map(|i| Some(kind.event(i))).collect();
-    let mut per_writer: Vec<Vec<Event>> = Vec::new();
-    if let AppendMode::GroupCommit { writers } = mode {
-        per_writer = vec![Vec::new(); writers.max(1)];
-        let writers = per_writer.len();
+    let mut per_writer: Vec<Vec<Event>> = match mode {
+        AppendMode::GroupCommit { writers } => vec![Vec::new(); writers.max(1)],
+        _ => Vec::new(),
+    };
+    let writers = per_writer.len();
+    if writers > 0 {
         for (i, e) in events.iter_mut().enumerate() {
             if let Some(e) = e.take() {
                 per_writer[i % writers].push(e);
@@ -279,8 +281,7 @@ pub async fn bench_append_sqlite(
                 "WAL, synchronous=NORMAL: survives a process crash; a power loss may drop the last commits",
             )
         }
-        AppendMode::GroupCommit { writers } => {
-            let writers = writers.max(1);
+        AppendMode::GroupCommit { .. } => {
             let mut tasks = Vec::new();
             for mine in per_writer {
                 let store = store.clone();
