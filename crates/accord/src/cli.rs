@@ -297,10 +297,16 @@ pub struct ExportArgs {
 pub enum BenchCommand {
     /// Event-log append and verify throughput on SQLite (and PostgreSQL with --database-url).
     ///
-    /// Each append scenario runs twice: with negotiation moves (the log's hot path, no
-    /// read-model row) and with spend lines (each with its `spend` projection row).
-    /// Batched: 10,000 events per transaction. Single: one event per transaction, one
-    /// caller. Group commit: `--writers` concurrent callers with `synchronous=FULL`.
+    /// Each append scenario runs with negotiation moves (the log's hot path, no read-model
+    /// row) and with spend lines (each with its `spend` projection row), `--runs` times,
+    /// interleaved so that a slow minute hits every scenario alike. Batched: 10,000 events
+    /// per transaction. Single: one event per transaction, one caller. Group commit:
+    /// `--writers` concurrent callers with `synchronous=FULL`. The summary compares the
+    /// median run of each with the store's targets.
+    #[command(after_help = "Examples:
+  accord bench store
+  accord bench store --runs 5 --writers 4096
+  accord --database-url postgres://postgres@127.0.0.1/test bench store")]
     Store(BenchStoreArgs),
     /// The CSV importer end to end: generate a spend file, import it into a fresh SQLite
     /// data dir, report lines per second and peak memory.
@@ -395,9 +401,16 @@ pub struct BenchP2pArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchStoreArgs {
-    /// Events to append in each scenario.
-    #[arg(long, default_value_t = 200_000)]
+    /// Events to append in each batched and group-commit run (a quarter of them in the
+    /// single-event runs). Short runs read low: the first batch has nothing to overlap
+    /// with, and a fresh WAL grows on new disk blocks until its first rewind.
+    #[arg(long, default_value_t = 400_000)]
     pub events: u64,
+    /// Runs of each append scenario, each on a fresh file; the summary takes the median
+    /// run and shows the range (rates on a shared machine swing ±10% from one minute to
+    /// the next).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub runs: u32,
     /// Entries in the log that `verify` is timed on.
     #[arg(long, default_value_t = 1_000_000)]
     pub verify_entries: u64,

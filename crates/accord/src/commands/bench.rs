@@ -44,8 +44,10 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
         }
     };
     let n = args.events;
+    let runs = args.runs.max(1);
     println!(
-        "accord bench store: {n} events per append scenario, {} entries for verify",
+        "accord bench store: {n} events per append run ({} single), {runs} runs each, {} entries for verify",
+        n / 4,
         args.verify_entries
     );
     println!(
@@ -53,9 +55,7 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         dir.display()
     );
-    // (scenario, event kind, report) for the summary against the targets.
-    let mut reports: Vec<(&str, BenchEvent, BenchReport)> = Vec::new();
-    let scenarios: Vec<(&str, AppendMode, u64)> = vec![
+    let scenarios: [(&str, AppendMode, u64); 3] = [
         ("batched", AppendMode::Batched { batch: 10_000 }, n),
         ("single", AppendMode::Single, n / 4),
         (
@@ -63,16 +63,25 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
             AppendMode::GroupCommit {
                 writers: args.writers,
             },
-            n / 2,
+            n,
         ),
     ];
-    for kind in [BenchEvent::Move, BenchEvent::Spend] {
-        for (name, mode, events) in &scenarios {
-            let sub = dir.join(name);
-            std::fs::create_dir_all(&sub)?;
-            let r = bench::bench_append_sqlite(&sub, *mode, kind, (*events).max(1)).await?;
-            println!("{r}");
-            reports.push((name, kind, r));
+    let mut results = Vec::new();
+    // Run by run, every scenario in turn: the machine's slow minutes fall on all of them.
+    for run in 1..=runs {
+        for kind in [BenchEvent::Move, BenchEvent::Spend] {
+            for (name, mode, events) in &scenarios {
+                let sub = dir.join(name);
+                std::fs::create_dir_all(&sub)?;
+                let r = bench::bench_append_sqlite(&sub, *mode, kind, (*events).max(1)).await?;
+                println!("[run {run}/{runs}] {r}");
+                results.push(Measured {
+                    scenario: name,
+                    kind,
+                    run,
+                    per_second: r.per_second,
+                });
+            }
         }
     }
     let sub = dir.join("import");
@@ -83,65 +92,139 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
     std::fs::create_dir_all(&sub)?;
     let verify = bench::bench_verify_sqlite(&sub, args.verify_entries).await?;
     println!("{verify}");
+    let mut postgres = Vec::new();
     if let Some(url) = &g.database_url {
-        let r = bench::bench_append_pg(url, 4, 1, n / 4).await?;
-        println!("{r}");
+        for (per_call, events) in [(1, n / 8), (100, n / 2)] {
+            let r = bench::bench_append_pg(url, 4, per_call, events.max(1)).await?;
+            println!("{r}");
+            postgres.push((per_call, r));
+        }
     } else {
         println!("postgres: skipped (pass --database-url postgres://… to measure it)");
     }
-    print_store_summary(&reports, &verify);
+    print_store_summary(&results, &verify, &postgres);
     Ok(ExitCode::SUCCESS)
 }
 
-/// The figures set for the store (BENCHMARKS.md), next to what this run measured.
-fn print_store_summary(reports: &[(&str, BenchEvent, BenchReport)], verify: &BenchReport) {
-    let rate = |scenario: &str, kind: BenchEvent| {
-        reports
+/// One run's rate of one scenario.
+struct Measured {
+    scenario: &'static str,
+    kind: BenchEvent,
+    run: u32,
+    per_second: f64,
+}
+
+/// The median of `values` (the upper one of an even count) and their range; zeros for
+/// none.
+fn median_and_range(mut values: Vec<f64>) -> (f64, f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    values.sort_by(f64::total_cmp);
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
+}
+
+/// The figures set for the store (BENCHMARKS.md), next to what the runs measured: the
+/// median run of each scenario, and the range over the runs.
+fn print_store_summary(
+    results: &[Measured],
+    verify: &BenchReport,
+    postgres: &[(usize, BenchReport)],
+) {
+    let rates = |scenario: &str, kind: BenchEvent| -> Vec<f64> {
+        results
             .iter()
-            .find(|(s, k, _)| *s == scenario && *k == kind)
-            .map_or(0.0, |(_, _, r)| r.per_second)
+            .filter(|m| m.scenario == scenario && m.kind == kind)
+            .map(|m| m.per_second)
+            .collect()
+    };
+    let runs = results.iter().map(|m| m.run).max().unwrap_or(1);
+    let spread = |lo: f64, hi: f64| {
+        if runs > 1 {
+            format!("(runs {}–{})", thousands(lo), thousands(hi))
+        } else {
+            String::new()
+        }
     };
     let floor = |value: f64, target: f64| {
         let verdict = if value >= target { "met" } else { "NOT met" };
         format!("target ≥ {}/s: {verdict}", thousands(target))
     };
+    println!(
+        "\nagainst the store's targets (median of {runs} run{}):",
+        if runs == 1 { "" } else { "s" }
+    );
     let mut rows = vec![(
         "batched moves".to_string(),
-        rate("batched", BenchEvent::Move),
+        rates("batched", BenchEvent::Move),
         300_000.0,
     )];
     for (kind, label) in [
         (BenchEvent::Move, "moves"),
         (BenchEvent::Spend, "spend lines"),
     ] {
-        rows.push((format!("single {label}"), rate("single", kind), 20_000.0));
+        rows.push((format!("single {label}"), rates("single", kind), 20_000.0));
     }
-    println!("\nagainst the store's targets:");
-    for (label, value, target) in rows {
+    for (label, values, target) in rows {
+        let (median, lo, hi) = median_and_range(values);
         println!(
-            "  {label:<26} {:>11}/s  {}",
-            thousands(value),
-            floor(value, target)
+            "  {label:<26} {:>11}/s {:<24} {}",
+            thousands(median),
+            spread(lo, hi),
+            floor(median, target)
         );
     }
     for (kind, label) in [
         (BenchEvent::Move, "moves"),
         (BenchEvent::Spend, "spend lines"),
     ] {
-        let group = rate("group-commit", kind);
-        let of_batched = 100.0 * group / rate("batched", kind).max(1.0);
+        let (group, lo, hi) = median_and_range(rates("group-commit", kind));
+        let (batched, _, _) = median_and_range(rates("batched", kind));
+        // Each run's group-commit rate against the batched rate of the same run.
+        let shares: Vec<f64> = results
+            .iter()
+            .filter(|m| m.scenario == "group-commit" && m.kind == kind)
+            .filter_map(|g| {
+                results
+                    .iter()
+                    .find(|b| b.scenario == "batched" && b.kind == kind && b.run == g.run)
+                    .map(|b| 100.0 * g.per_second / b.per_second.max(1.0))
+            })
+            .collect();
+        let (_, share_lo, share_hi) = median_and_range(shares);
+        let share_range = if runs > 1 {
+            format!(" (runs {share_lo:.0}–{share_hi:.0}%)")
+        } else {
+            String::new()
+        };
         println!(
-            "  {:<26} {:>11}/s  {of_batched:.0}% of the batched rate (target: close to it)",
+            "  {:<26} {:>11}/s {:<24} {:.0}% of the batched rate{share_range} (target: close to it)",
             format!("group commit, {label}"),
-            thousands(group)
+            thousands(group),
+            spread(lo, hi),
+            100.0 * group / batched.max(1.0),
         );
     }
     println!(
-        "  {:<26} {:>11}/s  {}",
+        "  {:<26} {:>11}/s {:<24} {}",
         "verify",
         thousands(verify.per_second),
+        "",
         floor(verify.per_second, 500_000.0)
     );
+    for (per_call, r) in postgres {
+        println!(
+            "  {:<26} {:>11}/s {:<24} {}",
+            format!("postgres, 4 writers, {per_call}/call"),
+            thousands(r.per_second),
+            "",
+            floor(r.per_second, 10_000.0)
+        );
+    }
 }
 
 /// A rate as a whole number with thousands separators: `315,626`.
@@ -304,6 +387,20 @@ async fn import(args: BenchImportArgs) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_median_run_is_the_middle_one_and_the_range_spans_all() {
+        assert_eq!(super::median_and_range(vec![]), (0.0, 0.0, 0.0));
+        assert_eq!(super::median_and_range(vec![5.0]), (5.0, 5.0, 5.0));
+        assert_eq!(
+            super::median_and_range(vec![300.0, 100.0, 200.0]),
+            (200.0, 100.0, 300.0)
+        );
+        assert_eq!(
+            super::median_and_range(vec![4.0, 1.0, 3.0, 2.0]),
+            (3.0, 1.0, 4.0)
+        );
+    }
+
     #[test]
     fn rates_print_with_thousands_separators() {
         let cases = [

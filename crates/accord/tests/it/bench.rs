@@ -29,3 +29,52 @@ fn bench_hold_opens_moves_and_verifies() {
     );
     assert!(out.contains("signed checkpoints verify"), "{out}");
 }
+
+/// `accord bench store` at a small size: every scenario runs the asked number of times,
+/// and the summary gives each target's median run and the range over the runs.
+#[test]
+fn bench_store_runs_each_scenario_and_sums_up_the_medians() {
+    let a = Accord::new();
+    let dir = a.dir.path().join("store");
+    let out = a.ok(&[
+        "bench",
+        "store",
+        "--events",
+        "4000",
+        "--verify-entries",
+        "2000",
+        "--runs",
+        "2",
+        "--writers",
+        "16",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    for scenario in ["batches of 10000", "1 per transaction", "16 writers"] {
+        for kind in ["negotiation moves", "spend lines"] {
+            let runs = out
+                .lines()
+                .filter(|l| l.contains(scenario) && l.contains(kind))
+                .count();
+            assert_eq!(runs, 2, "{scenario}, {kind}: {runs} runs\n{out}");
+        }
+    }
+    assert!(out.contains("[run 2/2]"), "{out}");
+    assert!(out.contains("median of 2 runs"), "{out}");
+    for target in [
+        "batched moves",
+        "single moves",
+        "single spend lines",
+        "group commit, moves",
+        "group commit, spend lines",
+        "verify",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(target))
+            .unwrap_or_else(|| panic!("no summary line for {target}\n{out}"));
+        assert!(line.contains("/s"), "{line}");
+    }
+    assert!(out.contains("% of the batched rate (runs "), "{out}");
+    assert!(out.contains("postgres: skipped"), "{out}");
+}
