@@ -268,7 +268,14 @@ const FILL_CHUNK: i64 = 10_000;
 pub(crate) const PAGE_SIZE: u32 = 4_096;
 
 /// Page cache of the writer connection, in KiB (bounded: part of an import's memory).
-const WRITER_CACHE_KIB: u32 = 65_536;
+/// Enough for the pages a batch of 10,000 events dirties. Not more: at the end of a
+/// transaction SQLite trims pages past the end of the database from the cache, and when
+/// there are any, it may scan the cache's whole hash table to find them. Under group
+/// commit with spend lines that happened at nearly every commit: with 64 MiB, the scan
+/// (`pcache1TruncateUnsafe`) was the writer's costliest function, 4% of the process's
+/// samples. 16 MiB ran 8–15% faster there, and the same elsewhere (BENCHMARKS.md,
+/// session 10).
+const WRITER_CACHE_KIB: u32 = 16_384;
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path` and runs migrations. `path` may be a

@@ -39,8 +39,8 @@ use crate::model::{Appended, Change};
 use crate::plan::{self, Plan, PreparedCommand, ProjOp, StreamTip, Tip, TipMove};
 use crate::read;
 
-/// Stream tips cached at most; past this the cache is cleared (it bounds memory in
-/// imports, where every spend line is a new stream).
+/// Stream tips cached at most; past this the cache is cleared (it bounds memory when
+/// very many streams are written, as in a large import).
 const MAX_CACHED_STREAMS: usize = 100_000;
 
 /// One result per request of a group.
