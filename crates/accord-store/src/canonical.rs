@@ -177,7 +177,18 @@ impl<'a> Object<'a> {
                 out.push(b',');
             }
             first = false;
-            write_str(out, utf8(key(s)));
+            // A key of plain bytes (no quote, backslash or control character; UTF-8
+            // beyond ASCII is written as it is) goes out as it is, as in `write_str`,
+            // without checking it as UTF-8 first: every object has a few, every event
+            // a few dozen (13–15% of a move's canonical JSON).
+            let k = key(s);
+            if k.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+                out.push(b'"');
+                out.extend_from_slice(k);
+                out.push(b'"');
+            } else {
+                write_str(out, utf8(k));
+            }
             out.push(b':');
             out.extend_from_slice(&scratch[s.key_end - start..s.end - start]);
         }
