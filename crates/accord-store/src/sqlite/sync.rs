@@ -69,8 +69,8 @@ pub(crate) fn spawn(
     Ok(tx)
 }
 
-/// Sends each caller its answer, in commit order.
-fn answer(groups: Vec<Answers>) {
+/// Sends each caller of the groups its answer, in commit order.
+pub(crate) fn answer(groups: impl IntoIterator<Item = Answers>) {
     for (reply, answer) in groups.into_iter().flatten() {
         let _ = reply.send(answer);
     }

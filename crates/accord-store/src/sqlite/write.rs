@@ -27,7 +27,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc};
 
 use super::checkpoint::{self, Nudge};
-use super::sync::{Answers, Committed};
+use super::sync::{self, Answers, Committed};
 use super::{
     INSERT_MARK, MARK_EVERY, Reply, SELECT_STREAM, SqliteOptions, UPSERT_STREAM, WriteRequest,
     stream_key,
@@ -486,9 +486,7 @@ pub(crate) fn run(
         };
         // Without a sync thread (or if it is gone, which only happens at shutdown), the
         // answers go out directly.
-        for (reply, answer) in undelivered.into_iter().flatten() {
-            let _ = reply.send(answer);
-        }
+        sync::answer(undelivered);
     }
 }
 

@@ -154,6 +154,13 @@ fn print_store_summary(
         let verdict = if value >= target { "met" } else { "NOT met" };
         format!("target ≥ {}/s: {verdict}", thousands(target))
     };
+    // One line of the summary: what, its rate, the range over the runs, the verdict.
+    let row = |label: &str, rate: f64, range: &str, verdict: &str| {
+        println!(
+            "  {label:<26} {:>11}/s {range:<24} {verdict}",
+            thousands(rate)
+        );
+    };
     println!(
         "\nagainst the store's targets (median of {runs} run{}):",
         if runs == 1 { "" } else { "s" }
@@ -171,12 +178,7 @@ fn print_store_summary(
     }
     for (label, values, target) in rows {
         let (median, lo, hi) = median_and_range(values);
-        println!(
-            "  {label:<26} {:>11}/s {:<24} {}",
-            thousands(median),
-            spread(lo, hi),
-            floor(median, target)
-        );
+        row(&label, median, &spread(lo, hi), &floor(median, target));
     }
     for (kind, label) in [
         (BenchEvent::Move, "moves"),
@@ -201,28 +203,28 @@ fn print_store_summary(
         } else {
             String::new()
         };
-        println!(
-            "  {:<26} {:>11}/s {:<24} {:.0}% of the batched rate{share_range} (target: close to it)",
-            format!("group commit, {label}"),
-            thousands(group),
-            spread(lo, hi),
-            100.0 * group / batched.max(1.0),
+        row(
+            &format!("group commit, {label}"),
+            group,
+            &spread(lo, hi),
+            &format!(
+                "{:.0}% of the batched rate{share_range} (target: close to it)",
+                100.0 * group / batched.max(1.0)
+            ),
         );
     }
-    println!(
-        "  {:<26} {:>11}/s {:<24} {}",
+    row(
         "verify",
-        thousands(verify.per_second),
+        verify.per_second,
         "",
-        floor(verify.per_second, 500_000.0)
+        &floor(verify.per_second, 500_000.0),
     );
     for (per_call, r) in postgres {
-        println!(
-            "  {:<26} {:>11}/s {:<24} {}",
-            format!("postgres, 4 writers, {per_call}/call"),
-            thousands(r.per_second),
+        row(
+            &format!("postgres, 4 writers, {per_call}/call"),
+            r.per_second,
             "",
-            floor(r.per_second, 10_000.0)
+            &floor(r.per_second, 10_000.0),
         );
     }
 }
