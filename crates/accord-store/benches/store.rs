@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use accord_store::Durability;
 use accord_store::bench::{self, AppendMode, BenchEvent, BenchReport};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -68,7 +69,7 @@ fn append(c: &mut Criterion) {
             c,
             "postgres_append_4_writers",
             N / 10,
-            move |_| async move { bench::bench_append_pg(url, 4, 1, N / 10).await },
+            move |_| async move { bench::bench_append_pg(url, 4, 1, N / 10, Durability::Full).await },
         );
     }
 }

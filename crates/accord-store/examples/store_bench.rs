@@ -52,9 +52,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if want("pg")
         && let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL")
     {
-        println!("{}", bench::bench_append_pg(&url, 4, 1, n / 10).await?);
-        println!("{}", bench::bench_append_pg(&url, 4, 100, n).await?);
-        println!("{}", bench::bench_append_pg(&url, 4, 1000, n).await?);
+        use accord_store::Durability::{Full, Normal};
+        for (per_call, events, durability) in [
+            (1, n / 10, Full),
+            (1, n / 10, Normal),
+            (100, n, Full),
+            (1000, n, Full),
+        ] {
+            let r = bench::bench_append_pg(&url, 4, per_call, events, durability).await?;
+            println!("{r}");
+        }
     }
     if std::env::var_os("ACCORD_BENCH_KEEP").is_some() {
         println!("kept {}", dir.display());

@@ -431,12 +431,14 @@ pub async fn bench_verify_sqlite(dir: &Path, n: u64) -> Result<BenchReport> {
 }
 
 /// `writers` concurrent tasks append `n` events in total to a fresh schema, each command
-/// `batch` events (1 = one event per call; the node's writer groups concurrent calls).
+/// `batch` events (1 = one event per call; the node's writer groups concurrent calls),
+/// the writer committing with `durability`.
 pub async fn bench_append_pg(
     url: &str,
     writers: usize,
     batch: usize,
     n: u64,
+    durability: Durability,
 ) -> Result<BenchReport> {
     let schema = format!("bench_{}", std::process::id());
     {
@@ -452,6 +454,7 @@ pub async fn bench_append_pg(
             schema: Some(schema.clone()),
             signing_key: Some(NodeKey::from_seed([7; 32])),
             checkpoint_every: 10_000,
+            durability,
             ..PgOptions::default()
         },
     )
@@ -477,10 +480,15 @@ pub async fn bench_append_pg(
         t.await.map_err(|e| StoreError::Invalid(e.to_string()))??;
     }
     let report = BenchReport::new(
-        format!("postgres append, {writers} writers, {batch} per call"),
+        format!("postgres append, {writers} writers, {batch} per call, {durability:?}"),
         n,
         start,
-        "synchronous_commit as configured on the server; group commit per node",
+        match durability {
+            Durability::Full => {
+                "synchronous_commit as the server has it (on); group commit per node"
+            }
+            Durability::Normal => "synchronous_commit=off; group commit per node",
+        },
     );
     let last = store.last_seq().await?;
     {

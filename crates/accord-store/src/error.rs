@@ -32,6 +32,9 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error from the PostgreSQL writer's connection (tokio-postgres).
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     /// An error from the SQLite writer or verifier connection (rusqlite).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -29,9 +29,9 @@ pub use chain::{Broken, ChainBreak, VerifyOptions, VerifyReport};
 pub use error::{Result, StoreError};
 pub use export::{ExportFormat, ExportSummary};
 pub use model::{
-    Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, ExpectedVersion, Job, JobId,
-    Retry, SignedCheckpoint, StoredEvent, SupplierSpend, TallyRow,
+    Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, Durability, ExpectedVersion,
+    Job, JobId, Retry, SignedCheckpoint, StoredEvent, SupplierSpend, TallyRow,
 };
 pub use pg::{PgOptions, PgStore};
-pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::{AnyStore, ChangeFeed, OpenOptions, Store};

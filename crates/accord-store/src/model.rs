@@ -314,3 +314,19 @@ pub struct Change {
     pub first_seq: u64,
     pub last_seq: u64,
 }
+
+/// How hard a commit is pushed to disk before the caller hears of it. Neither level ever
+/// keeps half a commit or reorders commits; they differ in what a crash may take back.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Durability {
+    /// SQLite: WAL with `synchronous=NORMAL`; survives a crash of the process, a power
+    /// loss may drop the last commits. PostgreSQL: `synchronous_commit=off` for the
+    /// writer's transactions; a crash of the server or its machine may drop the commits
+    /// of the last moments (at most three times `wal_writer_delay`, 600 ms by default).
+    #[default]
+    Normal,
+    /// Every acknowledged commit survives a power loss. SQLite syncs the WAL before the
+    /// caller hears of it (one fsync per group of concurrent appends); PostgreSQL commits
+    /// with the server's own `synchronous_commit` (`on` unless configured otherwise).
+    Full,
+}

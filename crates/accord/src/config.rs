@@ -26,6 +26,7 @@ pub struct Config {
     pub reporting_currency: Currency,
     pub audit: AuditConfig,
     pub sqlite: SqliteConfig,
+    pub postgres: PostgresConfig,
     /// The people who act through the CLI (`--as ID`) and their roles, e.g.
     /// `[users.alice] roles = ["approver"]`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -73,6 +74,23 @@ pub struct SqliteConfig {
     pub synchronous: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// `full` (commits with the server's `synchronous_commit`, `on` unless configured
+    /// otherwise) or `normal` (`synchronous_commit=off` for the writer: a server crash
+    /// may lose the commits of the last moments, never half of one).
+    pub synchronous: String,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            synchronous: "full".into(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -80,6 +98,7 @@ impl Default for Config {
             reporting_currency: Currency::EUR,
             audit: AuditConfig::default(),
             sqlite: SqliteConfig::default(),
+            postgres: PostgresConfig::default(),
             users: BTreeMap::new(),
             approvals: ApprovalsConfig::default(),
         }

@@ -13,15 +13,15 @@ use accord_core::Supplier;
 use accord_core::document::{Contract, SpendLine};
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection, Row};
+use sqlx::{ConnectOptions, Connection, Executor, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::NodeKey;
 use crate::chain::{Verifier, VerifyOptions, VerifyReport};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Append, Appended, Counts, DocumentQuery, DocumentRecord, SignedCheckpoint, StoredEvent,
-    SupplierSpend, TallyRow,
+    Append, Appended, Counts, DocumentQuery, DocumentRecord, Durability, SignedCheckpoint,
+    StoredEvent, SupplierSpend, TallyRow,
 };
 use crate::plan;
 use crate::read;
@@ -43,6 +43,9 @@ pub struct PgOptions {
     pub max_group_events: usize,
     /// Connections of the shared pool (reads, queue, checkpoints).
     pub max_connections: u32,
+    /// How the writer commits: `Full` (the default) with the server's
+    /// `synchronous_commit`, `Normal` with it off (see [`Durability`]).
+    pub durability: Durability,
 }
 
 impl Default for PgOptions {
@@ -53,6 +56,7 @@ impl Default for PgOptions {
             checkpoint_every: 1000,
             max_group_events: 20_000,
             max_connections: 8,
+            durability: Durability::Full,
         }
     }
 }
@@ -106,9 +110,10 @@ impl PgStore {
             .connect_with(connect.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let conn: PgConnection = connect.connect().await?;
         let (tx, rx) = mpsc::channel(1024);
-        let writer = write::Writer::new(conn, &options, channel.clone()).await?;
+        let writer =
+            write::Writer::connect(url, options.schema.as_deref(), &options, channel.clone())
+                .await?;
         tokio::spawn(writer.run(rx));
         Ok(PgStore {
             inner: Arc::new(Inner {

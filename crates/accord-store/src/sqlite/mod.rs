@@ -34,6 +34,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::audit::NodeKey;
 use crate::chain::{Verifier, VerifyOptions, VerifyReport};
 use crate::error::{Result, StoreError};
+pub use crate::model::Durability;
 use crate::model::{
     Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, SignedCheckpoint, StoredEvent,
     SupplierSpend, TallyRow,
@@ -42,18 +43,6 @@ use crate::plan;
 use crate::read;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// How hard a commit is pushed to disk.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum Durability {
-    /// WAL with `synchronous=NORMAL`: survives a process crash; a power loss may drop the
-    /// last commits (never corrupts).
-    #[default]
-    Normal,
-    /// Every acknowledged commit survives a power loss: the WAL is synced before the
-    /// caller hears of it (one fsync per group of concurrent appends).
-    Full,
-}
 
 /// Options of [`SqliteStore::open`].
 #[derive(Clone, Debug)]

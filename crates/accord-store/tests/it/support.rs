@@ -28,6 +28,7 @@ pub struct Config {
     pub checkpoint_every: u64,
     /// SQLite: `Full` sends every append through the writer thread's group commit;
     /// `Normal` lets an append commit on the caller's thread when the writer is idle.
+    /// PostgreSQL: `Normal` commits with `synchronous_commit=off`.
     pub durability: Durability,
 }
 
@@ -99,6 +100,7 @@ impl Backend {
                         schema: Some(schema.clone()),
                         signing_key: config.signing_key,
                         checkpoint_every: config.checkpoint_every,
+                        durability: config.durability,
                         max_connections: 4,
                         ..PgOptions::default()
                     },

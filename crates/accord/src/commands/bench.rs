@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use accord_negotiate::{AgentKind, TournamentConfig, load::load_domains_dir, tournament};
+use accord_store::Durability;
 use accord_store::bench::{self, AppendMode, BenchEvent, BenchReport};
 use anyhow::Context;
 
@@ -94,10 +95,14 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
     println!("{verify}");
     let mut postgres = Vec::new();
     if let Some(url) = &g.database_url {
-        for (per_call, events) in [(1, n / 8), (100, n / 2)] {
-            let r = bench::bench_append_pg(url, 4, per_call, events.max(1)).await?;
+        for (per_call, events, durability) in [
+            (1, n / 8, Durability::Full),
+            (1, n / 8, Durability::Normal),
+            (100, n / 2, Durability::Full),
+        ] {
+            let r = bench::bench_append_pg(url, 4, per_call, events.max(1), durability).await?;
             println!("{r}");
-            postgres.push((per_call, r));
+            postgres.push((per_call, durability, r));
         }
     } else {
         println!("postgres: skipped (pass --database-url postgres://… to measure it)");
@@ -133,7 +138,7 @@ fn median_and_range(mut values: Vec<f64>) -> (f64, f64, f64) {
 fn print_store_summary(
     results: &[Measured],
     verify: &BenchReport,
-    postgres: &[(usize, BenchReport)],
+    postgres: &[(usize, Durability, BenchReport)],
 ) {
     let rates = |scenario: &str, kind: BenchEvent| -> Vec<f64> {
         results
@@ -219,9 +224,10 @@ fn print_store_summary(
         "",
         &floor(verify.per_second, 500_000.0),
     );
-    for (per_call, r) in postgres {
+    for (per_call, durability, r) in postgres {
+        let durability = format!("{durability:?}").to_lowercase();
         row(
-            &format!("postgres, 4 writers, {per_call}/call"),
+            &format!("postgres, 4 writers, {per_call}/call, {durability}"),
             r.per_second,
             "",
             &floor(r.per_second, 10_000.0),

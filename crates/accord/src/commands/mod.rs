@@ -17,7 +17,7 @@ mod status;
 
 use std::process::ExitCode;
 
-use accord_store::{AnyStore, NodeKey, OpenOptions, PgOptions, SqliteOptions, sqlite::Durability};
+use accord_store::{AnyStore, Durability, NodeKey, OpenOptions, PgOptions, SqliteOptions};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -90,19 +90,20 @@ pub async fn open_store(
     config: &Config,
     key: Option<NodeKey>,
 ) -> anyhow::Result<AnyStore> {
-    let durability = match config.sqlite.synchronous.as_str() {
-        "normal" => Durability::Normal,
-        "full" => Durability::Full,
-        other => anyhow::bail!("unknown sqlite.synchronous `{other}`: expected `normal` or `full`"),
+    let durability = |key: &str, value: &str| match value {
+        "normal" => Ok(Durability::Normal),
+        "full" => Ok(Durability::Full),
+        other => anyhow::bail!("unknown {key} `{other}`: expected `normal` or `full`"),
     };
     let options = OpenOptions {
         sqlite: SqliteOptions {
-            durability,
+            durability: durability("sqlite.synchronous", &config.sqlite.synchronous)?,
             signing_key: key.clone(),
             checkpoint_every: config.audit.checkpoint_every,
             ..SqliteOptions::default()
         },
         pg: PgOptions {
+            durability: durability("postgres.synchronous", &config.postgres.synchronous)?,
             signing_key: key,
             checkpoint_every: config.audit.checkpoint_every,
             ..PgOptions::default()
