@@ -45,6 +45,8 @@ use crate::read;
 
 const MAX_CACHED_STREAMS: usize = 500_000;
 
+const YIELDS: usize = 3;
+
 pub(crate) struct Writer {
     db: Db,
     tip_seq: u64,
@@ -100,13 +102,23 @@ impl Writer {
         while let Some(first) = rx.recv().await {
             let mut events = first.events;
             let mut group = vec![first];
-            while events < self.max_group_events {
-                match rx.try_recv() {
-                    Ok(r) => {
-                        events += r.events;
-                        group.push(r);
+            // Callers answered by the last commit are usually runnable but not yet
+            // queued again: yielding lets them send before the group closes, so that
+            // closed-loop callers share one commit instead of alternating in halves.
+            for _ in 0..YIELDS {
+                tokio::task::yield_now().await;
+                let before = group.len();
+                while events < self.max_group_events {
+                    match rx.try_recv() {
+                        Ok(r) => {
+                            events += r.events;
+                            group.push(r);
+                        }
+                        Err(_) => break,
                     }
-                    Err(_) => break,
+                }
+                if group.len() == before {
+                    break;
                 }
             }
             self.commit_group(group).await;
