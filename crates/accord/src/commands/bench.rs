@@ -162,7 +162,7 @@ fn print_store_summary(
     // One line of the summary: what, its rate, the range over the runs, the verdict.
     let row = |label: &str, rate: f64, range: &str, verdict: &str| {
         println!(
-            "  {label:<26} {:>11}/s {range:<24} {verdict}",
+            "  {label:<34} {:>11}/s {range:<24} {verdict}",
             thousands(rate)
         );
     };
@@ -227,7 +227,7 @@ fn print_store_summary(
     for (per_call, durability, r) in postgres {
         let durability = format!("{durability:?}").to_lowercase();
         row(
-            &format!("postgres, 4 writers, {per_call}/call, {durability}"),
+            &format!("postgres 4 writers, {per_call}/call, {durability}"),
             r.per_second,
             "",
             &floor(r.per_second, 10_000.0),
