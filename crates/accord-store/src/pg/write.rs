@@ -29,7 +29,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures_util::future::{join, join_all, join3, try_join_all};
+use futures_util::future::{join, join_all, join3};
 use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -755,61 +755,24 @@ struct Statements {
 }
 
 impl Statements {
+    /// Prepares each statement in turn (once per connection; a few milliseconds).
     async fn prepare(client: &Client) -> std::result::Result<Statements, tokio_postgres::Error> {
-        let prepared = try_join_all(
-            [
-                LOCK_TIP,
-                VERSIONS,
-                KEYS,
-                EVENTS,
-                IDEMPOTENCY,
-                SUPPLIERS,
-                CONTRACTS,
-                SPEND,
-                DOCUMENTS,
-                TALLY,
-                CONTRACT_STATE,
-                DOCUMENT_STATE,
-                CHECKPOINT,
-                SET_TIP,
-                NOTIFY,
-            ]
-            .map(|sql| client.prepare(sql)),
-        )
-        .await?;
-        let [
-            lock_tip,
-            versions,
-            keys,
-            events,
-            idempotency,
-            suppliers,
-            contracts,
-            spend,
-            documents,
-            tally,
-            contract_state,
-            document_state,
-            checkpoint,
-            set_tip,
-            notify,
-        ] = <[Statement; 15]>::try_from(prepared).expect("one statement per query");
         Ok(Statements {
-            lock_tip,
-            versions,
-            keys,
-            events,
-            idempotency,
-            suppliers,
-            contracts,
-            spend,
-            documents,
-            tally,
-            contract_state,
-            document_state,
-            checkpoint,
-            set_tip,
-            notify,
+            lock_tip: client.prepare(LOCK_TIP).await?,
+            versions: client.prepare(VERSIONS).await?,
+            keys: client.prepare(KEYS).await?,
+            events: client.prepare(EVENTS).await?,
+            idempotency: client.prepare(IDEMPOTENCY).await?,
+            suppliers: client.prepare(SUPPLIERS).await?,
+            contracts: client.prepare(CONTRACTS).await?,
+            spend: client.prepare(SPEND).await?,
+            documents: client.prepare(DOCUMENTS).await?,
+            tally: client.prepare(TALLY).await?,
+            contract_state: client.prepare(CONTRACT_STATE).await?,
+            document_state: client.prepare(DOCUMENT_STATE).await?,
+            checkpoint: client.prepare(CHECKPOINT).await?,
+            set_tip: client.prepare(SET_TIP).await?,
+            notify: client.prepare(NOTIFY).await?,
         })
     }
 }
