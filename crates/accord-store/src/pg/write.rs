@@ -3,11 +3,16 @@
 //!
 //! The writer has its own connection, through `tokio-postgres` rather than the sqlx pool
 //! the rest of the backend reads with, because that client pipelines: statements polled
-//! together go out back to back and are answered in order. A group therefore costs two
-//! round trips however many rows it writes: one ([`Writer::begin`]) begins the transaction,
-//! locks the tip and reads the stream versions and idempotency keys planning needs, the
-//! other ([`Flight`]) writes every row, moves the tip, notifies listeners and commits.
-//! sqlx waits for each statement's answer before it sends the next (launchbadge/sqlx#408).
+//! together go out back to back and are answered in order. A group therefore costs one
+//! or two round trips however many rows it writes. When the writer knows the tip, it plans
+//! on its cache, taking a stream it has not cached as new and a key as unused, and sends
+//! `BEGIN`, the tip update (which takes the tip's lock), every row, the notification and
+//! `COMMIT` as one [`Flight`]; the database's unique keys refuse a wrong guess (the first
+//! new seq is taken if another node appended, a stream's version or a key is taken), and
+//! the group is planned again the careful way. That way ([`Writer::begin`]) first begins
+//! the transaction, locks the tip and reads the stream versions and idempotency keys
+//! planning needs, then sends the writes. sqlx waits for each statement's answer before it
+//! sends the next (launchbadge/sqlx#408).
 //!
 //! Chain appends across nodes are serialised by locking the single row of `chain_tip`
 //! `FOR UPDATE` at the start of every write transaction. A row lock rather than an
@@ -15,8 +20,10 @@
 //! without a `MAX(seq)` scan, it is released by commit or rollback with no separate
 //! unlock path to get wrong, and updating the row records the new tip in the same commit.
 //!
-//! INVARIANT: `chain_tip` equals the last committed entry; the cached tip is compared with
-//! it in every transaction and the cached stream versions are dropped when they differ.
+//! INVARIANT: `chain_tip` equals the last committed entry. A locked attempt compares the
+//! cached tip with it and drops the cached stream versions when they differ; a guessed
+//! attempt inserts its first entry at the cached tip's next seq, which the primary key
+//! refuses if the tip moved, so a guess commits only on the log it was planned on.
 //!
 //! INVARIANT: a flight's `COMMIT` goes out only if every statement before it went out. A
 //! statement the server refuses aborts the transaction, and PostgreSQL answers the
@@ -39,13 +46,18 @@ use super::{PgOptions, WriteRequest};
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
-use crate::model::{Appended, Durability};
+use crate::model::{Appended, Durability, ExpectedVersion};
 use crate::plan::{self, Plan, PreparedCommand, ProjOp, Tip};
 use crate::read;
 
 const MAX_CACHED_STREAMS: usize = 500_000;
 
 const YIELDS: usize = 3;
+
+/// After a wrong guess, the writer plans this many groups with the lock before it
+/// guesses again, so that a workload the cache does not cover (a restart, another node
+/// appending) costs a wasted round trip at most once in this many groups.
+const CAREFUL_AFTER_A_MISS: u32 = 64;
 
 pub(crate) struct Writer {
     db: Db,
@@ -55,6 +67,8 @@ pub(crate) struct Writer {
     signer: Option<NodeKey>,
     checkpoint_every: u64,
     max_group_events: usize,
+    /// Groups left to plan with the lock before guessing again, after a wrong guess.
+    careful_for: u32,
 }
 
 /// The writer's connection, the channel it notifies on and its prepared statements.
@@ -95,6 +109,7 @@ impl Writer {
             signer: options.signing_key.clone(),
             checkpoint_every: options.checkpoint_every,
             max_group_events: options.max_group_events.max(1),
+            careful_for: 0,
         })
     }
 
@@ -125,15 +140,34 @@ impl Writer {
         }
     }
 
-    /// Commits a group in one transaction of two round trips: the versions and keys of
-    /// every request are read with the lock, every request is planned in memory on the
-    /// tip the previous one left, and all planned rows go in with one multi-row statement
-    /// per table. A request whose planning fails (a version conflict) fails alone and
-    /// writes nothing. Should the database refuse the merged rows (a constraint one
-    /// request broke), the group is rolled back and retried request by request, each in
-    /// its own savepoint, so that only that request fails.
+    /// Commits a group in one transaction: every request is planned in memory on the tip
+    /// the previous one left, and all planned rows go in with one multi-row statement per
+    /// table. A request whose planning fails (a version conflict) fails alone and writes
+    /// nothing.
+    ///
+    /// When it can, the writer plans on what it has cached and sends the whole
+    /// transaction in one round trip ([`Reads::Guess`]). Otherwise, or when the guess
+    /// proves wrong, it takes two: the versions and keys of every request are read with
+    /// the tip lock first ([`Reads::Locked`]). Should the database refuse the merged rows
+    /// of a locked attempt (a constraint one request broke), the group is rolled back and
+    /// retried request by request, each in its own savepoint, so that only that request
+    /// fails.
     async fn commit_group(&mut self, mut group: Vec<WriteRequest>) {
-        match self.try_merged(&group).await {
+        let mut outcome = Err(Merged::Unchecked);
+        if self.may_guess(&group) {
+            outcome = self.try_merged(&group, Reads::Guess).await;
+            if matches!(outcome, Err(Merged::Refused(_))) {
+                self.forget();
+                self.careful_for = CAREFUL_AFTER_A_MISS;
+                outcome = Err(Merged::Unchecked);
+            }
+        } else {
+            self.careful_for = self.careful_for.saturating_sub(1);
+        }
+        if matches!(outcome, Err(Merged::Unchecked)) {
+            outcome = self.try_merged(&group, Reads::Locked).await;
+        }
+        match outcome {
             Ok(results) => {
                 for (r, outcome) in group.into_iter().zip(results) {
                     let _ = r.reply.send(outcome);
@@ -148,15 +182,36 @@ impl Writer {
                 self.forget();
                 self.commit_each(group).await;
             }
-            Err(Merged::Failed(msg)) => {
-                self.forget();
-                for r in group {
-                    let _ = r
-                        .reply
-                        .send(Err(StoreError::Invalid(format!("commit failed: {msg}"))));
-                }
-            }
+            Err(Merged::Failed(msg)) => self.fail(group, &msg),
+            // A locked attempt always checks the tip; this is never reached.
+            Err(Merged::Unchecked) => self.fail(group, "the tip was never checked"),
         }
+    }
+
+    fn fail(&mut self, group: Vec<WriteRequest>, msg: &str) {
+        self.forget();
+        for r in group {
+            let _ = r
+                .reply
+                .send(Err(StoreError::Invalid(format!("commit failed: {msg}"))));
+        }
+    }
+
+    /// Whether the group may be planned on the cache alone: the tip is known and no
+    /// command expects an exact version of a stream the writer has not cached (a stream
+    /// it has not seen is planned as new, which the database checks, but a wrong guess
+    /// must not turn into a version conflict it does not check).
+    fn may_guess(&self, group: &[WriteRequest]) -> bool {
+        self.careful_for == 0
+            && self.tip_seq != u64::MAX
+            && group
+                .iter()
+                .flat_map(|r| &r.commands)
+                .flat_map(|c| &c.expect)
+                .all(|(stream, expected)| {
+                    self.versions.contains_key(stream)
+                        || !matches!(expected, ExpectedVersion::Exact(v) if *v > 0)
+                })
     }
 
     /// The log as this writer sees it, for planning.
@@ -182,21 +237,27 @@ impl Writer {
     async fn try_merged(
         &mut self,
         group: &[WriteRequest],
+        reads: Reads,
     ) -> std::result::Result<Vec<Result<Vec<Appended>>>, Merged> {
-        let mut streams = Vec::new();
-        let mut keys = Vec::new();
-        for r in group {
-            let (s, k) = plan::needs(&r.commands);
-            streams.extend(s);
-            keys.extend(k);
-        }
-        streams.sort_unstable();
-        streams.dedup();
-        let known_keys = match self.begin(&streams, &keys).await {
-            Ok(k) => k,
-            Err(e) => {
-                self.rollback().await;
-                return Err(Merged::Failed(e.to_string()));
+        let known_keys = match reads {
+            Reads::Guess => HashMap::new(),
+            Reads::Locked => {
+                let mut streams = Vec::new();
+                let mut keys = Vec::new();
+                for r in group {
+                    let (s, k) = plan::needs(&r.commands);
+                    streams.extend(s);
+                    keys.extend(k);
+                }
+                streams.sort_unstable();
+                streams.dedup();
+                match self.begin(&streams, &keys).await {
+                    Ok(k) => k,
+                    Err(e) => {
+                        self.rollback().await;
+                        return Err(Merged::Failed(e.to_string()));
+                    }
+                }
             }
         };
         let recorded_at = plan::now_text();
@@ -207,13 +268,29 @@ impl Writer {
         for r in group {
             results.push(merged.add(&self.tip(&known_keys), &r.commands, &recorded_at));
         }
+        let mut flight = Flight::new(&self.db);
+        match (reads, merged.first_seq()) {
+            (Reads::Locked, first_seq) => {
+                flight.plan(&merged);
+                flight.finish(first_seq, merged.tip_seq, merged.tip_hash);
+            }
+            // The first new entry's seq collides with the entry of any other node that
+            // moved the tip since, and a stream wrongly planned as new collides on its
+            // version, a key seen before on its row: a wrong guess cannot commit. With
+            // nothing to insert there is no such check.
+            (Reads::Guess, None) => return Err(Merged::Unchecked),
+            (Reads::Guess, Some(first_seq)) => {
+                flight.begin();
+                flight.move_tip(merged.tip_seq, merged.tip_hash);
+                flight.plan(&merged);
+                flight.notify(first_seq, merged.tip_seq);
+                flight.commit();
+            }
+        }
         self.tip_seq = merged.tip_seq;
         self.tip_hash = merged.tip_hash;
         self.versions
             .extend(merged.tips().map(|m| (m.stream.to_owned(), m.tip.version)));
-        let mut flight = Flight::new(&self.db);
-        flight.plan(&merged);
-        flight.finish(merged.first_seq(), merged.tip_seq, merged.tip_hash);
         match flight.run().await {
             Ok(()) => {
                 if self.versions.len() > MAX_CACHED_STREAMS {
@@ -446,9 +523,24 @@ fn known_keys(rows: &[Row]) -> Result<HashMap<String, Appended>> {
 
 /// Why a merged group did not commit.
 enum Merged {
-    /// The database refused a row: retry request by request to find the culprit.
+    /// The database refused a row: retry request by request to find the culprit (or,
+    /// after a guess, with the lock).
     Refused(String),
+    /// A guessed plan had nothing to insert, so nothing would check the cached tip it
+    /// was planned on: plan again with the lock. Nothing was sent.
+    Unchecked,
     Failed(String),
+}
+
+/// How a group learns the log it is planned on.
+#[derive(Clone, Copy)]
+enum Reads {
+    /// From the writer's cache alone, in the same round trip as the writes: streams it
+    /// has not cached are taken as new and keys as unused, which the database's unique
+    /// keys check.
+    Guess,
+    /// From the database, under the tip lock, one round trip before the writes.
+    Locked,
 }
 
 fn constraint(e: tokio_postgres::Error) -> StoreError {
@@ -576,23 +668,53 @@ impl<'a> Flight<'a> {
         }
     }
 
-    /// Queues the new tip, the notification of entries `first_seq..=tip_seq` (sent with
-    /// the commit) and the `COMMIT`.
+    /// Queues `BEGIN`.
+    fn begin(&mut self) {
+        let client = &self.db.client;
+        let unsent = Arc::clone(&self.unsent);
+        self.queued.push(Box::pin(async move {
+            let sent = client.batch_execute("BEGIN").await;
+            if sent.is_err() {
+                unsent.store(true, Ordering::Relaxed);
+            }
+            sent
+        }));
+    }
+
+    /// Queues the update of `chain_tip` to the plan's last entry; it also locks the row
+    /// until the commit.
+    fn move_tip(&mut self, tip_seq: u64, tip_hash: [u8; 32]) {
+        let sql = &self.db.sql;
+        self.execute(
+            &sql.set_tip,
+            vec![Box::new(tip_seq as i64), Box::new(tip_hash.to_vec())],
+        );
+    }
+
+    /// Queues the notification of entries `first_seq..=tip_seq`, delivered at commit.
+    fn notify(&mut self, first_seq: u64, tip_seq: u64) {
+        let sql = &self.db.sql;
+        self.execute(
+            &sql.notify,
+            vec![
+                Box::new(self.db.channel.as_str()),
+                Box::new(format!("{first_seq}:{tip_seq}")),
+            ],
+        );
+    }
+
+    /// Queues the new tip and the notification when the transaction appended anything,
+    /// then the `COMMIT`.
     fn finish(&mut self, first_seq: Option<u64>, tip_seq: u64, tip_hash: [u8; 32]) {
         if let Some(first_seq) = first_seq {
-            let sql = &self.db.sql;
-            self.execute(
-                &sql.set_tip,
-                vec![Box::new(tip_seq as i64), Box::new(tip_hash.to_vec())],
-            );
-            self.execute(
-                &sql.notify,
-                vec![
-                    Box::new(self.db.channel.as_str()),
-                    Box::new(format!("{first_seq}:{tip_seq}")),
-                ],
-            );
+            self.move_tip(tip_seq, tip_hash);
+            self.notify(first_seq, tip_seq);
         }
+        self.commit();
+    }
+
+    /// Queues the `COMMIT`, or a `ROLLBACK` if a statement before it could not be sent.
+    fn commit(&mut self) {
         let client = &self.db.client;
         let unsent = Arc::clone(&self.unsent);
         self.queued.push(Box::pin(async move {

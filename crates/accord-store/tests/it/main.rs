@@ -3,5 +3,6 @@
 
 mod audit;
 mod log;
+mod nodes;
 mod queue;
 mod support;

@@ -1,0 +1,187 @@
+//! Several PostgreSQL nodes on one log. Each node's writer plans on its own cache of the
+//! tip, stream versions and used keys, and guesses when it can (a stream it has not seen
+//! is new, a key unused); these tests make every guess wrong in turn and check that the
+//! other node's appends are caught up with, not overwritten or duplicated.
+
+use std::collections::HashMap;
+
+use accord_store::{Append, Appended, PgOptions, PgStore, Store, VerifyOptions};
+use sqlx::Executor;
+
+use crate::support::{self, PG_ENV};
+
+/// One node: its own store (writer, pool) on the shared schema.
+async fn node(url: &str, schema: &str) -> PgStore {
+    PgStore::connect(
+        url,
+        PgOptions {
+            schema: Some(schema.to_owned()),
+            max_connections: 2,
+            ..PgOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn fresh_schema() -> String {
+    format!("n_{}_{}", std::process::id(), rand::random::<u32>())
+}
+
+async fn drop_schema(s: &PgStore, schema: &str) {
+    s.pool()
+        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+        .await
+        .unwrap();
+}
+
+fn url_or_skip(test: &str) -> Option<String> {
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {PG_ENV} not set; the PostgreSQL test `{test}` did not run"
+            );
+            None
+        }
+    }
+}
+
+/// A node that has appended once knows the tip and guesses on its next append; each
+/// step below starts such a node, lets the other node append behind its back, and
+/// checks its next append.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_catches_up_with_what_another_appended() {
+    let Some(url) = url_or_skip("a_node_catches_up_with_what_another_appended") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let a = node(&url, &schema).await;
+    a.append(Append::new(support::spend(9, 1, 5)))
+        .await
+        .unwrap(); // seq 1
+
+    // The tip moved: the guessed first seq is taken.
+    let b = node(&url, &schema).await;
+    b.append(Append::new(support::spend(8, 2, 5)))
+        .await
+        .unwrap(); // seq 2
+    a.append(Append::new(support::spend(7, 3, 5)))
+        .await
+        .unwrap(); // seq 3
+    let r = b
+        .append(Append::new(support::spend(8, 4, 5)))
+        .await
+        .unwrap();
+    assert_eq!((r.first_seq, r.stream_version), (4, 2));
+
+    // A stream the node has never seen is not new: the other node appended to it.
+    let b = node(&url, &schema).await;
+    b.append(Append::new(support::spend(6, 5, 5)))
+        .await
+        .unwrap(); // seq 5
+    let r = b
+        .append(Append::new(support::spend(7, 6, 5)))
+        .await
+        .unwrap();
+    assert_eq!((r.first_seq, r.stream_version), (6, 2));
+
+    // A key the other node used is a replay of its append.
+    let first = a
+        .append(Append::new(support::spend(5, 7, 5)).key("k-7"))
+        .await
+        .unwrap();
+    assert_eq!(first.first_seq, 7);
+    let b = node(&url, &schema).await;
+    b.append(Append::new(support::spend(4, 8, 5)))
+        .await
+        .unwrap(); // seq 8
+    let again = b
+        .append(Append::new(support::spend(5, 7, 5)).key("k-7"))
+        .await
+        .unwrap();
+    assert!(again.replayed, "{again:?}");
+    assert_eq!(again.first_seq, 7);
+
+    // Eight events were written; the replay wrote nothing.
+    assert_eq!(a.last_seq().await.unwrap(), 8);
+    let report = b.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.entries, 8);
+    drop_schema(&a, &schema).await;
+}
+
+/// Two nodes append at once: to one shared stream, to streams of their own, and with
+/// keys both of them send. Every event lands once, every stream's versions run 1..n,
+/// each key is written once and replayed on the other node, and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_append_at_once() {
+    let Some(url) = url_or_skip("two_nodes_append_at_once") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let nodes = [node(&url, &schema).await, node(&url, &schema).await];
+    let mut tasks = Vec::new();
+    for (n, store) in nodes.iter().enumerate() {
+        for t in 0..3u64 {
+            let store = store.clone();
+            let n = n as u64;
+            tasks.push(tokio::spawn(async move {
+                let mut keyed: Vec<(u64, Appended)> = Vec::new();
+                for i in 0..40u64 {
+                    let line = 10_000 * (n + 1) + 100 * t + i;
+                    let append = match i % 4 {
+                        // Supplier 1's spend stream is shared by every task of both nodes.
+                        0 => Append::new(support::spend(1, line, 5)),
+                        // A stream of this task's own.
+                        1 => Append::new(support::spend(10 + 3 * n + t, line, 5)),
+                        // The same command, under the same key, from both nodes.
+                        2 => {
+                            let k = 100 * t + i;
+                            Append::new(support::spend(2, 900_000 + k, 5)).key(format!("k-{k}"))
+                        }
+                        _ => Append::new(support::spend(20 + i, line, 5)),
+                    };
+                    let key = (i % 4 == 2).then_some(100 * t + i);
+                    let r = store.append(append).await.unwrap();
+                    if let Some(k) = key {
+                        keyed.push((k, r));
+                    }
+                }
+                keyed
+            }));
+        }
+    }
+    let mut by_key: HashMap<u64, Vec<Appended>> = HashMap::new();
+    for task in tasks {
+        for (k, r) in task.await.unwrap() {
+            by_key.entry(k).or_default().push(r);
+        }
+    }
+    for (k, results) in &by_key {
+        assert_eq!(results.len(), 2, "key {k}");
+        assert_eq!(results[0].first_seq, results[1].first_seq, "key {k}");
+        assert_eq!(
+            results.iter().filter(|r| !r.replayed).count(),
+            1,
+            "key {k}: {results:?}"
+        );
+    }
+    // 2 nodes × 3 tasks × 40 appends, of which the keyed quarter writes once per key.
+    let written = 2 * 3 * 40 - by_key.len() as u64;
+    assert_eq!(nodes[0].last_seq().await.unwrap(), written);
+    let gaps: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT stream FROM events GROUP BY stream \
+         HAVING count(*) <> max(stream_version) OR min(stream_version) <> 1) s",
+    )
+    .fetch_one(nodes[1].pool())
+    .await
+    .unwrap();
+    assert_eq!(gaps, 0, "a stream's versions do not run 1..n");
+    let report = nodes[1].verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.entries, written);
+    drop_schema(&nodes[0], &schema).await;
+}
