@@ -281,9 +281,8 @@ impl Writer {
             (Reads::Guess, None) => return Err(Merged::Unchecked),
             (Reads::Guess, Some(first_seq)) => {
                 flight.begin();
-                flight.move_tip(merged.tip_seq, merged.tip_hash);
+                flight.move_tip(first_seq, merged.tip_seq, merged.tip_hash);
                 flight.plan(&merged);
-                flight.notify(first_seq, merged.tip_seq);
                 flight.commit();
             }
         }
@@ -681,34 +680,27 @@ impl<'a> Flight<'a> {
         }));
     }
 
-    /// Queues the update of `chain_tip` to the plan's last entry; it also locks the row
-    /// until the commit.
-    fn move_tip(&mut self, tip_seq: u64, tip_hash: [u8; 32]) {
+    /// Queues, as one statement, the update of `chain_tip` to entry `tip_seq` (which
+    /// also locks the row until the commit) and the notification of entries
+    /// `first_seq..=tip_seq`, delivered at commit.
+    fn move_tip(&mut self, first_seq: u64, tip_seq: u64, tip_hash: [u8; 32]) {
         let sql = &self.db.sql;
         self.execute(
-            &sql.set_tip,
-            vec![Box::new(tip_seq as i64), Box::new(tip_hash.to_vec())],
-        );
-    }
-
-    /// Queues the notification of entries `first_seq..=tip_seq`, delivered at commit.
-    fn notify(&mut self, first_seq: u64, tip_seq: u64) {
-        let sql = &self.db.sql;
-        self.execute(
-            &sql.notify,
+            &sql.move_tip,
             vec![
+                Box::new(tip_seq as i64),
+                Box::new(tip_hash.to_vec()),
                 Box::new(self.db.channel.as_str()),
                 Box::new(format!("{first_seq}:{tip_seq}")),
             ],
         );
     }
 
-    /// Queues the new tip and the notification when the transaction appended anything,
+    /// Queues the new tip and its notification when the transaction appended anything,
     /// then the `COMMIT`.
     fn finish(&mut self, first_seq: Option<u64>, tip_seq: u64, tip_hash: [u8; 32]) {
         if let Some(first_seq) = first_seq {
-            self.move_tip(tip_seq, tip_hash);
-            self.notify(first_seq, tip_seq);
+            self.move_tip(first_seq, tip_seq, tip_hash);
         }
         self.commit();
     }
@@ -872,8 +864,7 @@ struct Statements {
     contract_state: Statement,
     document_state: Statement,
     checkpoint: Statement,
-    set_tip: Statement,
-    notify: Statement,
+    move_tip: Statement,
 }
 
 impl Statements {
@@ -893,8 +884,7 @@ impl Statements {
             contract_state: client.prepare(CONTRACT_STATE).await?,
             document_state: client.prepare(DOCUMENT_STATE).await?,
             checkpoint: client.prepare(CHECKPOINT).await?,
-            set_tip: client.prepare(SET_TIP).await?,
-            notify: client.prepare(NOTIFY).await?,
+            move_tip: client.prepare(MOVE_TIP).await?,
         })
     }
 }
@@ -978,9 +968,9 @@ const DOCUMENT_STATE: &str = "UPDATE documents SET state = $1::text, \
 const CHECKPOINT: &str = "INSERT INTO audit_checkpoints (seq, hash, public_key, signature, \
      signed_at) VALUES ($1, $2, $3, $4, $5)";
 
-const SET_TIP: &str = "UPDATE chain_tip SET seq = $1, hash = $2 WHERE id = 1";
-
-const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+/// The new tip and, in the same statement, the notification other nodes listen for.
+const MOVE_TIP: &str = "WITH moved AS (UPDATE chain_tip SET seq = $1, hash = $2 WHERE id = 1 \
+     RETURNING seq) SELECT pg_notify($3, $4) FROM moved";
 
 #[cfg(test)]
 mod tests {
@@ -1022,14 +1012,16 @@ mod tests {
         let db = &writer.db;
         db.client.batch_execute("BEGIN").await.unwrap();
         let mut flight = Flight::new(db);
-        flight.execute(
-            &db.sql.set_tip,
-            vec![Box::new(7_i64), Box::new(vec![1_u8; 32])],
-        );
+        flight.move_tip(1, 7, [1; 32]);
         // `seq` is int8: an i32 does not encode, so this statement never goes out.
         flight.execute(
-            &db.sql.set_tip,
-            vec![Box::new(8_i32), Box::new(vec![2_u8; 32])],
+            &db.sql.move_tip,
+            vec![
+                Box::new(8_i32),
+                Box::new(vec![2_u8; 32]),
+                Box::new("unused"),
+                Box::new("8:8"),
+            ],
         );
         flight.finish(None, 0, [0; 32]);
         let err = flight.run().await.unwrap_err();
