@@ -52,6 +52,8 @@ use crate::read;
 
 const MAX_CACHED_STREAMS: usize = 500_000;
 
+const MAX_CACHED_KEYS: usize = 100_000;
+
 const YIELDS: usize = 3;
 
 /// After a wrong guess, the writer plans this many groups with the lock before it
@@ -69,6 +71,9 @@ pub(crate) struct Writer {
     max_group_events: usize,
     /// Groups left to plan with the lock before guessing again, after a wrong guess.
     careful_for: u32,
+    /// What the keys this writer committed recorded, so that a retry is answered as a
+    /// replay without a round trip to find out. A committed key never changes.
+    keys: HashMap<String, Appended>,
 }
 
 /// The writer's connection, the channel it notifies on and its prepared statements.
@@ -110,6 +115,7 @@ impl Writer {
             checkpoint_every: options.checkpoint_every,
             max_group_events: options.max_group_events.max(1),
             careful_for: 0,
+            keys: HashMap::new(),
         })
     }
 
@@ -240,7 +246,13 @@ impl Writer {
         reads: Reads,
     ) -> std::result::Result<Vec<Result<Vec<Appended>>>, Merged> {
         let known_keys = match reads {
-            Reads::Guess => HashMap::new(),
+            // Keys this writer committed are known; any other is taken as unused.
+            Reads::Guess => group
+                .iter()
+                .flat_map(|r| &r.commands)
+                .filter_map(|c| c.key.as_deref())
+                .filter_map(|k| self.keys.get(k).map(|a| (k.to_owned(), *a)))
+                .collect(),
             Reads::Locked => {
                 let mut streams = Vec::new();
                 let mut keys = Vec::new();
@@ -295,6 +307,16 @@ impl Writer {
                 if self.versions.len() > MAX_CACHED_STREAMS {
                     self.versions.clear();
                 }
+                if self.keys.len() + merged.keys.len() > MAX_CACHED_KEYS {
+                    self.keys.clear();
+                }
+                self.keys.extend(merged.keys.iter().map(|(k, a)| {
+                    let replay = Appended {
+                        replayed: true,
+                        ..*a
+                    };
+                    ((*k).to_owned(), replay)
+                }));
                 Ok(results)
             }
             Err(e) => {

@@ -668,8 +668,12 @@ async fn same_key_from_concurrent_callers_writes_once(b: Backend) {
 
 /// Under a steady stream of appends SQLite never starts its WAL over by itself; the
 /// checkpointer and the writer do, so the WAL file stops growing at what the writer
-/// commits between two checkpoints instead of growing with the log, and nothing is lost
-/// on the way.
+/// commits between two rewinds instead of growing with the log, and nothing is lost on
+/// the way. How far the file overshoots its bound between rewinds depends on the
+/// machine's load (a loaded machine once took it past twice its size after the first
+/// quarter, which an earlier version of this test asserted), so the test counts the
+/// rewinds and compares the file with the database: a WAL that never started over would
+/// hold every page the database has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_stays_bounded_under_steady_appends() {
     let dir = tempfile::tempdir().unwrap();
@@ -683,16 +687,9 @@ async fn the_wal_stays_bounded_under_steady_appends() {
     )
     .await
     .unwrap();
-    let wal_len = || {
-        std::fs::metadata(dir.path().join("wal.db-wal"))
-            .unwrap()
-            .len()
-    };
     s.append(Append::new(support::registered(1))).await.unwrap();
     // 1,000 commits of 100 lines, back to back, so SQLite never finds a moment to rewind
-    // by itself. Without rewinding, the WAL would hold every page written: four times
-    // as much at the end as after the first quarter.
-    let mut after_a_quarter = 0;
+    // by itself.
     for b in 0..1_000u64 {
         s.append_batch(
             (0..100u64)
@@ -701,17 +698,19 @@ async fn the_wal_stays_bounded_under_steady_appends() {
         )
         .await
         .unwrap();
-        if b == 249 {
-            after_a_quarter = wal_len();
-        }
     }
-    // The checkpointer looks at most every 200 ms, sooner the faster the WAL fills, so
-    // the WAL passes the bound by what the writer commits meanwhile (and more on a loaded
-    // machine), but then stops growing.
-    let at_the_end = wal_len();
+    // The WAL header's checkpoint sequence number counts the times it started over; the
+    // file never shrinks, so its length is the most it held.
+    let mut header = [0u8; 16];
+    let mut wal = std::fs::File::open(dir.path().join("wal.db-wal")).unwrap();
+    std::io::Read::read_exact(&mut wal, &mut header).unwrap();
+    let restarts = u32::from_be_bytes(header[12..16].try_into().unwrap());
+    let largest = wal.metadata().unwrap().len();
+    let database = std::fs::metadata(&path).unwrap().len();
     assert!(
-        at_the_end <= 2 * after_a_quarter,
-        "the WAL grew from {after_a_quarter} bytes after 250 commits to {at_the_end} after 1,000"
+        restarts >= 10 && largest < database / 2,
+        "the WAL started over {restarts} times and reached {largest} bytes; the database \
+         has {database}"
     );
     assert_eq!(s.counts().await.unwrap().spend_lines, 100_000);
     let report = s.verify(&VerifyOptions::default()).await.unwrap();

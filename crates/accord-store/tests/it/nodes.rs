@@ -105,11 +105,23 @@ async fn a_node_catches_up_with_what_another_appended() {
     assert!(again.replayed, "{again:?}");
     assert_eq!(again.first_seq, 7);
 
-    // Eight events were written; the replay wrote nothing.
-    assert_eq!(a.last_seq().await.unwrap(), 8);
+    // A node's own key, sent again: answered from what the node committed.
+    let mine = b
+        .append(Append::new(support::spend(3, 9, 5)).key("k-9"))
+        .await
+        .unwrap();
+    let retry = b
+        .append(Append::new(support::spend(3, 9, 5)).key("k-9"))
+        .await
+        .unwrap();
+    assert_eq!((mine.first_seq, mine.replayed), (9, false));
+    assert_eq!((retry.first_seq, retry.replayed), (9, true));
+
+    // Nine events were written; the replays wrote nothing.
+    assert_eq!(a.last_seq().await.unwrap(), 9);
     let report = b.verify(&VerifyOptions::default()).await.unwrap();
     assert!(report.is_ok(), "{report:?}");
-    assert_eq!(report.entries, 8);
+    assert_eq!(report.entries, 9);
     drop_schema(&a, &schema).await;
 }
 
