@@ -5,7 +5,8 @@
 //! the rest of the backend reads with, because that client pipelines: statements polled
 //! together go out back to back and are answered in order. A group therefore costs one
 //! or two round trips however many rows it writes. When the writer knows the tip, it plans
-//! on its cache, taking a stream it has not cached as new and a key as unused, and sends
+//! on its cache, taking a stream it has not cached as new and a key it did not commit
+//! itself as unused, and sends
 //! `BEGIN`, the tip update (which takes the tip's lock), every row, the notification and
 //! `COMMIT` as one [`Flight`]; the database's unique keys refuse a wrong guess (the first
 //! new seq is taken if another node appended, a stream's version or a key is taken), and
