@@ -82,6 +82,28 @@ struct Db {
     client: Client,
     channel: String,
     sql: Statements,
+    /// How to open the connection again should it be lost.
+    config: tokio_postgres::Config,
+}
+
+impl Db {
+    /// Opens the writer's connection and prepares its statements; the tables must exist.
+    /// The session is named `accord-writer {channel}` in `pg_stat_activity`.
+    async fn open(config: tokio_postgres::Config, channel: String) -> Result<Db> {
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!(error = %e, "the PostgreSQL writer's connection failed");
+            }
+        });
+        let sql = Statements::prepare(&client).await?;
+        Ok(Db {
+            client,
+            channel,
+            sql,
+            config,
+        })
+    }
 }
 
 impl Writer {
@@ -96,19 +118,9 @@ impl Writer {
         let mut config: tokio_postgres::Config = url.parse()?;
         let settings = session_options(config.get_options(), schema, options.durability);
         config.options(&settings);
-        let (client, connection) = config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %e, "the PostgreSQL writer's connection failed");
-            }
-        });
-        let sql = Statements::prepare(&client).await?;
+        config.application_name(format!("accord-writer {channel}"));
         Ok(Writer {
-            db: Db {
-                client,
-                channel,
-                sql,
-            },
+            db: Db::open(config, channel).await?,
             tip_seq: u64::MAX,
             tip_hash: GENESIS_PREV_HASH,
             versions: HashMap::new(),
@@ -143,7 +155,30 @@ impl Writer {
                     break;
                 }
             }
+            if self.db.client.is_closed() && !self.reconnect().await {
+                self.fail(group, "the connection to PostgreSQL is lost");
+                continue;
+            }
             self.commit_group(group).await;
+        }
+    }
+
+    /// Opens the connection again after it was lost (a server restart, a terminated
+    /// session). A group that was in flight when it broke has already failed: whether
+    /// its `COMMIT` reached the server is unknown, so it is never resent; callers retry
+    /// with their idempotency keys. Returns whether the writer is connected.
+    async fn reconnect(&mut self) -> bool {
+        match Db::open(self.db.config.clone(), self.db.channel.clone()).await {
+            Ok(db) => {
+                tracing::warn!("the PostgreSQL writer reconnected");
+                self.db = db;
+                self.forget();
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the PostgreSQL writer cannot reconnect");
+                false
+            }
         }
     }
 

@@ -1,7 +1,8 @@
-//! Several PostgreSQL nodes on one log. Each node's writer plans on its own cache of the
-//! tip, stream versions and used keys, and guesses when it can (a stream it has not seen
-//! is new, a key unused); these tests make every guess wrong in turn and check that the
-//! other node's appends are caught up with, not overwritten or duplicated.
+//! PostgreSQL nodes on one log. Each node's writer plans on its own cache of the tip,
+//! stream versions and used keys, and guesses when it can (a stream it has not seen is
+//! new, a key unused); these tests make every guess wrong in turn and check that the
+//! other node's appends are caught up with, not overwritten or duplicated, and that a
+//! node whose writer loses its connection appends again.
 
 use std::collections::HashMap;
 
@@ -196,4 +197,43 @@ async fn two_nodes_append_at_once() {
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.entries, written);
     drop_schema(&nodes[0], &schema).await;
+}
+
+/// The writer's session is terminated behind its back (as a server restart would): the
+/// next appends open a new connection and go on from the log as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_whose_connection_is_lost_connects_again() {
+    let Some(url) = url_or_skip("a_writer_whose_connection_is_lost_connects_again") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let a = node(&url, &schema).await;
+    a.append(Append::new(support::spend(1, 1, 5)))
+        .await
+        .unwrap();
+    let name = format!("accord-writer accord_events_{schema}");
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(&name)
+    .fetch_all(a.pool())
+    .await
+    .unwrap();
+    assert_eq!(terminated, [true], "one writer session named `{name}`");
+    // An append racing the connection's end may fail (it is not resent: whether its
+    // commit landed would be unknown); a later one reconnects.
+    let mut appended = None;
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if let Ok(r) = a.append(Append::new(support::spend(1, 2, 5))).await {
+            appended = Some(r);
+            break;
+        }
+    }
+    let r = appended.expect("the writer never reconnected");
+    assert_eq!((r.first_seq, r.stream_version), (2, 2));
+    let report = a.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.entries, 2);
+    drop_schema(&a, &schema).await;
 }
