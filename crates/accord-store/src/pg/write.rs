@@ -55,6 +55,9 @@ const MAX_CACHED_STREAMS: usize = 500_000;
 
 const MAX_CACHED_KEYS: usize = 100_000;
 
+/// How long the writer waits to (re)connect unless the URL sets `connect_timeout`.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 const YIELDS: usize = 3;
 
 /// After a wrong guess, the writer plans this many groups with the lock before it
@@ -119,6 +122,11 @@ impl Writer {
         let settings = session_options(config.get_options(), schema, options.durability);
         config.options(&settings);
         config.application_name(format!("accord-writer {channel}"));
+        // A server that does not answer must not hold the writer (and every append
+        // queued behind it) for the operating system's TCP timeout.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         Ok(Writer {
             db: Db::open(config, channel).await?,
             tip_seq: u64::MAX,
