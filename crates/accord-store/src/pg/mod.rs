@@ -111,9 +111,7 @@ impl PgStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let (tx, rx) = mpsc::channel(1024);
-        let writer =
-            write::Writer::connect(url, options.schema.as_deref(), &options, channel.clone())
-                .await?;
+        let writer = write::Writer::connect(url, &options, channel.clone()).await?;
         tokio::spawn(writer.run(rx));
         Ok(PgStore {
             inner: Arc::new(Inner {

@@ -110,16 +110,15 @@ impl Db {
 }
 
 impl Writer {
-    /// Opens the writer's connection to `url` (in `schema` when given) and prepares its
-    /// statements; the tables must exist.
-    pub async fn connect(
-        url: &str,
-        schema: Option<&str>,
-        options: &PgOptions,
-        channel: String,
-    ) -> Result<Writer> {
+    /// Opens the writer's connection to `url` (in `options.schema` when given) and
+    /// prepares its statements; the tables must exist.
+    pub async fn connect(url: &str, options: &PgOptions, channel: String) -> Result<Writer> {
         let mut config: tokio_postgres::Config = url.parse()?;
-        let settings = session_options(config.get_options(), schema, options.durability);
+        let settings = session_options(
+            config.get_options(),
+            options.schema.as_deref(),
+            options.durability,
+        );
         config.options(&settings);
         config.application_name(format!("accord-writer {channel}"));
         // A server that does not answer must not hold the writer (and every append
@@ -1072,7 +1071,7 @@ mod tests {
         let store = super::super::PgStore::connect(&url, options.clone())
             .await
             .unwrap();
-        let writer = Writer::connect(&url, Some(&schema), &options, "unused".into())
+        let writer = Writer::connect(&url, &options, "unused".into())
             .await
             .unwrap();
         let db = &writer.db;
