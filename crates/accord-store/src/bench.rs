@@ -15,8 +15,9 @@ use crate::audit::NodeKey;
 use crate::chain::VerifyOptions;
 use crate::error::{Result, StoreError};
 use crate::model::Append;
+use crate::model::Durability;
 use crate::pg::{PgOptions, PgStore};
-use crate::sqlite::{Durability, SqliteOptions, SqliteStore};
+use crate::sqlite::{SqliteOptions, SqliteStore};
 use crate::store::Store;
 
 /// How appends are issued.

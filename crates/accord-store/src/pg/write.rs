@@ -341,15 +341,9 @@ impl Writer {
                 flight.commit();
             }
         }
-        self.tip_seq = merged.tip_seq;
-        self.tip_hash = merged.tip_hash;
-        self.versions
-            .extend(merged.tips().map(|m| (m.stream.to_owned(), m.tip.version)));
         match flight.run().await {
             Ok(()) => {
-                if self.versions.len() > MAX_CACHED_STREAMS {
-                    self.versions.clear();
-                }
+                self.advance(&merged);
                 if self.keys.len() + merged.keys.len() > MAX_CACHED_KEYS {
                     self.keys.clear();
                 }
@@ -381,11 +375,7 @@ impl Writer {
         streams: &[String],
         keys: &[String],
     ) -> Result<HashMap<String, Appended>> {
-        let missing: Vec<&str> = streams
-            .iter()
-            .filter(|s| !self.versions.contains_key(*s))
-            .map(String::as_str)
-            .collect();
+        let missing = self.uncached(streams);
         let c = &self.db.client;
         let (begun, tip, found) = join3(
             c.batch_execute("BEGIN"),
@@ -479,15 +469,9 @@ impl Writer {
                 .map_err(StoreError::from)
         };
         if let Err(e) = finished {
-            let msg = e.to_string();
             self.rollback().await;
-            self.forget();
-            for (r, _) in done {
-                let _ = r
-                    .reply
-                    .send(Err(StoreError::Invalid(format!("commit failed: {msg}"))));
-            }
-            return;
+            let group = done.into_iter().map(|(r, _)| r).collect();
+            return self.fail(group, &e.to_string());
         }
         for (r, outcome) in done {
             let _ = r.reply.send(outcome);
@@ -501,11 +485,7 @@ impl Writer {
         commands: &[PreparedCommand],
     ) -> Result<(Option<u64>, Vec<Appended>)> {
         let (streams, keys) = plan::needs(commands);
-        let missing: Vec<&str> = streams
-            .iter()
-            .filter(|s| !self.versions.contains_key(*s))
-            .map(String::as_str)
-            .collect();
+        let missing = self.uncached(&streams);
         let (versions, known) = lookup(&self.db, &missing, &keys).await?;
         self.absorb(&missing, &versions)?;
         let known_keys = known_keys(&known)?;
@@ -515,6 +495,12 @@ impl Writer {
         let mut flight = Flight::new(&self.db);
         flight.plan(&plan);
         flight.run().await.map_err(constraint)?;
+        self.advance(&plan);
+        Ok((plan.first_seq(), results))
+    }
+
+    /// Moves the cached tip and stream versions past a plan the database took.
+    fn advance(&mut self, plan: &Plan<'_>) {
         self.tip_seq = plan.tip_seq;
         self.tip_hash = plan.tip_hash;
         if self.versions.len() > MAX_CACHED_STREAMS {
@@ -522,7 +508,15 @@ impl Writer {
         }
         self.versions
             .extend(plan.tips().map(|m| (m.stream.to_owned(), m.tip.version)));
-        Ok((plan.first_seq(), results))
+    }
+
+    /// The streams of `streams` whose version this writer has not cached.
+    fn uncached<'s>(&self, streams: &'s [String]) -> Vec<&'s str> {
+        streams
+            .iter()
+            .filter(|s| !self.versions.contains_key(*s))
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -660,17 +654,26 @@ impl<'a> Flight<'a> {
         }
     }
 
-    fn execute(&mut self, statement: &'a Statement, params: Vec<Param<'a>>) {
-        let client = &self.db.client;
+    /// Queues a request; one that fails on its first poll was never sent, and marks
+    /// the flight so that its `COMMIT` turns into a `ROLLBACK`.
+    fn queue(
+        &mut self,
+        request: impl Future<Output = std::result::Result<(), tokio_postgres::Error>> + Send + 'a,
+    ) {
         let unsent = Arc::clone(&self.unsent);
         self.queued.push(Box::pin(async move {
-            // `execute_raw` sends on its first poll, or fails right there without sending.
-            let sent = client.execute_raw(statement, params).await.map(drop);
+            let sent = request.await;
             if sent.is_err() {
                 unsent.store(true, Ordering::Relaxed);
             }
             sent
         }));
+    }
+
+    fn execute(&mut self, statement: &'a Statement, params: Vec<Param<'a>>) {
+        // `execute_raw` sends on its first poll, or fails right there without sending.
+        let sent = self.db.client.execute_raw(statement, params);
+        self.queue(async move { sent.await.map(drop) });
     }
 
     /// Queues every row of `plan`: events, idempotency keys, projections, checkpoints.
@@ -735,14 +738,7 @@ impl<'a> Flight<'a> {
     /// Queues `BEGIN`.
     fn begin(&mut self) {
         let client = &self.db.client;
-        let unsent = Arc::clone(&self.unsent);
-        self.queued.push(Box::pin(async move {
-            let sent = client.batch_execute("BEGIN").await;
-            if sent.is_err() {
-                unsent.store(true, Ordering::Relaxed);
-            }
-            sent
-        }));
+        self.queue(client.batch_execute("BEGIN"));
     }
 
     /// Queues, as one statement, the update of `chain_tip` to entry `tip_seq` (which

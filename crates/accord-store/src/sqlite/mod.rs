@@ -34,10 +34,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::audit::NodeKey;
 use crate::chain::{Verifier, VerifyOptions, VerifyReport};
 use crate::error::{Result, StoreError};
-pub use crate::model::Durability;
+
 use crate::model::{
-    Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, SignedCheckpoint, StoredEvent,
-    SupplierSpend, TallyRow,
+    Append, Appended, Change, Counts, DocumentQuery, DocumentRecord, Durability, SignedCheckpoint,
+    StoredEvent, SupplierSpend, TallyRow,
 };
 use crate::plan;
 use crate::read;
