@@ -62,6 +62,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let r = bench::bench_append_pg(&url, 4, per_call, events, durability).await?;
             println!("{r}");
         }
+        for clients in [1, 4] {
+            println!(
+                "{}",
+                bench::bench_pg_commit_floor(&url, clients, n / 10).await?
+            );
+        }
     }
     if std::env::var_os("ACCORD_BENCH_KEEP").is_some() {
         println!("kept {}", dir.display());

@@ -506,3 +506,82 @@ pub async fn bench_append_pg(
     }
     Ok(report)
 }
+
+/// PostgreSQL's own floor for one event per durable commit: `clients` connections, each
+/// inserting its share of `n` rows (a sequence number and a spend line's canonical JSON,
+/// built before the clock starts) one `INSERT` per autocommit transaction, with the
+/// server's `synchronous_commit`, into a fresh table with a primary key and nothing else.
+/// No chain, no tip lock, no read model, no grouping: the rate at which this server
+/// makes single rows durable for that many closed-loop callers, which puts
+/// [`bench_append_pg`] at one event per call in proportion.
+pub async fn bench_pg_commit_floor(url: &str, clients: usize, n: u64) -> Result<BenchReport> {
+    let table = format!("bench_floor_{}", std::process::id());
+    let config: tokio_postgres::Config = url.parse()?;
+    let connect = || async {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        Ok::<_, StoreError>(client)
+    };
+    let admin = connect().await?;
+    admin
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; \
+             CREATE TABLE {table} (seq BIGINT PRIMARY KEY, payload TEXT NOT NULL)"
+        ))
+        .await?;
+    let clients = clients.max(1) as u64;
+    let mut shares = Vec::new();
+    for c in 0..clients {
+        let client = connect().await?;
+        let insert = client
+            .prepare(&format!(
+                "INSERT INTO {table} (seq, payload) VALUES ($1, $2)"
+            ))
+            .await?;
+        let rows: Vec<(i64, String)> = (c..n)
+            .step_by(clients as usize)
+            .map(|i| {
+                let payload = crate::chain::canonical_json(&spend_event(i))
+                    .map_err(|e| StoreError::Invalid(format!("canonical JSON failed: {e}")))?;
+                Ok((i as i64, payload))
+            })
+            .collect::<Result<_>>()?;
+        shares.push((client, insert, rows));
+    }
+    let start = Stopwatch::start();
+    let tasks: Vec<_> = shares
+        .into_iter()
+        .map(|(client, insert, rows)| {
+            tokio::spawn(async move {
+                for (seq, payload) in &rows {
+                    client.execute(&insert, &[seq, payload]).await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.map_err(|e| StoreError::Invalid(e.to_string()))??;
+    }
+    let report = BenchReport::new(
+        format!(
+            "postgres floor, {clients} client{}, 1-row commits",
+            if clients == 1 { "" } else { "s" }
+        ),
+        n,
+        start,
+        "one INSERT per autocommit transaction, synchronous_commit as the server has it: \
+         no chain, lock, read model or grouping",
+    );
+    let count: i64 = admin
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await?
+        .get(0);
+    admin
+        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+        .await?;
+    if count as u64 != n {
+        return Err(StoreError::Invalid(format!("inserted {count} of {n} rows")));
+    }
+    Ok(report)
+}

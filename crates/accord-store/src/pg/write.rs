@@ -36,6 +36,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::future::{join, join_all, join3};
 use tokio::sync::mpsc;
@@ -56,9 +57,14 @@ const MAX_CACHED_STREAMS: usize = 500_000;
 const MAX_CACHED_KEYS: usize = 100_000;
 
 /// How long the writer waits to (re)connect unless the URL sets `connect_timeout`.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 const YIELDS: usize = 3;
+
+/// The first wait after a failed reconnect; each further failure doubles it, up to
+/// [`MOST_BETWEEN_RECONNECTS`].
+const FIRST_RECONNECT_WAIT: Duration = Duration::from_millis(100);
+const MOST_BETWEEN_RECONNECTS: Duration = Duration::from_secs(5);
 
 /// After a wrong guess, the writer plans this many groups with the lock before it
 /// guesses again, so that a workload the cache does not cover (a restart, another node
@@ -78,6 +84,34 @@ pub(crate) struct Writer {
     /// What the keys this writer committed recorded, so that a retry is answered as a
     /// replay without a round trip to find out. A committed key never changes.
     keys: HashMap<String, Appended>,
+    /// When the writer may try to reconnect again, after failing to.
+    reconnect: Backoff,
+}
+
+/// When a writer that lost its connection tries again: at once the first time, then
+/// after a wait that doubles with each failure (100 ms, 200 ms, … up to 5 s).
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    not_before: Option<Instant>,
+}
+
+impl Backoff {
+    /// Records a failed attempt at `now` and returns the wait before the next.
+    fn failed(&mut self, now: Instant) -> Duration {
+        let wait = FIRST_RECONNECT_WAIT
+            .saturating_mul(1 << self.failures.min(16))
+            .min(MOST_BETWEEN_RECONNECTS);
+        self.failures += 1;
+        self.not_before = Some(now + wait);
+        wait
+    }
+
+    /// How long until the next attempt is due, if it is not due yet.
+    fn wait(&self) -> Option<Duration> {
+        let left = self.not_before?.checked_duration_since(Instant::now())?;
+        (!left.is_zero()).then_some(left)
+    }
 }
 
 /// The writer's connection, the channel it notifies on and its prepared statements.
@@ -136,6 +170,7 @@ impl Writer {
             max_group_events: options.max_group_events.max(1),
             careful_for: 0,
             keys: HashMap::new(),
+            reconnect: Backoff::default(),
         })
     }
 
@@ -163,7 +198,14 @@ impl Writer {
                 }
             }
             if self.db.client.is_closed() && !self.reconnect().await {
-                self.fail(group, "the connection to PostgreSQL is lost");
+                let msg = match self.reconnect.wait() {
+                    Some(wait) => format!(
+                        "the connection to PostgreSQL is lost; the writer tries again in {} ms",
+                        wait.as_millis()
+                    ),
+                    None => "the connection to PostgreSQL is lost".to_owned(),
+                };
+                self.fail(group, &msg);
                 continue;
             }
             self.commit_group(group).await;
@@ -173,17 +215,29 @@ impl Writer {
     /// Opens the connection again after it was lost (a server restart, a terminated
     /// session). A group that was in flight when it broke has already failed: whether
     /// its `COMMIT` reached the server is unknown, so it is never resent; callers retry
-    /// with their idempotency keys. Returns whether the writer is connected.
+    /// with their idempotency keys. After a failed attempt the writer waits before the
+    /// next ([`Backoff`]); groups that arrive meanwhile fail at once rather than each
+    /// trying (and, with a server that does not answer, waiting out the connect timeout
+    /// in turn). Returns whether the writer is connected.
     async fn reconnect(&mut self) -> bool {
+        if self.reconnect.wait().is_some() {
+            return false;
+        }
         match Db::open(self.db.config.clone(), self.db.channel.clone()).await {
             Ok(db) => {
                 tracing::warn!("the PostgreSQL writer reconnected");
                 self.db = db;
                 self.forget();
+                self.reconnect = Backoff::default();
                 true
             }
             Err(e) => {
-                tracing::error!(error = %e, "the PostgreSQL writer cannot reconnect");
+                let wait = self.reconnect.failed(Instant::now());
+                tracing::error!(
+                    error = %e,
+                    retry_in_ms = wait.as_millis() as u64,
+                    "the PostgreSQL writer cannot reconnect"
+                );
                 false
             }
         }
@@ -1036,6 +1090,23 @@ const MOVE_TIP: &str = "WITH moved AS (UPDATE chain_tip SET seq = $1, hash = $2 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnects_wait_longer_after_each_failure_up_to_a_bound() {
+        let mut b = Backoff::default();
+        assert_eq!(b.wait(), None, "the first attempt is not held back");
+        let now = Instant::now();
+        let waits: Vec<u128> = (0..9).map(|_| b.failed(now).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+        assert!(b.wait().is_some_and(|w| w.as_millis() > 4_000));
+        let mut due = Backoff::default();
+        due.failed(now - Duration::from_secs(1));
+        assert_eq!(
+            due.wait(),
+            None,
+            "a wait that has passed holds nothing back"
+        );
+    }
 
     #[test]
     fn the_session_keeps_the_urls_options_and_adds_schema_and_durability() {

@@ -237,3 +237,92 @@ async fn a_writer_whose_connection_is_lost_connects_again() {
     assert_eq!(report.entries, 2);
     drop_schema(&a, &schema).await;
 }
+
+/// While the server refuses connections, appends fail at once with an error that says
+/// so, and the writer backs off between attempts; once the server takes connections
+/// again, the writer reconnects on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_cannot_reconnect_fails_appends_and_recovers() {
+    let Some(url) = url_or_skip("a_writer_that_cannot_reconnect_fails_appends_and_recovers") else {
+        return;
+    };
+    // A database of its own, so that refusing its connections touches no other test.
+    let db = format!(
+        "accord_refused_{}_{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .unwrap();
+    let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+    let (server, _) = base.rsplit_once('/').expect("the URL names a database");
+    let db_url = match query {
+        "" => format!("{server}/{db}"),
+        q => format!("{server}/{db}?{q}"),
+    };
+    let a = PgStore::connect(&db_url, PgOptions::default())
+        .await
+        .unwrap();
+    a.append(Append::new(support::spend(1, 1, 5)))
+        .await
+        .unwrap();
+
+    admin
+        .execute(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false").as_str())
+        .await
+        .unwrap();
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name LIKE 'accord-writer %'",
+    )
+    .bind(&db)
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(terminated, [true], "one writer session in {db}");
+    let mut refused = None;
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        match a.append(Append::new(support::spend(1, 2, 5))).await {
+            Err(e) if e.to_string().contains("tries again in") => {
+                refused = Some(e.to_string());
+                break;
+            }
+            Err(_) => {}
+            Ok(r) => panic!("appended {r:?} while the database refused connections"),
+        }
+    }
+    let refused = refused.expect("no append failed for the lost connection");
+    assert!(
+        refused.contains("connection to PostgreSQL is lost"),
+        "{refused}"
+    );
+    // At once again: held back by the wait, not waiting for the server.
+    let started = std::time::Instant::now();
+    let again = a.append(Append::new(support::spend(1, 2, 5))).await;
+    assert!(again.is_err(), "{again:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+
+    admin
+        .execute(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true").as_str())
+        .await
+        .unwrap();
+    let mut appended = None;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if let Ok(r) = a.append(Append::new(support::spend(1, 2, 5))).await {
+            appended = Some(r);
+            break;
+        }
+    }
+    let r = appended.expect("the writer never reconnected");
+    assert_eq!((r.first_seq, r.stream_version), (2, 2));
+    drop(a);
+    admin
+        .execute(format!("DROP DATABASE {db} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+}

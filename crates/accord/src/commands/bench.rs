@@ -94,6 +94,7 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
     let verify = bench::bench_verify_sqlite(&sub, args.verify_entries).await?;
     println!("{verify}");
     let mut postgres = Vec::new();
+    let mut floors = Vec::new();
     if let Some(url) = &g.database_url {
         for (per_call, events, durability) in [
             (1, n / 8, Durability::Full),
@@ -104,10 +105,15 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
             println!("{r}");
             postgres.push((per_call, durability, r));
         }
+        for clients in [1, 4] {
+            let r = bench::bench_pg_commit_floor(url, clients, (n / 8).max(1)).await?;
+            println!("{r}");
+            floors.push((clients, r));
+        }
     } else {
         println!("postgres: skipped (pass --database-url postgres://… to measure it)");
     }
-    print_store_summary(&results, &verify, &postgres);
+    print_store_summary(&results, &verify, &postgres, &floors);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -139,6 +145,7 @@ fn print_store_summary(
     results: &[Measured],
     verify: &BenchReport,
     postgres: &[(usize, Durability, BenchReport)],
+    pg_floors: &[(usize, BenchReport)],
 ) {
     let rates = |scenario: &str, kind: BenchEvent| -> Vec<f64> {
         results
@@ -231,6 +238,19 @@ fn print_store_summary(
             r.per_second,
             "",
             &floor(r.per_second, 10_000.0),
+        );
+    }
+    // The server's own rate for single-row durable commits, with nothing of Accord's
+    // around them: a reference for the one-event-per-call rows above.
+    for (clients, r) in pg_floors {
+        row(
+            &format!(
+                "postgres floor, {clients} client{}",
+                if *clients == 1 { "" } else { "s" }
+            ),
+            r.per_second,
+            "",
+            "1-row commits, no chain (a reference)",
         );
     }
 }
