@@ -516,7 +516,7 @@ pub async fn bench_append_pg(
 /// [`bench_append_pg`] at one event per call in proportion.
 pub async fn bench_pg_commit_floor(url: &str, clients: usize, n: u64) -> Result<BenchReport> {
     let table = format!("bench_floor_{}", std::process::id());
-    let config: tokio_postgres::Config = url.parse()?;
+    let config = crate::pg::writer_config(url, &std::str::FromStr::from_str(url)?)?;
     let connect = || async {
         let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(connection);

@@ -6,6 +6,8 @@
 mod queue;
 mod write;
 
+pub(crate) use write::writer_config;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -91,6 +93,7 @@ impl PgStore {
     /// Connects to `url`, creates the schema if asked, and runs migrations.
     pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore> {
         let mut connect = PgConnectOptions::from_str(url)?;
+        let writer_config = write::writer_config(url, &connect)?;
         let mut channel = "accord_events".to_string();
         if let Some(schema) = &options.schema {
             if !valid_schema(schema) {
@@ -111,7 +114,7 @@ impl PgStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let (tx, rx) = mpsc::channel(1024);
-        let writer = write::Writer::connect(url, &options, channel.clone()).await?;
+        let writer = write::Writer::connect(writer_config, &options, channel.clone()).await?;
         tokio::spawn(writer.run(rx));
         Ok(PgStore {
             inner: Arc::new(Inner {

@@ -144,10 +144,13 @@ impl Db {
 }
 
 impl Writer {
-    /// Opens the writer's connection to `url` (in `options.schema` when given) and
-    /// prepares its statements; the tables must exist.
-    pub async fn connect(url: &str, options: &PgOptions, channel: String) -> Result<Writer> {
-        let mut config: tokio_postgres::Config = url.parse()?;
+    /// Opens the writer's connection with `config` (from [`writer_config`]; in
+    /// `options.schema` when given) and prepares its statements; the tables must exist.
+    pub async fn connect(
+        mut config: tokio_postgres::Config,
+        options: &PgOptions,
+        channel: String,
+    ) -> Result<Writer> {
         let settings = session_options(
             config.get_options(),
             options.schema.as_deref(),
@@ -576,6 +579,96 @@ impl Writer {
 
 /// The `options` the writer's session starts with: the URL's own, then the schema's
 /// search path, then `synchronous_commit=off` for [`Durability::Normal`].
+/// The query parameters tokio-postgres reads from a URL (it refuses any other).
+const WRITER_PARAMS: &[&str] = &[
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslnegotiation",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// The writer's connection settings from the database URL the sqlx pool reads too
+/// (`pool`, as sqlx parsed it), so that both reach the same server as the same user:
+/// - the parameters only sqlx knows are translated (`ssl-mode`, `options[name]=value`)
+///   or left out (`statement-cache-capacity`, certificate paths; neither client here
+///   speaks TLS);
+/// - what the URL does not say is taken as sqlx takes it: user, host or socket, port and
+///   database from `pool` (which has the `PG*` variables' values), the password from
+///   `PGPASSWORD`. A password only in `~/.pgpass` reaches the pool alone.
+pub(crate) fn writer_config(
+    url: &str,
+    pool: &sqlx::postgres::PgConnectOptions,
+) -> Result<tokio_postgres::Config> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut kept = Vec::new();
+    let mut options = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "options" => options.push(value.to_owned()),
+            "ssl-mode" => kept.push(format!("sslmode={value}")),
+            k if WRITER_PARAMS.contains(&k) => kept.push(pair.to_owned()),
+            // sqlx's `options[name]=value`, as `-c name=value` (still percent-encoded).
+            k if k.starts_with("options[") && k.ends_with(']') => {
+                options.push(format!("-c%20{}%3D{value}", &k[8..k.len() - 1]));
+            }
+            k => tracing::debug!(
+                parameter = k,
+                "the PostgreSQL writer ignores this URL parameter"
+            ),
+        }
+    }
+    if !options.is_empty() {
+        kept.push(format!("options={}", options.join("%20")));
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Invalid(format!("the database URL: {e}")))?;
+    if config.get_user().is_none() {
+        config.user(pool.get_username());
+    }
+    if config.get_password().is_none()
+        && let Ok(password) = std::env::var("PGPASSWORD")
+    {
+        config.password(password);
+    }
+    if config.get_hosts().is_empty() {
+        match pool.get_socket() {
+            Some(dir) => config.host_path(dir),
+            None => config.host(pool.get_host()),
+        };
+    }
+    if config.get_ports().is_empty() {
+        config.port(pool.get_port());
+    }
+    if config.get_dbname().is_none()
+        && let Some(db) = pool.get_database()
+    {
+        config.dbname(db);
+    }
+    Ok(config)
+}
+
 fn session_options(url: Option<&str>, schema: Option<&str>, durability: Durability) -> String {
     let mut options = url.unwrap_or_default().trim().to_owned();
     let mut set = |setting: &str| {
@@ -1109,6 +1202,40 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_reads_the_url_the_pool_reads() {
+        use std::str::FromStr;
+        use tokio_postgres::config::{Host, SslMode};
+        let url = "postgres://ann:p%40ss@db.example:5433/books?statement-cache-capacity=10\
+                   &ssl-mode=disable&options[search_path]=s1&connect_timeout=3\
+                   &sslrootcert=/etc/ca.pem&options=-c%20work_mem%3D8MB";
+        let pool = sqlx::postgres::PgConnectOptions::from_str(url).unwrap();
+        let c = writer_config(url, &pool).unwrap();
+        assert_eq!(c.get_user(), Some("ann"));
+        assert_eq!(c.get_password(), Some(&b"p@ss"[..]));
+        assert_eq!(c.get_hosts(), [Host::Tcp("db.example".into())]);
+        assert_eq!(c.get_ports(), [5433]);
+        assert_eq!(c.get_dbname(), Some("books"));
+        assert_eq!(c.get_ssl_mode(), SslMode::Disable);
+        assert_eq!(c.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(
+            c.get_options(),
+            Some("-c search_path=s1 -c work_mem=8MB"),
+            "both spellings of session options, in one, in the URL's order"
+        );
+        // What the URL leaves out comes from what sqlx filled in.
+        let pool = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+            .host("10.1.2.3")
+            .port(6432)
+            .username("svc")
+            .database("ledger");
+        let c = writer_config("postgres://", &pool).unwrap();
+        assert_eq!(c.get_user(), Some("svc"));
+        assert_eq!(c.get_hosts(), [Host::Tcp("10.1.2.3".into())]);
+        assert_eq!(c.get_ports(), [6432]);
+        assert_eq!(c.get_dbname(), Some("ledger"));
+    }
+
+    #[test]
     fn the_session_keeps_the_urls_options_and_adds_schema_and_durability() {
         assert_eq!(session_options(None, None, Durability::Full), "");
         assert_eq!(
@@ -1138,7 +1265,9 @@ mod tests {
         let store = super::super::PgStore::connect(&url, options.clone())
             .await
             .unwrap();
-        let writer = Writer::connect(&url, &options, "unused".into())
+        let pool = std::str::FromStr::from_str(&url).unwrap();
+        let config = writer_config(&url, &pool).unwrap();
+        let writer = Writer::connect(config, &options, "unused".into())
             .await
             .unwrap();
         let db = &writer.db;
