@@ -36,6 +36,18 @@ async fn drop_schema(s: &PgStore, schema: &str) {
         .unwrap();
 }
 
+/// Appends supplier 1's second spend line, trying `tries` times `pause_ms` apart until the
+/// writer has reconnected; panics if it never does.
+async fn second_spend_once_reconnected(store: &PgStore, tries: u32, pause_ms: u64) -> Appended {
+    for _ in 0..tries {
+        tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+        if let Ok(r) = store.append(Append::new(support::spend(1, 2, 5))).await {
+            return r;
+        }
+    }
+    panic!("the writer never reconnected");
+}
+
 fn url_or_skip(test: &str) -> Option<String> {
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => Some(url),
@@ -222,15 +234,7 @@ async fn a_writer_whose_connection_is_lost_connects_again() {
     assert_eq!(terminated, [true], "one writer session named `{name}`");
     // An append racing the connection's end may fail (it is not resent: whether its
     // commit landed would be unknown); a later one reconnects.
-    let mut appended = None;
-    for _ in 0..20 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        if let Ok(r) = a.append(Append::new(support::spend(1, 2, 5))).await {
-            appended = Some(r);
-            break;
-        }
-    }
-    let r = appended.expect("the writer never reconnected");
+    let r = second_spend_once_reconnected(&a, 20, 50).await;
     assert_eq!((r.first_seq, r.stream_version), (2, 2));
     let report = a.verify(&VerifyOptions::default()).await.unwrap();
     assert!(report.is_ok(), "{report:?}");
@@ -310,15 +314,7 @@ async fn a_writer_that_cannot_reconnect_fails_appends_and_recovers() {
         .execute(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true").as_str())
         .await
         .unwrap();
-    let mut appended = None;
-    for _ in 0..60 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        if let Ok(r) = a.append(Append::new(support::spend(1, 2, 5))).await {
-            appended = Some(r);
-            break;
-        }
-    }
-    let r = appended.expect("the writer never reconnected");
+    let r = second_spend_once_reconnected(&a, 60, 100).await;
     assert_eq!((r.first_seq, r.stream_version), (2, 2));
     drop(a);
     admin
