@@ -6,7 +6,7 @@
 //! received or agreed is never an exception (a partial invoice is normal). Tax variance
 //! is checked both ways, since under-charged VAT is a compliance problem too.
 
-use std::{collections::HashMap, fmt};
+use std::{collections::HashMap, fmt, str::FromStr};
 
 use accord_core::CategoryCode;
 use rust_decimal::Decimal;
@@ -108,7 +108,14 @@ impl Tolerance {
 
 impl fmt::Display for Tolerance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.limit {
+        self.limit.fmt(f)
+    }
+}
+
+impl fmt::Display for Limit {
+    /// The form [`Limit::from_str`] reads: `2%`, `1.00`, `2% or 1.00`, `2% and 1.00`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
             Limit::Percent(p) => write!(f, "{p}%"),
             Limit::Absolute(a) => write!(f, "{a}"),
             Limit::Both {
@@ -118,6 +125,80 @@ impl fmt::Display for Tolerance {
             } => {
                 let j = if join == Join::And { "and" } else { "or" };
                 write!(f, "{percent}% {j} {absolute}")
+            }
+        }
+    }
+}
+
+/// A limit that does not read: what was given and what is expected instead.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[error(
+    "`{given}` is not a tolerance ({why}): expected `exact`, a percent (`2%`), an amount \
+     (`1.00`), or both joined by `or` or `and` (`2% or 1.00`)"
+)]
+pub struct LimitParseError {
+    pub given: String,
+    pub why: &'static str,
+}
+
+impl FromStr for Limit {
+    type Err = LimitParseError;
+
+    /// Reads `exact`, `2%`, `1.00`, `2% or 1.00` or `2% and 1.00` (either order, any
+    /// case, spaces around the parts allowed). Limits are never negative.
+    fn from_str(text: &str) -> Result<Limit, LimitParseError> {
+        let fail = |why| LimitParseError {
+            given: text.to_owned(),
+            why,
+        };
+        let lower = text.trim().to_ascii_lowercase();
+        if lower == "exact" {
+            return Ok(Limit::Absolute(Decimal::ZERO));
+        }
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        // One part: `2%` or `1.00`; `2 %` is read as one part too.
+        let part = |p: &str| -> Result<(bool, Decimal), LimitParseError> {
+            let (percent, number) = match p.strip_suffix('%') {
+                Some(n) => (true, n.trim()),
+                None => (false, p),
+            };
+            let value = Decimal::from_str(number).map_err(|_| fail("not a number"))?;
+            if value.is_sign_negative() {
+                return Err(fail("a tolerance cannot be negative"));
+            }
+            Ok((percent, value))
+        };
+        let joined = words
+            .iter()
+            .position(|w| *w == "or" || *w == "and")
+            .map(|i| {
+                (
+                    i,
+                    if words[i] == "and" {
+                        Join::And
+                    } else {
+                        Join::Or
+                    },
+                )
+            });
+        match joined {
+            None => match part(&words.concat())? {
+                (true, p) => Ok(Limit::Percent(p)),
+                (false, a) => Ok(Limit::Absolute(a)),
+            },
+            Some((i, join)) => {
+                let left = part(&words[..i].concat())?;
+                let right = part(&words[i + 1..].concat())?;
+                match (left, right) {
+                    ((true, percent), (false, absolute)) | ((false, absolute), (true, percent)) => {
+                        Ok(Limit::Both {
+                            percent,
+                            absolute,
+                            join,
+                        })
+                    }
+                    _ => Err(fail("join a percent with an amount")),
+                }
             }
         }
     }
@@ -246,5 +327,50 @@ impl TolerancePolicy {
             }
         }
         (self.global.get(kind).unwrap_or(&EXACT), Scope::Global)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(text: &str) -> Result<Limit, LimitParseError> {
+        text.parse()
+    }
+
+    #[test]
+    fn limits_read_in_every_documented_form_and_print_back() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        assert_eq!(limit("exact"), Ok(Limit::Absolute(Decimal::ZERO)));
+        assert_eq!(limit(" 2% "), Ok(Limit::Percent(d("2"))));
+        assert_eq!(limit("2.5 %"), Ok(Limit::Percent(d("2.5"))));
+        assert_eq!(limit("0.01"), Ok(Limit::Absolute(d("0.01"))));
+        let both = |join| Limit::Both {
+            percent: d("2"),
+            absolute: d("1.00"),
+            join,
+        };
+        assert_eq!(limit("2% or 1.00"), Ok(both(Join::Or)));
+        assert_eq!(limit("1.00 AND 2%"), Ok(both(Join::And)));
+        for l in [both(Join::Or), both(Join::And), Limit::Percent(d("5"))] {
+            assert_eq!(limit(&l.to_string()), Ok(l), "{l} reads back");
+        }
+    }
+
+    #[test]
+    fn a_limit_that_does_not_read_says_why() {
+        for (text, why) in [
+            ("", "not a number"),
+            ("two percent", "not a number"),
+            ("-1", "a tolerance cannot be negative"),
+            ("-2%", "a tolerance cannot be negative"),
+            ("2% or 3%", "join a percent with an amount"),
+            ("1 and 2", "join a percent with an amount"),
+            ("2% or", "not a number"),
+        ] {
+            let e = limit(text).unwrap_err();
+            assert_eq!(e.why, why, "{text:?}");
+            assert!(e.to_string().contains(&format!("`{text}`")), "{e}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use accord_agents::p2p::{FlowError, InvoiceMatcher, Metrics};
 use accord_core::id::InvoiceId;
-use accord_p2p::{InvoiceError, read_json, read_ubl, tolerance::TolerancePolicy};
+use accord_p2p::{InvoiceError, read_json, read_ubl};
 use accord_policy::AutonomyLevel;
 use accord_store::Store;
 use anyhow::Context;
@@ -146,7 +146,7 @@ async fn import(g: &GlobalArgs, args: ImportInvoicesArgs) -> anyhow::Result<Exit
         eprintln!("refused {r}");
     }
     if !args.no_match && stored > 0 {
-        let mut matcher = InvoiceMatcher::new((*flow).clone(), TolerancePolicy::default());
+        let mut matcher = InvoiceMatcher::new((*flow).clone(), node.config.matching.policy()?);
         matcher
             .run_once(chrono::Utc::now())
             .await

@@ -9,7 +9,6 @@ use accord_agents::host::Governance;
 use accord_agents::p2p::{InvoiceMatcher, Procurement};
 use accord_agents::{Campaigns, Host, HostOptions};
 use accord_core::{CategoryCode, Currency, FxTable};
-use accord_p2p::tolerance::TolerancePolicy;
 use accord_policy::{AutonomyLevel, AutonomyTable, CategoryAutonomy, PolicySet};
 use accord_server::{ApiKeys, AppState, Role};
 use accord_store::AnyStore;
@@ -142,7 +141,7 @@ pub fn p2p_runtime(
     let flow = Arc::new(Procurement::new(node.store.clone(), logged, Arc::new(fx)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if matcher {
-        let agent = InvoiceMatcher::new((*flow).clone(), TolerancePolicy::default());
+        let agent = InvoiceMatcher::new((*flow).clone(), node.config.matching.policy()?);
         tokio::spawn(agent.run(stopped));
     }
     Ok((flow, stop))

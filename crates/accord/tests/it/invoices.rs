@@ -103,3 +103,38 @@ fn the_shared_corpus_reads_but_unknown_sellers_are_refused_with_the_reason() {
     );
     assert_eq!(a.entries(), before);
 }
+
+/// `accord init` writes the matcher's default tolerances into accord.toml, and a
+/// tolerance that does not read stops every command with its key named, before anything
+/// is opened or written.
+#[test]
+fn match_tolerances_live_in_accord_toml() {
+    let a = Accord::new();
+    a.ok(&["init"]);
+    let config_file = a.data_dir().join("accord.toml");
+    let written = std::fs::read_to_string(&config_file).unwrap();
+    assert!(
+        written.contains("[matching.global]") && written.contains("price = \"2% or 1\""),
+        "{written}"
+    );
+    let before = a.entries();
+    std::fs::write(
+        &config_file,
+        format!("{written}\n[matching.categories.office]\nprice = \"5 percent\"\n"),
+    )
+    .unwrap();
+    let out = a.run(&["status"]);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("matching.categories.office.price: `5 percent` is not a tolerance"),
+        "{err}"
+    );
+    std::fs::write(
+        &config_file,
+        format!("{written}\n[matching.categories.office]\nprice = \"5%\"\n"),
+    )
+    .unwrap();
+    a.ok(&["status"]);
+    assert_eq!(a.entries(), before);
+}
