@@ -1,7 +1,7 @@
 //! `accord invoices import`: good documents go in and are matched, a bad one is refused
 //! with its rule and element and stores nothing, the same document again stores nothing;
 //! the shared EN 16931 corpus reads, but its sellers are unknown here, so each is refused
-//! with the reason.
+//! with the reason; the match tolerances of accord.toml are the ones applied.
 
 use accord_core::Currency;
 use accord_p2p::{DraftInvoice, DraftLine};
@@ -137,4 +137,138 @@ fn match_tolerances_live_in_accord_toml() {
     .unwrap();
     a.ok(&["status"]);
     assert_eq!(a.entries(), before);
+}
+
+/// The tolerances in accord.toml are the ones `accord serve`'s matcher applies: with the
+/// category's price tolerance at 5%, an invoice 4% over the order's price (an exception
+/// under the default 2% or 1.00) is released, and one 6% over is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_matches_with_the_configured_tolerances() {
+    use crate::multinode::{KEY, free_port, serve, wait_healthy};
+    use serde_json::Value;
+
+    let a = Accord::new();
+    a.ok(&["init"]);
+    let config_file = a.data_dir().join("accord.toml");
+    let mut config = std::fs::read_to_string(&config_file).unwrap();
+    config.push_str("\n[users.cleo]\nroles = [\"admin\"]\n");
+    config.push_str("\n[matching.categories.office]\nprice = \"5%\"\n");
+    std::fs::write(&config_file, config).unwrap();
+    let suppliers = a.file(
+        "suppliers.csv",
+        "supplier_ref,name,region,size_class\nS1,Acme,FR,micro\n",
+    );
+    a.ok(&["import", "suppliers", &suppliers]);
+    let contracts = a.file(
+        "contracts.csv",
+        "contract_ref,supplier_ref,category,currency,sku,unit_price,payment_days,\
+         lead_time_days,valid_from,valid_to\n\
+         C1,S1,office,EUR,PAPER,100.00,60,5,2020-01-01,2099-12-31\n",
+    );
+    a.ok(&["import", "contracts", &contracts]);
+    a.ok(&[
+        "autonomy",
+        "set",
+        "office",
+        "--level",
+        "act_alone",
+        "--as",
+        "cleo",
+        "--reason",
+        "test",
+    ]);
+
+    let port = free_port();
+    let mut server = serve(&a, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_healthy(&client, &base).await;
+    let send = |path: String, key: &str, content_type: &'static str, body: String| {
+        let client = client.clone();
+        let url = format!("{base}{path}");
+        let key = key.to_owned();
+        async move {
+            let r = client
+                .post(url)
+                .bearer_auth(KEY)
+                .header("content-type", content_type)
+                .header("idempotency-key", key.clone())
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let requisition = r#"{"requester": "rita", "category": "office", "sku": "PAPER",
+                          "description": "A4 paper", "quantity": "4"}"#;
+    let (status, routed) = send(
+        "/v1/requisitions".into(),
+        "req-1",
+        "application/json",
+        requisition.into(),
+    )
+    .await;
+    assert_eq!(
+        (status, &routed["route"]),
+        (201, &"ordered".into()),
+        "{routed}"
+    );
+    let order = routed["order"]["id"].as_str().unwrap().to_owned();
+    let number = routed["order"]["number"].as_str().unwrap().to_owned();
+    let receipt = r#"{"received_on": "2026-11-20", "by": "dock",
+                      "lines": [{"po_line": 1, "received": "4", "rejected": "0"}]}"#;
+    let (status, body) = send(
+        format!("/v1/orders/{order}/receipts"),
+        "gr-1",
+        "application/json",
+        receipt.into(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    let invoice = |number_on_invoice: &str, price_cents: i64| {
+        let mut d = draft(number_on_invoice);
+        d.order_ref = Some(number.clone());
+        d.lines[0].po_line = Some(1);
+        d.lines[0].quantity = Decimal::from(2);
+        d.lines[0].unit_price = Decimal::new(price_cents, 2);
+        d.to_ubl()
+    };
+    let mut states = Vec::new();
+    for (n, price_cents) in [("INV-4PCT", 10_400), ("INV-6PCT", 10_600)] {
+        let (status, body) = send(
+            "/v1/invoices".into(),
+            n,
+            "application/xml",
+            invoice(n, price_cents),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["id"].as_str().unwrap().to_owned();
+        let mut state = Value::Null;
+        for _ in 0..200 {
+            let v: Value = client
+                .get(format!("{base}/v1/invoices/{id}"))
+                .bearer_auth(KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            state = v["invoice"]["state"].clone();
+            if state != "received" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        states.push(state);
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(states, ["approved", "exception"]);
 }
