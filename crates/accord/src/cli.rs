@@ -132,6 +132,11 @@ pub enum Command {
     /// compliance and savings-realisation metrics.
     #[command(subcommand)]
     Invoices(crate::commands::invoices::InvoicesCommand),
+
+    /// Payments: list what is scheduled and due, release one to the bank as a treasurer,
+    /// record its settlement.
+    #[command(subcommand)]
+    Payments(crate::commands::payments::PaymentsCommand),
 }
 
 #[derive(Debug, Args)]

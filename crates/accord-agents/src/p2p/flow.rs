@@ -261,6 +261,16 @@ impl<S: Store + Clone + 'static> Procurement<S> {
         self.doc("payment", &id.to_string()).await
     }
 
+    /// Every payment, or those in `state` (`scheduled`, `released`, `settled`, `failed`,
+    /// `cancelled`), in the order they were scheduled.
+    pub async fn payments(&self, state: Option<&str>) -> Result<Vec<Payment>> {
+        let mut query = DocumentQuery::kind("payment", PAGE);
+        if let Some(state) = state {
+            query = query.state(state);
+        }
+        self.all(query).await
+    }
+
     /// The payments scheduled for an invoice.
     pub async fn payments_of(&self, invoice: InvoiceId) -> Result<Vec<Payment>> {
         self.all(DocumentQuery::kind("payment", PAGE).parent(invoice.to_string()))

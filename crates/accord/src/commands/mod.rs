@@ -11,6 +11,7 @@ mod demo;
 mod import;
 mod init;
 pub mod invoices;
+pub mod payments;
 mod policy;
 mod serve;
 mod status;
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agents(args) => agents::run(g, args).await,
         Command::Autonomy(args) => agents::autonomy(g, args).await,
         Command::Invoices(args) => invoices::run(g, args).await,
+        Command::Payments(args) => payments::run(g, args).await,
     }
 }
 

@@ -141,9 +141,10 @@ fn match_tolerances_live_in_accord_toml() {
 
 /// The tolerances in accord.toml are the ones `accord serve`'s matcher applies: with the
 /// category's price tolerance at 5%, an invoice 4% over the order's price (an exception
-/// under the default 2% or 1.00) is released, and one 6% over is not.
+/// under the default 2% or 1.00) is released, and one 6% over is not. The released
+/// invoice's payment is then listed, released and settled with `accord payments`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_matches_with_the_configured_tolerances() {
+async fn tolerances_from_accord_toml_then_payments_from_the_cli() {
     use crate::multinode::{KEY, free_port, serve, wait_healthy};
     use serde_json::Value;
 
@@ -151,7 +152,7 @@ async fn serve_matches_with_the_configured_tolerances() {
     a.ok(&["init"]);
     let config_file = a.data_dir().join("accord.toml");
     let mut config = std::fs::read_to_string(&config_file).unwrap();
-    config.push_str("\n[users.cleo]\nroles = [\"admin\"]\n");
+    config.push_str("\n[users.cleo]\nroles = [\"admin\"]\n[users.tess]\nroles = [\"treasurer\"]\n");
     config.push_str("\n[matching.categories.office]\nprice = \"5%\"\n");
     std::fs::write(&config_file, config).unwrap();
     let suppliers = a.file(
@@ -271,4 +272,44 @@ async fn serve_matches_with_the_configured_tolerances() {
     server.kill().unwrap();
     server.wait().unwrap();
     assert_eq!(states, ["approved", "exception"]);
+
+    // The approved invoice's payment, from the command line: listed, released by a
+    // treasurer (not by someone unknown, not twice), settled.
+    let listed = a.ok(&["payments", "list", "--state", "scheduled"]);
+    assert!(
+        listed.contains("1 payment, total EUR 249.60") && listed.contains("scheduled"),
+        "{listed}"
+    );
+    let json: Value = serde_json::from_str(&a.ok(&["payments", "list", "--json"])).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(1), "{json}");
+    let id = json[0]["id"].as_str().unwrap().to_owned();
+    let before = a.entries();
+    let out = a.run(&["payments", "release", &id, "--as", "rita"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("unknown user `rita`"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(a.entries(), before, "a refused release writes nothing");
+    let released = a.ok(&["payments", "release", &id, "--as", "tess"]);
+    assert!(released.contains("released by tess"), "{released}");
+    let again = a.run(&["payments", "release", &id, "--as", "tess"]);
+    assert_ne!(again.status.code(), Some(0), "released twice");
+    a.ok(&["payments", "settle", &id, "--as", "tess"]);
+    let settled = a.ok(&[
+        "payments",
+        "list",
+        "--state",
+        "settled",
+        "--due-by",
+        "2099-12-31",
+    ]);
+    assert!(settled.contains(&id), "{settled}");
+    assert!(
+        a.ok(&["payments", "list", "--state", "scheduled"])
+            .contains("no payments"),
+        "nothing left to pay"
+    );
+    a.ok(&["audit", "verify"]);
 }
