@@ -21,6 +21,7 @@ pub mod pg;
 mod plan;
 mod queue;
 mod read;
+pub mod rebuild;
 pub mod sqlite;
 mod store;
 

@@ -281,6 +281,16 @@ pub enum AuditCommand {
     /// (docs/audit.md gives the steps).
     #[command(after_help = "Example:\n  accord audit export --format jsonl --output audit.jsonl")]
     Export(ExportArgs),
+    /// Check the read models (suppliers, contracts, spend, documents and decisions,
+    /// tallies) against the log: replay every event into a scratch database and compare
+    /// each row. Exits non-zero and lists the first rows that differ.
+    #[command(after_help = "Example:\n  accord audit projections
+  accord audit projections --json\n\nThe read models are derived from the log and not chained; `audit verify` proves the\nlog, this proves what was derived from it. The scratch database goes in a temporary\ndirectory and is removed afterwards; the live store is only read.")]
+    Projections {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

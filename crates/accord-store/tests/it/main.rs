@@ -4,5 +4,6 @@
 mod audit;
 mod log;
 mod nodes;
+mod projections;
 mod queue;
 mod support;

@@ -312,4 +312,8 @@ async fn tolerances_from_accord_toml_then_payments_from_the_cli() {
         "nothing left to pay"
     );
     a.ok(&["audit", "verify"]);
+    // Orders, receipts, invoices, payments, decisions and tallies all match their replay.
+    let checked = a.ok(&["audit", "projections"]);
+    assert!(checked.contains("read models OK"), "{checked}");
+    assert!(!checked.contains("tallies            0 rows"), "{checked}");
 }
