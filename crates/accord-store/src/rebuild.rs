@@ -170,30 +170,46 @@ pub async fn check_read_models(
             path.display()
         )));
     }
+    let started = std::time::Instant::now();
     let rebuilt = AnyStore::Sqlite(SqliteStore::open(&path, SqliteOptions::default()).await?);
     let mut after = 0;
     let mut events = 0;
-    loop {
-        let page = live.read_events(after, PAGE).await?;
-        let Some(last) = page.last() else { break };
+    // The next page is read while the scratch store appends this one.
+    let mut page = live.read_events(after, PAGE).await?;
+    while let Some(last) = page.last() {
         after = last.seq;
         let batch = page.iter().map(|e| e.event()).collect::<Result<Vec<_>>>()?;
         events += batch.len() as u64;
         // One command per event, so that each keeps the seq it has in the live log.
-        rebuilt
-            .append_batch(batch.into_iter().map(Append::new).collect())
-            .await?;
-        if rebuilt.last_seq().await? != after {
+        let commands = batch.into_iter().map(Append::new).collect();
+        let (appended, next) = futures_util::future::join(
+            rebuilt.append_batch(commands),
+            live.read_events(after, PAGE),
+        )
+        .await;
+        let reached = appended?.last().map_or(0, |a| a.last_seq);
+        if reached != after {
             return Err(StoreError::Invalid(format!(
-                "the replay reached seq {} where the log is at {after}: the log has gaps",
-                rebuilt.last_seq().await?
+                "the replay reached seq {reached} where the log is at {after}: the log has gaps"
             )));
         }
+        page = next?;
         progress(events);
     }
+    tracing::debug!(
+        events,
+        secs = started.elapsed().as_secs_f64(),
+        "read models: log replayed"
+    );
     let mut tables = Vec::with_capacity(TABLES.len());
     for table in TABLES {
+        let started = std::time::Instant::now();
         tables.push(compare(table, live, &rebuilt).await?);
+        tracing::debug!(
+            table = table.name,
+            secs = started.elapsed().as_secs_f64(),
+            "read models: compared"
+        );
     }
     Ok(ReadModelReport { events, tables })
 }
@@ -214,7 +230,8 @@ async fn compare(
     let mut a = Pages::new(table, live);
     let mut b = Pages::new(table, rebuilt);
     loop {
-        let (x, y) = (a.peek().await?.cloned(), b.peek().await?.cloned());
+        futures_util::future::try_join(a.fill(), b.fill()).await?;
+        let (x, y) = (a.page.front().cloned(), b.page.front().cloned());
         let order = match (&x, &y) {
             (None, None) => return Ok(report),
             (Some(_), None) => Ordering::Less,
@@ -305,14 +322,15 @@ impl<'a> Pages<'a> {
         }
     }
 
-    async fn peek(&mut self) -> Result<Option<&Row>> {
+    /// Reads the next page if this one is used up (and there is more).
+    async fn fill(&mut self) -> Result<()> {
         if self.page.is_empty() && !self.done {
             let rows = read_page(self.store, self.table, self.after.as_deref()).await?;
             self.done = rows.len() < PAGE as usize;
             self.after = rows.last().map(|r| r.key.clone());
             self.page.extend(rows);
         }
-        Ok(self.page.front())
+        Ok(())
     }
 
     fn next(&mut self) {
