@@ -32,11 +32,15 @@ pub enum PaymentsCommand {
     },
     /// Release a scheduled payment to the bank; the invoice becomes paid.
     #[command(
-        after_help = "Example:\n  accord payments release 019a… --as tess\n\nThe gate decides `payment.release` for the person `--as` names (configured under\n[users] in accord.toml; the default pack wants a treasurer), and segregation of duties\nrefuses the order's requester and anyone who approved an exception on the invoice.\nThe decision goes into the audit log either way."
+        after_help = "Examples:\n  accord payments release 019a… --as tess\n  accord payments release --due-by 2026-12-31 --as tess   # a payment run\n\nThe gate decides `payment.release` for the person `--as` names (configured under\n[users] in accord.toml; the default pack wants a treasurer), and segregation of duties\nrefuses the order's requester and anyone who approved an exception on the invoice.\nThe decision goes into the audit log either way. A payment run releases every scheduled\npayment due by the date, each decided on its own; it lists what was refused and why, and\nexits non-zero if anything was."
     )]
     Release {
-        /// The payment id (from `accord payments list`).
-        id: String,
+        /// The payment id (from `accord payments list`); or give `--due-by` instead.
+        #[arg(required_unless_present = "due_by", conflicts_with = "due_by")]
+        id: Option<String>,
+        /// A payment run: every scheduled payment due on or before this date (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        due_by: Option<chrono::NaiveDate>,
         /// The person who releases it, configured under `[users]`.
         #[arg(long = "as", value_name = "USER")]
         user: String,
@@ -123,15 +127,55 @@ pub async fn run(g: &GlobalArgs, command: PaymentsCommand) -> anyhow::Result<Exi
             );
             Ok(ExitCode::SUCCESS)
         }
-        PaymentsCommand::Release { id, user } => {
-            let id = payment_id(&id)?;
+        PaymentsCommand::Release { id, due_by, user } => {
             let by = Approver::new(&user, node.config.user_roles(&user)?);
-            let payment = flow.release_payment(id, &by, chrono::Utc::now()).await?;
+            let Some(due_by) = due_by else {
+                let id = payment_id(id.as_deref().unwrap_or_default())?;
+                let payment = flow.release_payment(id, &by, chrono::Utc::now()).await?;
+                println!(
+                    "payment {} released by {user}: {} for invoice {}, due {}",
+                    payment.id, payment.amount, payment.invoice, payment.due_on
+                );
+                return Ok(ExitCode::SUCCESS);
+            };
+            let mut due = flow.payments(Some("scheduled")).await?;
+            due.retain(|p| p.due_on <= due_by);
+            due.sort_by(|a, b| a.due_on.cmp(&b.due_on).then(a.id.cmp(&b.id)));
+            let mut released = std::collections::BTreeMap::new();
+            let mut refused = 0;
+            for p in &due {
+                match flow.release_payment(p.id, &by, chrono::Utc::now()).await {
+                    Ok(payment) => {
+                        println!(
+                            "released {}: {} for invoice {}, due {}",
+                            payment.id, payment.amount, payment.invoice, payment.due_on
+                        );
+                        let total = released
+                            .entry(payment.amount.currency)
+                            .or_insert(Money::zero(payment.amount.currency));
+                        *total = total.checked_add(payment.amount)?;
+                    }
+                    Err(e) => {
+                        refused += 1;
+                        eprintln!("refused {}: {e}", p.id);
+                    }
+                }
+            }
+            let totals: Vec<String> = released.values().map(Money::to_string).collect();
             println!(
-                "payment {} released by {user}: {} for invoice {}, due {}",
-                payment.id, payment.amount, payment.invoice, payment.due_on
+                "payment run by {user}, due by {due_by}: {} released ({}), {refused} refused",
+                due.len() - refused,
+                if totals.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    totals.join(", ")
+                }
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(if refused == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         PaymentsCommand::Settle { id, user } => {
             let id = payment_id(&id)?;

@@ -292,8 +292,32 @@ async fn tolerances_from_accord_toml_then_payments_from_the_cli() {
         stderr(&out)
     );
     assert_eq!(a.entries(), before, "a refused release writes nothing");
-    let released = a.ok(&["payments", "release", &id, "--as", "tess"]);
-    assert!(released.contains("released by tess"), "{released}");
+    let run = a.run(&[
+        "payments",
+        "release",
+        "--due-by",
+        "2099-12-31",
+        "--as",
+        "cleo",
+    ]);
+    assert_eq!(run.status.code(), Some(1), "an admin is not a treasurer");
+    assert!(
+        stderr(&run).contains(&format!("refused {id}")),
+        "{}",
+        stderr(&run)
+    );
+    let released = a.ok(&[
+        "payments",
+        "release",
+        "--due-by",
+        "2099-12-31",
+        "--as",
+        "tess",
+    ]);
+    assert!(
+        released.contains("1 released (EUR 249.60), 0 refused"),
+        "{released}"
+    );
     let again = a.run(&["payments", "release", &id, "--as", "tess"]);
     assert_ne!(again.status.code(), Some(0), "released twice");
     a.ok(&["payments", "settle", &id, "--as", "tess"]);
