@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use std::path::Path;
 
 use crate::error::{Result, StoreError};
-use crate::model::Append;
+use crate::model::{Append, Durability};
 use crate::sqlite::{SqliteOptions, SqliteStore};
 use crate::store::{AnyStore, Store};
 
@@ -171,22 +171,23 @@ pub async fn check_read_models(
         )));
     }
     let started = std::time::Instant::now();
-    let rebuilt = AnyStore::Sqlite(SqliteStore::open(&path, SqliteOptions::default()).await?);
+    // A throwaway file: nothing in it needs to survive a power cut.
+    let options = SqliteOptions {
+        durability: Durability::Normal,
+        ..SqliteOptions::default()
+    };
+    let rebuilt = AnyStore::Sqlite(SqliteStore::open(&path, options).await?);
     let mut after = 0;
     let mut events = 0;
     // The next page is read while the scratch store appends this one.
-    let mut page = live.read_events(after, PAGE).await?;
-    while let Some(last) = page.last() {
-        after = last.seq;
-        let batch = page.iter().map(|e| e.event()).collect::<Result<Vec<_>>>()?;
-        events += batch.len() as u64;
+    let mut page = read_log(live, after).await?;
+    while let Some(&(last, _)) = page.last() {
+        after = last;
+        events += page.len() as u64;
         // One command per event, so that each keeps the seq it has in the live log.
-        let commands = batch.into_iter().map(Append::new).collect();
-        let (appended, next) = futures_util::future::join(
-            rebuilt.append_batch(commands),
-            live.read_events(after, PAGE),
-        )
-        .await;
+        let commands = page.into_iter().map(|(_, e)| Append::new(e)).collect();
+        let (appended, next) =
+            futures_util::future::join(rebuilt.append_batch(commands), read_log(live, after)).await;
         let reached = appended?.last().map_or(0, |a| a.last_seq);
         if reached != after {
             return Err(StoreError::Invalid(format!(
@@ -212,6 +213,43 @@ pub async fn check_read_models(
         );
     }
     Ok(ReadModelReport { events, tables })
+}
+
+/// Up to [`PAGE`] events after `after`, decoded, with their seqs. Read as one JSON array
+/// per page, as [`read_page`] reads rows, and for the same reason.
+async fn read_log(store: &AnyStore, after: u64) -> Result<Vec<(u64, accord_core::Event)>> {
+    let page = format!(
+        "SELECT seq, schema_version, payload FROM events WHERE seq > {after} \
+         ORDER BY seq LIMIT {PAGE}"
+    );
+    let json: Option<String> = match store {
+        AnyStore::Sqlite(s) => {
+            let sql = format!(
+                "WITH p(seq, v, payload) AS ({page}) \
+                 SELECT json_group_array(json_array(seq, v, payload) ORDER BY seq) FROM p"
+            );
+            sqlx::query_scalar(&sql).fetch_one(s.pool()).await?
+        }
+        AnyStore::Pg(s) => {
+            let sql = format!(
+                "SELECT CAST(json_agg(json_build_array(seq, v, payload) ORDER BY seq) AS TEXT) \
+                 FROM ({page}) AS p(seq, v, payload)"
+            );
+            sqlx::query_scalar(&sql).fetch_one(s.pool()).await?
+        }
+    };
+    let rows: Vec<(u64, u16, String)> = match json {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Invalid(format!("a page of the log did not read: {e}")))?,
+    };
+    rows.into_iter()
+        .map(|(seq, version, payload)| {
+            accord_core::Event::from_stored(version, &payload)
+                .map(|e| (seq, e))
+                .map_err(|source| StoreError::Decode { seq, source })
+        })
+        .collect()
 }
 
 /// Walks both stores' rows of `table` in key order, side by side.
@@ -339,6 +377,9 @@ impl<'a> Pages<'a> {
 }
 
 /// Up to [`PAGE`] rows of `table` with keys after `after`, in byte order of the key.
+/// The database sends the page as one JSON array of rows (`json_group_array`, `json_agg`):
+/// one value to decode instead of thousands of rows, each of which costs sqlx's SQLite
+/// driver a hand-off between threads.
 async fn read_page(store: &AnyStore, table: &Table, after: Option<&[String]>) -> Result<Vec<Row>> {
     let pg = matches!(store, AnyStore::Pg(_));
     let collate = if pg { " COLLATE \"C\"" } else { "" };
@@ -369,56 +410,65 @@ async fn read_page(store: &AnyStore, table: &Table, after: Option<&[String]>) ->
         }
     };
     let order: Vec<String> = table.key.iter().map(|k| format!("{k}{collate}")).collect();
-    let sql = format!(
-        "SELECT {} FROM {} {filter} ORDER BY {} LIMIT {PAGE}",
+    let order = order.join(", ");
+    let page = format!(
+        "SELECT {} FROM {} {filter} ORDER BY {order} LIMIT {PAGE}",
         columns.join(", "),
         table.name,
-        order.join(", ")
     );
-    let width = table.key.len();
-    let split = |values: Vec<Option<String>>| {
-        let mut values = values;
-        let rest = values.split_off(width);
-        Row {
-            key: values.into_iter().map(Option::unwrap_or_default).collect(),
-            values: rest,
-        }
+    let names: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
+    let aliased = names.join(", ");
+    // The page's rows, in key order, as one array of arrays of strings and nulls.
+    let sql = if pg {
+        format!(
+            "SELECT CAST(json_agg(json_build_array({aliased}) ORDER BY {}) AS TEXT) \
+             FROM ({page}) AS p({aliased})",
+            (0..table.key.len())
+                .map(|i| format!("c{i}{collate}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        format!(
+            "WITH p({aliased}) AS ({page}) \
+             SELECT json_group_array(json_array({aliased}) ORDER BY {}) FROM p",
+            (0..table.key.len())
+                .map(|i| format!("c{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
-    let count = width + table.columns.len();
-    match store {
+    let json: Option<String> = match store {
         AnyStore::Sqlite(s) => {
-            use sqlx::Row as _;
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query_scalar(&sql);
             for k in after.unwrap_or_default() {
                 q = q.bind(k);
             }
-            let rows = q.fetch_all(s.pool()).await?;
-            rows.iter()
-                .map(|r| {
-                    (0..count)
-                        .map(|i| r.try_get::<Option<String>, _>(i))
-                        .collect::<std::result::Result<Vec<_>, _>>()
-                        .map(split)
-                        .map_err(StoreError::from)
-                })
-                .collect()
+            q.fetch_one(s.pool()).await?
         }
         AnyStore::Pg(s) => {
-            use sqlx::Row as _;
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query_scalar(&sql);
             for k in after.unwrap_or_default() {
                 q = q.bind(k);
             }
-            let rows = q.fetch_all(s.pool()).await?;
-            rows.iter()
-                .map(|r| {
-                    (0..count)
-                        .map(|i| r.try_get::<Option<String>, _>(i))
-                        .collect::<std::result::Result<Vec<_>, _>>()
-                        .map(split)
-                        .map_err(StoreError::from)
-                })
-                .collect()
+            q.fetch_one(s.pool()).await?
         }
-    }
+    };
+    let rows: Vec<Vec<Option<String>>> = match json {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            StoreError::Invalid(format!("the page of `{}` did not read: {e}", table.name))
+        })?,
+    };
+    let width = table.key.len();
+    Ok(rows
+        .into_iter()
+        .map(|mut values| {
+            let rest = values.split_off(width.min(values.len()));
+            Row {
+                key: values.into_iter().map(Option::unwrap_or_default).collect(),
+                values: rest,
+            }
+        })
+        .collect())
 }
