@@ -48,7 +48,11 @@ async fn server_killed_repeatedly_loses_and_doubles_nothing() {
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    // Every request of the test itself is bounded too (the bots bound theirs).
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
     let mut server = serve(&a, port);
     wait_healthy(&client, &base).await;
     let invitations = start_campaign(&client, &base, "kill trials", 3).await;
@@ -91,7 +95,21 @@ async fn server_killed_repeatedly_loses_and_doubles_nothing() {
         server = serve(&a, port);
         wait_healthy(&client, &base).await;
     }
-    let report = bots.await.unwrap().unwrap();
+    // A bounded wait, so that a stall fails with where it stood instead of holding CI.
+    let report = match tokio::time::timeout(Duration::from_secs(240), bots).await {
+        Ok(joined) => joined.unwrap().unwrap(),
+        Err(_) => panic!(
+            "the bots did not finish within 240 s: {} of {total} suppliers done, {kills} kills, \
+             server healthy: {}",
+            done.load(Ordering::SeqCst),
+            client
+                .get(format!("{base}/v1/health"))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        ),
+    };
     server.kill().unwrap();
     server.wait().unwrap();
     eprintln!(
