@@ -27,17 +27,44 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub fn serve(a: &Accord, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .arg("--data-dir")
-        .arg(a.data_dir())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .envs(a.database_url.as_ref().map(|u| ("ACCORD_DATABASE_URL", u)))
-        .env("ACCORD_API_KEY", KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// A running `accord serve`, killed when dropped, so that a test that fails midway does
+/// not leave its server behind.
+pub struct Served(Child);
+
+impl std::ops::Deref for Served {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // Already killed and waited for on the normal path; both then fail harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn serve(a: &Accord, port: u16) -> Served {
+    Served(
+        Command::new(env!("CARGO_BIN_EXE_accord"))
+            .arg("--data-dir")
+            .arg(a.data_dir())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .envs(a.database_url.as_ref().map(|u| ("ACCORD_DATABASE_URL", u)))
+            .env("ACCORD_API_KEY", KEY)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 pub async fn wait_healthy(client: &reqwest::Client, base: &str) {
