@@ -215,34 +215,15 @@ pub async fn check_read_models(
     Ok(ReadModelReport { events, tables })
 }
 
-/// Up to [`PAGE`] events after `after`, decoded, with their seqs. Read as one JSON array
-/// per page, as [`read_page`] reads rows, and for the same reason.
+/// Up to [`PAGE`] events after `after`, decoded, with their seqs, read as one JSON array
+/// per page, as [`read_page`] reads rows and for the same reason.
 async fn read_log(store: &AnyStore, after: u64) -> Result<Vec<(u64, accord_core::Event)>> {
     let page = format!(
         "SELECT seq, schema_version, payload FROM events WHERE seq > {after} \
          ORDER BY seq LIMIT {PAGE}"
     );
-    let json: Option<String> = match store {
-        AnyStore::Sqlite(s) => {
-            let sql = format!(
-                "WITH p(seq, v, payload) AS ({page}) \
-                 SELECT json_group_array(json_array(seq, v, payload) ORDER BY seq) FROM p"
-            );
-            sqlx::query_scalar(&sql).fetch_one(s.pool()).await?
-        }
-        AnyStore::Pg(s) => {
-            let sql = format!(
-                "SELECT CAST(json_agg(json_build_array(seq, v, payload) ORDER BY seq) AS TEXT) \
-                 FROM ({page}) AS p(seq, v, payload)"
-            );
-            sqlx::query_scalar(&sql).fetch_one(s.pool()).await?
-        }
-    };
-    let rows: Vec<(u64, u16, String)> = match json {
-        None => Vec::new(),
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| StoreError::Invalid(format!("a page of the log did not read: {e}")))?,
-    };
+    let sql = as_one_array(store, &page, &["seq", "v", "payload"], "seq");
+    let rows: Vec<(u64, u16, String)> = fetch_array(store, &sql, &[], "the log").await?;
     rows.into_iter()
         .map(|(seq, version, payload)| {
             accord_core::Event::from_stored(version, &payload)
@@ -250,6 +231,55 @@ async fn read_log(store: &AnyStore, after: u64) -> Result<Vec<(u64, accord_core:
                 .map_err(|source| StoreError::Decode { seq, source })
         })
         .collect()
+}
+
+/// `page`, a query of the columns `names`, wrapped so that the database returns its
+/// rows, ordered by `order`, as one JSON array of arrays: `json_agg` on PostgreSQL,
+/// `json_group_array` on SQLite (whose aggregate `ORDER BY` needs SQLite 3.44).
+fn as_one_array(store: &AnyStore, page: &str, names: &[&str], order: &str) -> String {
+    let names = names.join(", ");
+    match store {
+        AnyStore::Pg(_) => format!(
+            "SELECT CAST(json_agg(json_build_array({names}) ORDER BY {order}) AS TEXT) \
+             FROM ({page}) AS p({names})"
+        ),
+        AnyStore::Sqlite(_) => format!(
+            "WITH p({names}) AS ({page}) \
+             SELECT json_group_array(json_array({names}) ORDER BY {order}) FROM p"
+        ),
+    }
+}
+
+/// Runs `sql` (from [`as_one_array`]) with `binds` and decodes its array; an empty page
+/// is an empty array (PostgreSQL's `json_agg` of no rows is NULL). `what` names the
+/// page in errors.
+async fn fetch_array<T: serde::de::DeserializeOwned>(
+    store: &AnyStore,
+    sql: &str,
+    binds: &[String],
+    what: &str,
+) -> Result<Vec<T>> {
+    let json: Option<String> = match store {
+        AnyStore::Sqlite(s) => {
+            let mut q = sqlx::query_scalar(sql);
+            for b in binds {
+                q = q.bind(b);
+            }
+            q.fetch_one(s.pool()).await?
+        }
+        AnyStore::Pg(s) => {
+            let mut q = sqlx::query_scalar(sql);
+            for b in binds {
+                q = q.bind(b);
+            }
+            q.fetch_one(s.pool()).await?
+        }
+    };
+    match json {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Invalid(format!("a page of {what} did not read: {e}"))),
+    }
 }
 
 /// Walks both stores' rows of `table` in key order, side by side.
@@ -269,32 +299,25 @@ async fn compare(
     let mut b = Pages::new(table, rebuilt);
     loop {
         futures_util::future::try_join(a.fill(), b.fill()).await?;
-        let (x, y) = (a.page.front().cloned(), b.page.front().cloned());
-        let order = match (&x, &y) {
+        let order = match (a.page.front(), b.page.front()) {
             (None, None) => return Ok(report),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
             (Some(x), Some(y)) => x.key.cmp(&y.key),
         };
-        let found = match (order, x, y) {
-            (Ordering::Less, Some(x), _) => {
-                report.live_rows += 1;
-                a.next();
-                Some(missing(&x, true))
-            }
-            (Ordering::Greater, _, Some(y)) => {
-                report.rebuilt_rows += 1;
-                b.next();
-                Some(missing(&y, false))
-            }
-            (_, Some(x), Some(y)) => {
-                report.live_rows += 1;
-                report.rebuilt_rows += 1;
-                a.next();
-                b.next();
-                differs(table, &x, &y)
-            }
-            _ => None,
+        // Both fronts the order looked at are there to take.
+        let (x, y) = match order {
+            Ordering::Less => (a.page.pop_front(), None),
+            Ordering::Greater => (None, b.page.pop_front()),
+            Ordering::Equal => (a.page.pop_front(), b.page.pop_front()),
+        };
+        report.live_rows += u64::from(x.is_some());
+        report.rebuilt_rows += u64::from(y.is_some());
+        let found = match (x, y) {
+            (Some(x), Some(y)) => differs(table, &x, &y),
+            (Some(x), None) => Some(missing(&x, true)),
+            (None, Some(y)) => Some(missing(&y, false)),
+            (None, None) => None,
         };
         if let Some(d) = found {
             report.differences += 1;
@@ -370,16 +393,12 @@ impl<'a> Pages<'a> {
         }
         Ok(())
     }
-
-    fn next(&mut self) {
-        self.page.pop_front();
-    }
 }
 
 /// Up to [`PAGE`] rows of `table` with keys after `after`, in byte order of the key.
-/// The database sends the page as one JSON array of rows (`json_group_array`, `json_agg`):
-/// one value to decode instead of thousands of rows, each of which costs sqlx's SQLite
-/// driver a hand-off between threads.
+/// The database sends the page as one JSON array of rows ([`as_one_array`]): one value to
+/// decode instead of thousands of rows, each of which costs sqlx's SQLite driver a
+/// hand-off between threads.
 async fn read_page(store: &AnyStore, table: &Table, after: Option<&[String]>) -> Result<Vec<Row>> {
     let pg = matches!(store, AnyStore::Pg(_));
     let collate = if pg { " COLLATE \"C\"" } else { "" };
@@ -417,49 +436,14 @@ async fn read_page(store: &AnyStore, table: &Table, after: Option<&[String]>) ->
         table.name,
     );
     let names: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
-    let aliased = names.join(", ");
-    // The page's rows, in key order, as one array of arrays of strings and nulls.
-    let sql = if pg {
-        format!(
-            "SELECT CAST(json_agg(json_build_array({aliased}) ORDER BY {}) AS TEXT) \
-             FROM ({page}) AS p({aliased})",
-            (0..table.key.len())
-                .map(|i| format!("c{i}{collate}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    } else {
-        format!(
-            "WITH p({aliased}) AS ({page}) \
-             SELECT json_group_array(json_array({aliased}) ORDER BY {}) FROM p",
-            (0..table.key.len())
-                .map(|i| format!("c{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let json: Option<String> = match store {
-        AnyStore::Sqlite(s) => {
-            let mut q = sqlx::query_scalar(&sql);
-            for k in after.unwrap_or_default() {
-                q = q.bind(k);
-            }
-            q.fetch_one(s.pool()).await?
-        }
-        AnyStore::Pg(s) => {
-            let mut q = sqlx::query_scalar(&sql);
-            for k in after.unwrap_or_default() {
-                q = q.bind(k);
-            }
-            q.fetch_one(s.pool()).await?
-        }
-    };
-    let rows: Vec<Vec<Option<String>>> = match json {
-        None => Vec::new(),
-        Some(text) => serde_json::from_str(&text).map_err(|e| {
-            StoreError::Invalid(format!("the page of `{}` did not read: {e}", table.name))
-        })?,
-    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let key_order: Vec<String> = (0..table.key.len())
+        .map(|i| format!("c{i}{collate}"))
+        .collect();
+    let sql = as_one_array(store, &page, &names, &key_order.join(", "));
+    let what = format!("`{}`", table.name);
+    let rows: Vec<Vec<Option<String>>> =
+        fetch_array(store, &sql, after.unwrap_or_default(), &what).await?;
     let width = table.key.len();
     Ok(rows
         .into_iter()

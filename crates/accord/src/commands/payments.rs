@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use accord_core::Money;
+use accord_core::document::Payment;
 use accord_core::id::PaymentId;
 use accord_core::lifecycle::PaymentState;
 use accord_policy::{Approver, AutonomyLevel};
@@ -67,13 +68,13 @@ pub enum StateFilter {
 }
 
 impl StateFilter {
-    fn as_str(self) -> &'static str {
+    fn state(self) -> PaymentState {
         match self {
-            StateFilter::Scheduled => "scheduled",
-            StateFilter::Released => "released",
-            StateFilter::Settled => "settled",
-            StateFilter::Failed => "failed",
-            StateFilter::Cancelled => "cancelled",
+            StateFilter::Scheduled => PaymentState::Scheduled,
+            StateFilter::Released => PaymentState::Released,
+            StateFilter::Settled => PaymentState::Settled,
+            StateFilter::Failed => PaymentState::Failed,
+            StateFilter::Cancelled => PaymentState::Cancelled,
         }
     }
 }
@@ -88,9 +89,8 @@ pub async fn run(g: &GlobalArgs, command: PaymentsCommand) -> anyhow::Result<Exi
             due_by,
             json,
         } => {
-            let mut payments = flow.payments(state.map(StateFilter::as_str)).await?;
-            payments.retain(|p| due_by.is_none_or(|d| p.due_on <= d));
-            payments.sort_by(|a, b| a.due_on.cmp(&b.due_on).then(a.id.cmp(&b.id)));
+            let state = state.map(|s| state_name(s.state()));
+            let payments = due(flow.payments(state.as_deref()).await?, due_by);
             if json {
                 println!("{}", serde_json::to_string_pretty(&payments)?);
                 return Ok(ExitCode::SUCCESS);
@@ -103,7 +103,6 @@ pub async fn run(g: &GlobalArgs, command: PaymentsCommand) -> anyhow::Result<Exi
                 "{:<36}  {:<36}  {:>14}  {:<10}  state",
                 "payment", "invoice", "amount", "due on"
             );
-            let mut totals = std::collections::BTreeMap::new();
             for p in &payments {
                 println!(
                     "{:<36}  {:<36}  {:>14}  {:<10}  {}",
@@ -113,17 +112,12 @@ pub async fn run(g: &GlobalArgs, command: PaymentsCommand) -> anyhow::Result<Exi
                     p.due_on.to_string(),
                     state_name(p.state)
                 );
-                let total = totals
-                    .entry(p.amount.currency)
-                    .or_insert(Money::zero(p.amount.currency));
-                *total = total.checked_add(p.amount)?;
             }
-            let totals: Vec<String> = totals.values().map(Money::to_string).collect();
             println!(
                 "{} payment{}, total {}",
                 payments.len(),
                 if payments.len() == 1 { "" } else { "s" },
-                totals.join(", ")
+                totals(payments.iter().map(|p| p.amount))?
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -138,11 +132,9 @@ pub async fn run(g: &GlobalArgs, command: PaymentsCommand) -> anyhow::Result<Exi
                 );
                 return Ok(ExitCode::SUCCESS);
             };
-            let mut due = flow.payments(Some("scheduled")).await?;
-            due.retain(|p| p.due_on <= due_by);
-            due.sort_by(|a, b| a.due_on.cmp(&b.due_on).then(a.id.cmp(&b.id)));
-            let mut released = std::collections::BTreeMap::new();
-            let mut refused = 0;
+            let scheduled = state_name(PaymentState::Scheduled);
+            let due = due(flow.payments(Some(&scheduled)).await?, Some(due_by));
+            let mut released = Vec::new();
             for p in &due {
                 match flow.release_payment(p.id, &by, chrono::Utc::now()).await {
                     Ok(payment) => {
@@ -150,25 +142,19 @@ pub async fn run(g: &GlobalArgs, command: PaymentsCommand) -> anyhow::Result<Exi
                             "released {}: {} for invoice {}, due {}",
                             payment.id, payment.amount, payment.invoice, payment.due_on
                         );
-                        let total = released
-                            .entry(payment.amount.currency)
-                            .or_insert(Money::zero(payment.amount.currency));
-                        *total = total.checked_add(payment.amount)?;
+                        released.push(payment.amount);
                     }
-                    Err(e) => {
-                        refused += 1;
-                        eprintln!("refused {}: {e}", p.id);
-                    }
+                    Err(e) => eprintln!("refused {}: {e}", p.id),
                 }
             }
-            let totals: Vec<String> = released.values().map(Money::to_string).collect();
+            let refused = due.len() - released.len();
             println!(
                 "payment run by {user}, due by {due_by}: {} released ({}), {refused} refused",
-                due.len() - refused,
-                if totals.is_empty() {
+                released.len(),
+                if released.is_empty() {
                     "nothing".to_owned()
                 } else {
-                    totals.join(", ")
+                    totals(released.into_iter())?
                 }
             );
             Ok(if refused == 0 {
@@ -196,6 +182,30 @@ fn payment_id(raw: &str) -> anyhow::Result<PaymentId> {
     })
 }
 
+/// `payments` due on or before `due_by` (all of them without a date), by due date.
+fn due(mut payments: Vec<Payment>, due_by: Option<chrono::NaiveDate>) -> Vec<Payment> {
+    payments.retain(|p| due_by.is_none_or(|d| p.due_on <= d));
+    payments.sort_by(|a, b| a.due_on.cmp(&b.due_on).then(a.id.cmp(&b.id)));
+    payments
+}
+
+/// The sum of `amounts` per currency, e.g. `EUR 249.60, USD 12.00`; overflow is an error.
+fn totals(amounts: impl Iterator<Item = Money>) -> anyhow::Result<String> {
+    let mut sums = std::collections::BTreeMap::new();
+    for amount in amounts {
+        let sum = sums
+            .entry(amount.currency)
+            .or_insert(Money::zero(amount.currency));
+        *sum = sum.checked_add(amount)?;
+    }
+    Ok(sums
+        .values()
+        .map(Money::to_string)
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// The state as the read model stores it (`scheduled`, `released`, …).
 fn state_name(state: PaymentState) -> String {
     serde_json::to_value(state)
         .ok()
