@@ -517,11 +517,7 @@ pub async fn bench_append_pg(
 pub async fn bench_pg_commit_floor(url: &str, clients: usize, n: u64) -> Result<BenchReport> {
     let table = format!("bench_floor_{}", std::process::id());
     let config = crate::pg::writer_config(url, &std::str::FromStr::from_str(url)?)?;
-    let connect = || async {
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        Ok::<_, StoreError>(client)
-    };
+    let connect = || config.open();
     let admin = connect().await?;
     admin
         .batch_execute(&format!(

@@ -30,11 +30,15 @@ pub enum StoreError {
     },
     #[error("cannot encode event: {0}")]
     Encode(#[from] serde_json::Error),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    /// An error from the pool (sqlx). This and [`StoreError::Postgres`] carry their
+    /// causes in the message rather than as a source: the drivers put the reason (a
+    /// refused certificate, say) in a source of their own, and a caller printing the
+    /// chain would otherwise read each part twice.
+    #[error("database error: {}", with_causes(.0))]
+    Database(sqlx::Error),
     /// An error from the PostgreSQL writer's connection (tokio-postgres).
-    #[error("database error: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    #[error("database error: {}", with_causes(.0))]
+    Postgres(tokio_postgres::Error),
     /// An error from the SQLite writer or verifier connection (rusqlite).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -51,6 +55,33 @@ pub enum StoreError {
     /// re-read from its checkpoint.
     #[error("change feed lagged by {0} notifications")]
     Lagged(u64),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        StoreError::Database(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        StoreError::Postgres(e)
+    }
+}
+
+/// `e`'s message followed by each of its sources' that adds to it.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !message.ends_with(&part) {
+            message.push_str(": ");
+            message.push_str(&part);
+        }
+        source = s.source();
+    }
+    message
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -4,6 +4,7 @@
 //! `LISTEN/NOTIFY`. Each node still runs one writer task with group commit.
 
 mod queue;
+mod tls;
 mod write;
 
 pub(crate) use write::writer_config;

@@ -42,8 +42,9 @@ use futures_util::future::{join, join_all, join3};
 use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
 
+use super::tls::TlsSettings;
 use super::{PgOptions, WriteRequest};
 use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
@@ -120,19 +121,14 @@ struct Db {
     channel: String,
     sql: Statements,
     /// How to open the connection again should it be lost.
-    config: tokio_postgres::Config,
+    config: WriterConnect,
 }
 
 impl Db {
     /// Opens the writer's connection and prepares its statements; the tables must exist.
     /// The session is named `accord-writer {channel}` in `pg_stat_activity`.
-    async fn open(config: tokio_postgres::Config, channel: String) -> Result<Db> {
-        let (client, connection) = config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %e, "the PostgreSQL writer's connection failed");
-            }
-        });
+    async fn open(config: WriterConnect, channel: String) -> Result<Db> {
+        let client = config.open().await?;
         let sql = Statements::prepare(&client).await?;
         Ok(Db {
             client,
@@ -147,10 +143,11 @@ impl Writer {
     /// Opens the writer's connection with `config` (from [`writer_config`]; in
     /// `options.schema` when given) and prepares its statements; the tables must exist.
     pub async fn connect(
-        mut config: tokio_postgres::Config,
+        mut connect: WriterConnect,
         options: &PgOptions,
         channel: String,
     ) -> Result<Writer> {
+        let config = &mut connect.config;
         let settings = session_options(
             config.get_options(),
             options.schema.as_deref(),
@@ -164,7 +161,7 @@ impl Writer {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         Ok(Writer {
-            db: Db::open(config, channel).await?,
+            db: Db::open(connect, channel).await?,
             tip_seq: u64::MAX,
             tip_hash: GENESIS_PREV_HASH,
             versions: HashMap::new(),
@@ -577,16 +574,14 @@ impl Writer {
     }
 }
 
-/// The `options` the writer's session starts with: the URL's own, then the schema's
-/// search path, then `synchronous_commit=off` for [`Durability::Normal`].
-/// The query parameters tokio-postgres reads from a URL (it refuses any other).
+/// The query parameters tokio-postgres reads from a URL (it refuses any other), but for
+/// `sslmode`, which [`TlsSettings`] reads instead (tokio-postgres has no `verify-*`).
 const WRITER_PARAMS: &[&str] = &[
     "user",
     "password",
     "dbname",
     "options",
     "application_name",
-    "sslmode",
     "sslnegotiation",
     "host",
     "hostaddr",
@@ -602,31 +597,62 @@ const WRITER_PARAMS: &[&str] = &[
     "load_balance_hosts",
 ];
 
+/// How the writer connects: tokio-postgres's settings and the TLS the URL asks for.
+#[derive(Clone)]
+pub(crate) struct WriterConnect {
+    pub config: tokio_postgres::Config,
+    pub tls: TlsSettings,
+}
+
+impl WriterConnect {
+    /// Opens a connection and runs it on its own task, which logs how it ended.
+    pub async fn open(&self) -> Result<Client> {
+        let (client, connection) = self.config.connect(self.tls.connector()?).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!(error = %e, "the PostgreSQL writer's connection failed");
+            }
+        });
+        Ok(client)
+    }
+}
+
 /// The writer's connection settings from the database URL the sqlx pool reads too
-/// (`pool`, as sqlx parsed it), so that both reach the same server as the same user:
-/// - the parameters only sqlx knows are translated (`ssl-mode`, `options[name]=value`)
-///   or left out (`statement-cache-capacity`, certificate paths; neither client here
-///   speaks TLS);
+/// (`pool`, as sqlx parsed it), so that both reach the same server as the same user,
+/// under the same TLS:
+/// - the parameters only sqlx knows are translated (`options[name]=value`) or left out
+///   (`statement-cache-capacity`);
+/// - `sslmode` (or `ssl-mode`, or `PGSSLMODE`) is taken as sqlx parsed it and
+///   `sslrootcert` (or `ssl-root-cert`, or `PGSSLROOTCERT`) is read by [`TlsSettings`];
+///   a client certificate is refused;
 /// - what the URL does not say is taken as sqlx takes it: user, host or socket, port and
 ///   database from `pool` (which has the `PG*` variables' values), the password from
 ///   `PGPASSWORD`. A password only in `~/.pgpass` reaches the pool alone.
 pub(crate) fn writer_config(
     url: &str,
     pool: &sqlx::postgres::PgConnectOptions,
-) -> Result<tokio_postgres::Config> {
+) -> Result<WriterConnect> {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let params: Vec<(&str, &str)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .collect();
+    let tls = TlsSettings::from_url(&params, pool.get_ssl_mode())?;
+    // Reads the root certificate file now, so that a bad one is named before the pool
+    // (whose driver would not name it) tries to connect.
+    tls.connector()?;
     let mut kept = Vec::new();
     let mut options = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for &(key, value) in &params {
         match key {
             "options" => options.push(value.to_owned()),
-            "ssl-mode" => kept.push(format!("sslmode={value}")),
-            k if WRITER_PARAMS.contains(&k) => kept.push(pair.to_owned()),
+            k if WRITER_PARAMS.contains(&k) => kept.push(format!("{key}={value}")),
             // sqlx's `options[name]=value`, as `-c name=value` (still percent-encoded).
             k if k.starts_with("options[") && k.ends_with(']') => {
                 options.push(format!("-c%20{}%3D{value}", &k[8..k.len() - 1]));
             }
+            "sslmode" | "ssl-mode" | "sslrootcert" | "ssl-root-cert" => {}
             k => tracing::debug!(
                 parameter = k,
                 "the PostgreSQL writer ignores this URL parameter"
@@ -644,6 +670,7 @@ pub(crate) fn writer_config(
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| StoreError::Invalid(format!("the database URL: {e}")))?;
+    config.ssl_mode(tls.ssl_mode());
     if config.get_user().is_none() {
         config.user(pool.get_username());
     }
@@ -666,9 +693,11 @@ pub(crate) fn writer_config(
     {
         config.dbname(db);
     }
-    Ok(config)
+    Ok(WriterConnect { config, tls })
 }
 
+/// The `options` the writer's session starts with: the URL's own, then the schema's
+/// search path, then `synchronous_commit=off` for [`Durability::Normal`].
 fn session_options(url: Option<&str>, schema: Option<&str>, durability: Durability) -> String {
     let mut options = url.unwrap_or_default().trim().to_owned();
     let mut set = |setting: &str| {
@@ -1209,7 +1238,12 @@ mod tests {
                    &ssl-mode=disable&options[search_path]=s1&connect_timeout=3\
                    &sslrootcert=/etc/ca.pem&options=-c%20work_mem%3D8MB";
         let pool = sqlx::postgres::PgConnectOptions::from_str(url).unwrap();
-        let c = writer_config(url, &pool).unwrap();
+        let w = writer_config(url, &pool).unwrap();
+        assert_eq!(
+            w.tls.root_cert.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        let c = w.config;
         assert_eq!(c.get_user(), Some("ann"));
         assert_eq!(c.get_password(), Some(&b"p@ss"[..]));
         assert_eq!(c.get_hosts(), [Host::Tcp("db.example".into())]);
@@ -1228,7 +1262,7 @@ mod tests {
             .port(6432)
             .username("svc")
             .database("ledger");
-        let c = writer_config("postgres://", &pool).unwrap();
+        let c = writer_config("postgres://", &pool).unwrap().config;
         assert_eq!(c.get_user(), Some("svc"));
         assert_eq!(c.get_hosts(), [Host::Tcp("10.1.2.3".into())]);
         assert_eq!(c.get_ports(), [6432]);

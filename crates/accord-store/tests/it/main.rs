@@ -7,3 +7,4 @@ mod nodes;
 mod projections;
 mod queue;
 mod support;
+mod tls;
