@@ -3,6 +3,7 @@
 //! [`write`]); work is claimed with `FOR UPDATE SKIP LOCKED`; the change feed is
 //! `LISTEN/NOTIFY`. Each node still runs one writer task with group commit.
 
+mod pgpass;
 mod queue;
 mod tls;
 mod write;

@@ -44,6 +44,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
+use super::pgpass;
 use super::tls::TlsSettings;
 use super::{PgOptions, WriteRequest};
 use crate::audit::NodeKey;
@@ -627,7 +628,7 @@ impl WriterConnect {
 ///   a client certificate is refused;
 /// - what the URL does not say is taken as sqlx takes it: user, host or socket, port and
 ///   database from `pool` (which has the `PG*` variables' values), the password from
-///   `PGPASSWORD`. A password only in `~/.pgpass` reaches the pool alone.
+///   `PGPASSWORD` or else the password file (`PGPASSFILE`, `~/.pgpass`).
 pub(crate) fn writer_config(
     url: &str,
     pool: &sqlx::postgres::PgConnectOptions,
@@ -674,11 +675,6 @@ pub(crate) fn writer_config(
     if config.get_user().is_none() {
         config.user(pool.get_username());
     }
-    if config.get_password().is_none()
-        && let Ok(password) = std::env::var("PGPASSWORD")
-    {
-        config.password(password);
-    }
     if config.get_hosts().is_empty() {
         match pool.get_socket() {
             Some(dir) => config.host_path(dir),
@@ -693,7 +689,30 @@ pub(crate) fn writer_config(
     {
         config.dbname(db);
     }
+    if config.get_password().is_none() {
+        if let Ok(password) = std::env::var("PGPASSWORD") {
+            config.password(password);
+        } else if let Some(password) = pgpass::password(&pgpass_lookup(&config)) {
+            config.password(password);
+        }
+    }
     Ok(WriterConnect { config, tls })
+}
+
+/// What the password file is searched for: the first host (`localhost` for a socket, as
+/// libpq), the first port, the database (the user's name when none is given), the user.
+fn pgpass_lookup(config: &tokio_postgres::Config) -> pgpass::Lookup<'_> {
+    use tokio_postgres::config::Host;
+    let user = config.get_user().unwrap_or_default();
+    pgpass::Lookup {
+        host: match config.get_hosts().first() {
+            Some(Host::Tcp(name)) => name,
+            _ => "localhost",
+        },
+        port: config.get_ports().first().copied().unwrap_or(5432),
+        database: config.get_dbname().unwrap_or(user),
+        user,
+    }
 }
 
 /// The `options` the writer's session starts with: the URL's own, then the schema's
