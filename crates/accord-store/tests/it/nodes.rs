@@ -1,8 +1,9 @@
 //! PostgreSQL nodes on one log. Each node's writer plans on its own cache of the tip,
 //! stream versions and used keys, and guesses when it can (a stream it has not seen is
 //! new, a key unused); these tests make every guess wrong in turn and check that the
-//! other node's appends are caught up with, not overwritten or duplicated, and that a
-//! node whose writer loses its connection appends again.
+//! other node's appends are caught up with, not overwritten or duplicated, that a
+//! node whose writer loses its connection appends again, and that concurrent callers
+//! share the writer's commits.
 
 use std::collections::HashMap;
 
@@ -321,4 +322,54 @@ async fn a_writer_that_cannot_reconnect_fails_appends_and_recovers() {
         .execute(format!("DROP DATABASE {db} WITH (FORCE)").as_str())
         .await
         .unwrap();
+}
+
+/// The number of transactions that wrote the schema's events: each row's `xmin`.
+async fn writing_transactions(s: &PgStore) -> i64 {
+    sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM events")
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+}
+
+/// Group commit on PostgreSQL: callers that append at once share transactions (one
+/// commit, one WAL flush, for many), while one caller appending in turn gets one
+/// transaction per append, so the count below tells the two apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_share_the_writers_commits() {
+    let Some(url) = url_or_skip("concurrent_callers_share_the_writers_commits") else {
+        return;
+    };
+    let schema = fresh_schema();
+    let a = node(&url, &schema).await;
+    for i in 0..20 {
+        a.append(Append::new(support::spend(1, i, 5)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(writing_transactions(&a).await, 20, "one caller in turn");
+
+    let callers = 200;
+    let tasks: Vec<_> = (0..callers)
+        .map(|i| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                a.append(Append::new(support::spend(2 + i % 10, 1_000 + i, 5)))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let shared = writing_transactions(&a).await - 20;
+    eprintln!("{callers} concurrent appends committed in {shared} transactions");
+    assert!(
+        shared <= callers as i64 / 4,
+        "{callers} concurrent appends took {shared} transactions: they were not grouped"
+    );
+    let report = a.verify(&VerifyOptions::default()).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.entries, 20 + callers);
+    drop_schema(&a, &schema).await;
 }
