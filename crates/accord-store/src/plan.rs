@@ -5,6 +5,10 @@
 
 use std::collections::HashMap;
 
+/// The writers' per-event maps (stream tips, idempotency keys): looked up several times
+/// per event, so hashed with foldhash (seeded per process) rather than SipHash.
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use accord_core::document::{InvoiceTally, MatchRecord};
 use accord_core::event::DocumentRef;
 use accord_core::negotiation::Party;
@@ -511,10 +515,10 @@ pub(crate) struct Plan<'a> {
     pub tip_hash: [u8; 32],
     /// Each stream's tip as the plan leaves it: one entry per stream, however many
     /// requests moved it.
-    moved: HashMap<&'a str, StreamTip>,
+    moved: Map<&'a str, StreamTip>,
     /// The results of the keys planned so far: a later command with the same key, in this
     /// request or a later one, is a replay.
-    planned_keys: HashMap<&'a str, Appended>,
+    planned_keys: Map<&'a str, Appended>,
     /// What [`Plan::add`] changed in `moved`, to put back if the request fails.
     undo: Vec<(&'a str, Option<StreamTip>)>,
     /// Scratch for one entry's canonical bytes.
@@ -543,7 +547,7 @@ pub(crate) trait StreamTips {
 }
 
 /// Versions only (PostgreSQL, which indexes streams rather than linking events).
-impl StreamTips for HashMap<String, u64> {
+impl StreamTips for Map<String, u64> {
     fn tip(&self, stream: &str) -> Option<StreamTip> {
         self.get(stream).map(|&version| StreamTip {
             version,
@@ -552,7 +556,7 @@ impl StreamTips for HashMap<String, u64> {
     }
 }
 
-impl StreamTips for HashMap<String, StreamTip> {
+impl StreamTips for Map<String, StreamTip> {
     fn tip(&self, stream: &str) -> Option<StreamTip> {
         self.get(stream).copied()
     }
@@ -565,7 +569,7 @@ pub(crate) struct Tip<'a> {
     /// no event); the plan's own moves take precedence.
     pub streams: &'a dyn StreamTips,
     /// Results of idempotency keys already in the store, for the commands' keys.
-    pub known_keys: &'a HashMap<String, Appended>,
+    pub known_keys: &'a Map<String, Appended>,
     pub signer: Option<(&'a NodeKey, u64)>,
 }
 
@@ -586,8 +590,8 @@ impl<'a> Plan<'a> {
             checkpoints: Vec::new(),
             tip_seq,
             tip_hash,
-            moved: HashMap::new(),
-            planned_keys: HashMap::new(),
+            moved: Map::default(),
+            planned_keys: Map::default(),
             undo: Vec::new(),
             buf: Vec::with_capacity(1024),
         }
@@ -803,10 +807,7 @@ mod tests {
     use crate::bench::move_event;
     use crate::model::ExpectedVersion;
 
-    fn tip<'a>(
-        streams: &'a HashMap<String, StreamTip>,
-        keys: &'a HashMap<String, Appended>,
-    ) -> Tip<'a> {
+    fn tip<'a>(streams: &'a Map<String, StreamTip>, keys: &'a Map<String, Appended>) -> Tip<'a> {
         Tip {
             streams,
             known_keys: keys,
@@ -831,7 +832,7 @@ mod tests {
             Append::new(b.clone()),
         ])
         .unwrap();
-        let (streams, keys) = (HashMap::new(), HashMap::new());
+        let (streams, keys) = (Map::default(), Map::default());
         let at = now_text();
 
         let mut with_failure = Plan::new(0, [0; 32]);
@@ -878,7 +879,7 @@ mod tests {
             Append::new(e.clone()).expect(s.clone(), ExpectedVersion::Exact(1)),
         ])
         .unwrap();
-        let (streams, keys) = (HashMap::new(), HashMap::new());
+        let (streams, keys) = (Map::default(), Map::default());
         let at = now_text();
         let mut plan = Plan::new(0, [0; 32]);
         let one = plan.add(&tip(&streams, &keys), &first, &at).unwrap();

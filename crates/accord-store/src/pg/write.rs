@@ -31,7 +31,6 @@
 //! `COMMIT` of an aborted transaction by rolling it back, so a failed flight leaves
 //! nothing behind.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -51,7 +50,7 @@ use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
 use crate::model::{Appended, Durability, ExpectedVersion};
-use crate::plan::{self, Plan, PreparedCommand, ProjOp, Tip};
+use crate::plan::{self, Map, Plan, PreparedCommand, ProjOp, Tip};
 use crate::read;
 
 const MAX_CACHED_STREAMS: usize = 500_000;
@@ -77,7 +76,7 @@ pub(crate) struct Writer {
     db: Db,
     tip_seq: u64,
     tip_hash: [u8; 32],
-    versions: HashMap<String, u64>,
+    versions: Map<String, u64>,
     signer: Option<NodeKey>,
     checkpoint_every: u64,
     max_group_events: usize,
@@ -85,7 +84,7 @@ pub(crate) struct Writer {
     careful_for: u32,
     /// What the keys this writer committed recorded, so that a retry is answered as a
     /// replay without a round trip to find out. A committed key never changes.
-    keys: HashMap<String, Appended>,
+    keys: Map<String, Appended>,
     /// When the writer may try to reconnect again, after failing to.
     reconnect: Backoff,
 }
@@ -165,12 +164,12 @@ impl Writer {
             db: Db::open(connect, channel).await?,
             tip_seq: u64::MAX,
             tip_hash: GENESIS_PREV_HASH,
-            versions: HashMap::new(),
+            versions: Map::default(),
             signer: options.signing_key.clone(),
             checkpoint_every: options.checkpoint_every,
             max_group_events: options.max_group_events.max(1),
             careful_for: 0,
-            keys: HashMap::new(),
+            keys: Map::default(),
             reconnect: Backoff::default(),
         })
     }
@@ -319,7 +318,7 @@ impl Writer {
     }
 
     /// The log as this writer sees it, for planning.
-    fn tip<'a>(&'a self, known_keys: &'a HashMap<String, Appended>) -> Tip<'a> {
+    fn tip<'a>(&'a self, known_keys: &'a Map<String, Appended>) -> Tip<'a> {
         Tip {
             streams: &self.versions,
             known_keys,
@@ -429,7 +428,7 @@ impl Writer {
         &mut self,
         streams: &[String],
         keys: &[String],
-    ) -> Result<HashMap<String, Appended>> {
+    ) -> Result<Map<String, Appended>> {
         let missing = self.uncached(streams);
         let c = &self.db.client;
         let (begun, tip, found) = join3(
@@ -758,8 +757,8 @@ async fn lookup(
     Ok((versions?, known?))
 }
 
-fn known_keys(rows: &[Row]) -> Result<HashMap<String, Appended>> {
-    let mut known = HashMap::with_capacity(rows.len());
+fn known_keys(rows: &[Row]) -> Result<Map<String, Appended>> {
+    let mut known = Map::with_capacity_and_hasher(rows.len(), Default::default());
     for r in rows {
         known.insert(
             r.try_get::<_, String>(0)?,

@@ -18,7 +18,6 @@
 //! to the same file takes our next seq, so our insert fails on the `seq` key; the writer
 //! then reloads the tip, forgets the cached stream versions and tries once more.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -36,7 +35,7 @@ use crate::audit::NodeKey;
 use crate::chain::GENESIS_PREV_HASH;
 use crate::error::{Result, StoreError};
 use crate::model::{Appended, Change};
-use crate::plan::{self, Plan, PreparedCommand, ProjOp, StreamTip, Tip, TipMove};
+use crate::plan::{self, Map, Plan, PreparedCommand, ProjOp, StreamTip, Tip, TipMove};
 use crate::read;
 
 /// Stream tips cached at most; past this the cache is cleared (it bounds memory when
@@ -51,7 +50,7 @@ pub(crate) struct Writer {
     tip_seq: u64,
     tip_hash: [u8; 32],
     /// The version and last event of streams appended to or read, as in `streams`.
-    streams: HashMap<String, StreamTip>,
+    streams: Map<String, StreamTip>,
     signer: Option<NodeKey>,
     checkpoint_every: u64,
     /// The WAL checkpointer, told about each commit.
@@ -71,7 +70,7 @@ impl Writer {
             conn,
             tip_seq: 0,
             tip_hash: GENESIS_PREV_HASH,
-            streams: HashMap::new(),
+            streams: Map::default(),
             signer: options.signing_key.clone(),
             checkpoint_every: options.checkpoint_every,
             nudge,
@@ -398,8 +397,8 @@ impl Writer {
 
     /// The stored results of the commands' keys (a key planned earlier in the same group
     /// is the plan's to find).
-    fn load_keys(&self, commands: &[PreparedCommand]) -> Result<HashMap<String, Appended>> {
-        let mut known = HashMap::new();
+    fn load_keys(&self, commands: &[PreparedCommand]) -> Result<Map<String, Appended>> {
+        let mut known = Map::default();
         let mut keys = commands.iter().filter_map(|c| c.key.as_deref()).peekable();
         if keys.peek().is_none() {
             return Ok(known);
