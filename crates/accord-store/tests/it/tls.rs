@@ -118,7 +118,11 @@ async fn a_store_checks_the_servers_name_with_verify_full() {
     }
     let root = format!("sslmode=verify-full&sslrootcert={cert}");
     // The certificate names `localhost`, not the address.
-    let by_address = PgStore::connect(&with(&url, &root), PgOptions::default()).await;
+    let in_a_schema = PgOptions {
+        schema: Some(fresh_schema()),
+        ..PgOptions::default()
+    };
+    let by_address = PgStore::connect(&with(&url, &root), in_a_schema).await;
     let e = by_address.err().expect("refused").to_string();
     assert!(e.to_lowercase().contains("certificate"), "{e}");
     let by_name = url.replace("@127.0.0.1:", "@localhost:");
