@@ -426,6 +426,15 @@ impl AnyStore {
             AnyStore::Pg(_) => "postgres",
         }
     }
+
+    /// The backend and, on PostgreSQL, how the connection is secured: `sqlite`,
+    /// `postgres, TLSv1.3 (TLS_AES_256_GCM_SHA384)` or `postgres, unencrypted`.
+    pub async fn describe(&self) -> Result<String> {
+        match self {
+            AnyStore::Sqlite(_) => Ok("sqlite".to_owned()),
+            AnyStore::Pg(s) => Ok(format!("postgres, {}", s.transport().await?)),
+        }
+    }
 }
 
 macro_rules! delegate {

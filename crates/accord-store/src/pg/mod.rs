@@ -132,6 +132,22 @@ impl PgStore {
         &self.inner.pool
     }
 
+    /// How a pool session reaches the server, as the server sees it: `TLSv1.3
+    /// (TLS_AES_256_GCM_SHA384)`, or `unencrypted`. The writer's session follows the same
+    /// `sslmode` (`pg/tls.rs`).
+    pub async fn transport(&self) -> Result<String> {
+        let (ssl, version, cipher): (bool, Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        )
+        .fetch_one(&self.inner.pool)
+        .await?;
+        Ok(match (ssl, version, cipher) {
+            (true, Some(v), Some(c)) => format!("{v} ({c})"),
+            (true, _, _) => "TLS".to_owned(),
+            (false, _, _) => "unencrypted".to_owned(),
+        })
+    }
+
     pub(crate) async fn submit(&self, commands: Vec<Append>) -> Result<Vec<Appended>> {
         let commands = plan::prepare(commands)?;
         let events = commands.iter().map(|c| c.events.len()).sum();

@@ -16,7 +16,7 @@ pub async fn print(node: &Node) -> anyhow::Result<ExitCode> {
     let counts = node.store.counts().await?;
     let checkpoints = node.store.audit_checkpoints().await?;
     println!("data dir        {}", node.dir.root.display());
-    println!("backend         {}", node.store.backend());
+    println!("backend         {}", node.store.describe().await?);
     println!("node key        {}", node.key.fingerprint());
     println!("reporting       {}", node.config.reporting_currency);
     println!(

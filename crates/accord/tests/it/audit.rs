@@ -105,7 +105,16 @@ async fn postgres_backend_runs_the_same_job() {
     let mut a = Accord::new();
     a.database_url = Some(url);
     let out = a.ok(&["quickstart", examples().to_str().unwrap()]);
-    assert!(out.contains("backend         postgres"), "{out}");
+    // The URL leaves `sslmode` at `prefer`: encrypted wherever the server offers TLS.
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let transport = if ssl == "on" { "TLS" } else { "unencrypted" };
+    assert!(
+        out.contains(&format!("backend         postgres, {transport}")),
+        "{out}"
+    );
     assert!(out.contains("audit log OK: 14 entries"), "{out}");
     let again = a.ok(&["quickstart", examples().to_str().unwrap()]);
     assert!(again.contains("5 unchanged"), "{again}");
