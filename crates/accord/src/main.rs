@@ -14,6 +14,7 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 use crate::cli::{Cli, LogFormat};
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     init_logging(cli.global.log_format, cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -33,6 +34,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `accord status | head -3`: once the reader has gone, printing fails with a broken pipe
+/// and `println!` panics. Standard tools are killed by `SIGPIPE` there and say nothing, so
+/// this one exits the same way, with status 141 (128 + `SIGPIPE`); any other panic is
+/// reported as before. (Putting `SIGPIPE` back to its default would take `unsafe`, and
+/// would apply to `accord serve`'s sockets too.)
+fn quiet_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {

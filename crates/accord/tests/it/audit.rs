@@ -79,6 +79,27 @@ fn json_logs_and_help_are_available() {
     assert!(out.status.success());
 }
 
+/// Output piped into a reader that has gone (`accord status | head -1`) ends the command
+/// quietly with 141, as `SIGPIPE` ends other tools, instead of a panic on stderr.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let a = Accord::new();
+    a.ok(&["init"]);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("--data-dir")
+        .arg(a.data_dir())
+        .arg("status")
+        .env_remove("ACCORD_DATABASE_URL")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
 /// The same commands on PostgreSQL, in a database of their own.
 #[tokio::test]
 async fn postgres_backend_runs_the_same_job() {
