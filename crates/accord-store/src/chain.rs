@@ -141,7 +141,7 @@ fn write_value(buf: &mut Vec<u8>, v: &serde_json::Value) -> serde_json::Result<(
 /// the short forms `\b \t \n \f \r`, other control characters as `\u00xx` in lowercase
 /// hex, and everything else as literal UTF-8.
 pub(crate) fn write_str(buf: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(s.as_bytes()) {
         buf.push(b'"');
         buf.extend_from_slice(s.as_bytes());
         buf.push(b'"');
@@ -149,6 +149,49 @@ pub(crate) fn write_str(buf: &mut Vec<u8>, s: &str) {
         // INVARIANT: writing a `str` into a `Vec` cannot fail.
         serde_json::to_writer(&mut *buf, s).expect("string serialises");
     }
+}
+
+/// Whether `bytes` holds a byte that a JSON string must escape: a control character
+/// (below 0x20), `"` or `\\`.
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
+    any_word(bytes, escape_in_word)
+}
+
+/// Whether `bytes` is ASCII with nothing to escape: written as it is, and ordered by its
+/// bytes as by its UTF-16 code units.
+pub(crate) fn is_plain_ascii(bytes: &[u8]) -> bool {
+    !any_word(bytes, |x| x & HIGHS != 0 || escape_in_word(x))
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether one of the eight bytes of `x` needs escaping. A word has a byte below `n` (for
+/// `n` ≤ 0x80) exactly when `(x - n·ONES) & !x & HIGHS` is non-zero, and a byte equal to
+/// `c` when `x ^ c·ONES` has a byte below 1.
+fn escape_in_word(x: u64) -> bool {
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS != 0;
+    below(x, 0x20)
+        || below(x ^ (ONES * u64::from(b'"')), 1)
+        || below(x ^ (ONES * u64::from(b'\\')), 1)
+}
+
+/// `test` on `bytes` eight at a time; the last word is padded with spaces, which no test
+/// here flags, so a short key is one word.
+fn any_word(bytes: &[u8], test: impl Fn(u64) -> bool) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        if test(u64::from_le_bytes(word.try_into().expect("eight bytes"))) {
+            return true;
+        }
+    }
+    let tail = words.remainder();
+    if tail.is_empty() {
+        return false;
+    }
+    let mut last = [b' '; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    test(u64::from_le_bytes(last))
 }
 
 pub(crate) fn write_u64(buf: &mut Vec<u8>, n: u64) {
@@ -602,6 +645,58 @@ mod tests {
                 }
             }
             let v = Pairs(outer.into_iter().map(|(k, inner)| (k, Pairs(inner))).collect());
+            let direct = canonical_json(&v).unwrap();
+            prop_assert_eq!(&direct, &canonical_json_via_value(&v).unwrap());
+            let value = serde_json::to_value(&v).unwrap();
+            prop_assert_eq!(&direct, &serde_json_canonicalizer::to_string(&value).unwrap());
+        }
+    }
+
+    proptest! {
+        /// The word-at-a-time tests agree with byte-at-a-time ones at every length and
+        /// position: plain ASCII, then each of the 256 byte values in turn
+        /// put at one place (so that each must be found on its own, in a word or in the
+        /// tail).
+        #[test]
+        fn word_tests_match_byte_by_byte_checks(
+            mut bytes in proptest::collection::vec(
+                (0x20_u8..0x7f).prop_filter("no escape", |b| *b != b'"' && *b != b'\\'),
+                1..40,
+            ),
+            at in any::<proptest::sample::Index>(),
+        ) {
+            prop_assert!(is_plain_ascii(&bytes));
+            let i = at.index(bytes.len());
+            for b in 0..=u8::MAX {
+                bytes[i] = b;
+                let naive = b < 0x20 || b == b'"' || b == b'\\';
+                prop_assert_eq!(needs_escape(&bytes), naive, "byte {:#04x} at {} of {}", b, i, bytes.len());
+                let plain = bytes.iter().all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\');
+                prop_assert_eq!(is_plain_ascii(&bytes), plain, "byte {:#04x} at {} of {}", b, i, bytes.len());
+            }
+        }
+    }
+
+    proptest! {
+        /// Plain keys longer than the 8 bytes a sort compares first, sharing those bytes
+        /// and repeated: the order falls to the whole key, and the last of equal keys
+        /// still wins.
+        #[test]
+        fn long_keys_sharing_a_prefix_sort_by_the_whole_key(
+            pairs in proptest::collection::vec(("[ab]{6,12}", any::<i8>()), 0..12),
+        ) {
+            struct Pairs(Vec<(String, i8)>);
+            impl Serialize for Pairs {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    use serde::ser::SerializeMap;
+                    let mut m = s.serialize_map(None)?;
+                    for (k, v) in &self.0 {
+                        m.serialize_entry(k, v)?;
+                    }
+                    m.end()
+                }
+            }
+            let v = Pairs(pairs);
             let direct = canonical_json(&v).unwrap();
             prop_assert_eq!(&direct, &canonical_json_via_value(&v).unwrap());
             let value = serde_json::to_value(&v).unwrap();
