@@ -222,6 +222,26 @@ impl<'a> Object<'a> {
     }
 }
 
+/// `fmt::Write` into the output buffer (UTF-8, as `String` writes it).
+struct Utf8Out<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Utf8Out<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+
+    fn write_char(&mut self, c: char) -> std::fmt::Result {
+        match u8::try_from(c) {
+            Ok(b) if b.is_ascii() => self.0.push(b),
+            _ => self
+                .0
+                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+        Ok(())
+    }
+}
+
 /// INVARIANT: keys are copied from `str`s, so their bytes are UTF-8.
 fn utf8(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
@@ -290,6 +310,25 @@ impl<'a> ser::Serializer for &'a mut Writer {
     }
     fn serialize_str(self, v: &str) -> Result<()> {
         write_str(&mut self.out, v);
+        Ok(())
+    }
+    /// What serde's default does (`serialize_str(&value.to_string())`) without the
+    /// `String`: the text is formatted straight into the output and escaped afterwards
+    /// in the rare case it needs it. Timestamps come this way, one or more per event.
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<()> {
+        use std::fmt::Write as _;
+        let quote = self.out.len();
+        self.out.push(b'"');
+        write!(Utf8Out(&mut self.out), "{value}")
+            .map_err(|_| CanonError::Msg("a value's Display failed".into()))?;
+        if needs_escape(&self.out[quote + 1..]) {
+            let text = self.out.split_off(quote + 1);
+            self.out.truncate(quote);
+            // INVARIANT: only `str`s and `char`s were written, so the bytes are UTF-8.
+            write_str(&mut self.out, utf8(&text));
+        } else {
+            self.out.push(b'"');
+        }
         Ok(())
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<()> {

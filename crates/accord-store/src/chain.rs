@@ -678,6 +678,25 @@ mod tests {
     }
 
     proptest! {
+        /// A value serialised through `collect_str` (its `Display`), as timestamps are:
+        /// the direct writer formats it in place and escapes it as the `Value` path does.
+        #[test]
+        fn displayed_values_match_the_value_path(
+            text in "\\PC{0,12}|[\\x00-\\x1f\"\\\\\u{7f}\u{e9}\u{1F600}a-z]{0,8}",
+        ) {
+            struct Shown(String);
+            impl Serialize for Shown {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.collect_str(&self.0)
+                }
+            }
+            let v = (Shown(text), chrono::DateTime::from_timestamp(1_790_000_123, 456_000).unwrap());
+            let direct = crate::canonical::Writer::new().write(&v).unwrap();
+            prop_assert_eq!(direct, canonical_json_via_value(&v).unwrap());
+        }
+    }
+
+    proptest! {
         /// Plain keys longer than the 8 bytes a sort compares first, sharing those bytes
         /// and repeated: the order falls to the whole key, and the last of equal keys
         /// still wins.
