@@ -469,6 +469,20 @@ mod tests {
 
     use super::*;
 
+    /// A map written entry by entry in the order given, repeated keys and all.
+    struct Pairs<K, V>(Vec<(K, V)>);
+
+    impl<K: Serialize, V: Serialize> Serialize for Pairs<K, V> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(None)?;
+            for (k, v) in &self.0 {
+                m.serialize_entry(k, v)?;
+            }
+            m.end()
+        }
+    }
+
     fn json_value() -> impl Strategy<Value = serde_json::Value> {
         use serde_json::Value;
         let leaf = prop_oneof![
@@ -573,17 +587,6 @@ mod tests {
         );
         // A repeated key: the last one wins, as in a `Value` map.
         let dup = vec![("k", 1), ("a", 2), ("k", 3)];
-        struct Pairs(Vec<(&'static str, i32)>);
-        impl Serialize for Pairs {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                use serde::ser::SerializeMap;
-                let mut m = s.serialize_map(None)?;
-                for (k, v) in &self.0 {
-                    m.serialize_entry(k, v)?;
-                }
-                m.end()
-            }
-        }
         assert_eq!(canonical_json(&Pairs(dup)).unwrap(), r#"{"a":2,"k":3}"#);
         // A float as a key takes serde_json's formatting, through the fallback.
         struct FloatKey;
@@ -633,17 +636,6 @@ mod tests {
                 0..7,
             )
         ) {
-            struct Pairs<K, V>(Vec<(K, V)>);
-            impl<K: Serialize, V: Serialize> Serialize for Pairs<K, V> {
-                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                    use serde::ser::SerializeMap;
-                    let mut m = s.serialize_map(None)?;
-                    for (k, v) in &self.0 {
-                        m.serialize_entry(k, v)?;
-                    }
-                    m.end()
-                }
-            }
             let v = Pairs(outer.into_iter().map(|(k, inner)| (k, Pairs(inner))).collect());
             let direct = canonical_json(&v).unwrap();
             prop_assert_eq!(&direct, &canonical_json_via_value(&v).unwrap());
@@ -704,17 +696,6 @@ mod tests {
         fn long_keys_sharing_a_prefix_sort_by_the_whole_key(
             pairs in proptest::collection::vec(("[ab]{6,12}", any::<i8>()), 0..12),
         ) {
-            struct Pairs(Vec<(String, i8)>);
-            impl Serialize for Pairs {
-                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                    use serde::ser::SerializeMap;
-                    let mut m = s.serialize_map(None)?;
-                    for (k, v) in &self.0 {
-                        m.serialize_entry(k, v)?;
-                    }
-                    m.end()
-                }
-            }
             let v = Pairs(pairs);
             let direct = canonical_json(&v).unwrap();
             prop_assert_eq!(&direct, &canonical_json_via_value(&v).unwrap());
