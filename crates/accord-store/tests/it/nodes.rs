@@ -373,3 +373,105 @@ async fn concurrent_callers_share_the_writers_commits() {
     assert_eq!(report.entries, 20 + callers);
     drop_schema(&a, &schema).await;
 }
+
+/// A TCP proxy in front of the test server that counts the connections it is asked for
+/// and, while `refusing`, closes each at once (as a server that is down would).
+struct Proxy {
+    port: u16,
+    attempts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    refusing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    async fn start(server: std::net::SocketAddr) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = Proxy {
+            port,
+            attempts: Default::default(),
+            refusing: Default::default(),
+        };
+        let (attempts, refusing) = (proxy.attempts.clone(), proxy.refusing.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                if refusing.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut upstream) = tokio::net::TcpStream::connect(server).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        });
+        proxy
+    }
+}
+
+/// While the server cannot be reached, the writer does not try again on every append: it
+/// waits 100 ms, then 200, 400, … between attempts, and appends in between fail without
+/// a connection attempt. Counted at a proxy in front of the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_backs_off_between_reconnect_attempts() {
+    use std::sync::atomic::Ordering;
+    let Some(url) = url_or_skip("a_writer_backs_off_between_reconnect_attempts") else {
+        return;
+    };
+    let Some(rest) = url.strip_prefix("postgres://postgres@127.0.0.1:5432/") else {
+        eprintln!(
+            "SKIPPED: the backoff test needs a test URL of postgres://postgres@127.0.0.1:5432/…"
+        );
+        return;
+    };
+    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let proxied = format!("postgres://postgres@127.0.0.1:{}/{rest}", proxy.port);
+    let schema = fresh_schema();
+    let a = node(&proxied, &schema).await;
+    a.append(Append::new(support::spend(1, 1, 5)))
+        .await
+        .unwrap();
+
+    // The server goes away for the writer: new connections are closed at once, and its
+    // session is ended (its pool and change feed keep theirs).
+    proxy.refusing.store(true, Ordering::SeqCst);
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(format!("accord-writer accord_events_{schema}"))
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(terminated, [true]);
+    let before = proxy.attempts.load(Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let mut failed = 0;
+    while started.elapsed() < std::time::Duration::from_millis(1_500) {
+        if a.append(Append::new(support::spend(1, 2, 5)))
+            .await
+            .is_err()
+        {
+            failed += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let attempts = proxy.attempts.load(Ordering::SeqCst) - before;
+    eprintln!("{failed} failed appends in 1.5 s made {attempts} connection attempts");
+    // Without the wait, every failed append would have tried (~100 here); with it, an
+    // attempt at once, then after 100, 200, 400 and 800 ms: five at most in 1.5 s.
+    assert!(failed >= 50, "{failed} appends failed");
+    assert!(
+        (1..=6).contains(&attempts),
+        "{attempts} connection attempts for {failed} failed appends"
+    );
+
+    proxy.refusing.store(false, Ordering::SeqCst);
+    let r = second_spend_once_reconnected(&a, 60, 100).await;
+    assert_eq!((r.first_seq, r.stream_version), (2, 2));
+    admin
+        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+        .await
+        .unwrap();
+}
