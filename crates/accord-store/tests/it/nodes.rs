@@ -2,8 +2,8 @@
 //! stream versions and used keys, and guesses when it can (a stream it has not seen is
 //! new, a key unused); these tests make every guess wrong in turn and check that the
 //! other node's appends are caught up with, not overwritten or duplicated, that a
-//! node whose writer loses its connection appends again, and that concurrent callers
-//! share the writer's commits.
+//! node whose writer loses its connection appends again (backing off while the server is
+//! away), and that concurrent callers share the writer's commits.
 
 use std::collections::HashMap;
 
