@@ -77,8 +77,8 @@ impl TlsSettings {
     }
 
     /// The connector that checks the server's certificate as the mode says. Reads the
-    /// system's roots and the root certificate file, so it is built once per connection
-    /// attempt, not per statement.
+    /// system's roots or the root certificate file, so the writer builds it once, when
+    /// it reads the URL, and clones it for each connection.
     pub fn connector(&self) -> Result<MakeRustlsConnect> {
         // ring, as sqlx's `tls-rustls-ring-*` uses: rustls 0.23.48 deprecates it for
         // lacking post-quantum key exchange; aws-lc-rs has that, at the cost of a C

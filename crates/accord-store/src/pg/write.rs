@@ -42,6 +42,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::pgpass;
 use super::tls::TlsSettings;
@@ -601,13 +602,18 @@ const WRITER_PARAMS: &[&str] = &[
 #[derive(Clone)]
 pub(crate) struct WriterConnect {
     pub config: tokio_postgres::Config,
+    /// What the URL asks of TLS, kept for the tests to check.
+    #[cfg(test)]
     pub tls: TlsSettings,
+    /// Built once from the URL's TLS settings (it reads the root certificates), and
+    /// cloned for every (re)connection.
+    connector: MakeRustlsConnect,
 }
 
 impl WriterConnect {
     /// Opens a connection and runs it on its own task, which logs how it ended.
     pub async fn open(&self) -> Result<Client> {
-        let (client, connection) = self.config.connect(self.tls.connector()?).await?;
+        let (client, connection) = self.config.connect(self.connector.clone()).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::error!(error = %e, "the PostgreSQL writer's connection failed");
@@ -639,9 +645,9 @@ pub(crate) fn writer_config(
         .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
         .collect();
     let tls = TlsSettings::from_url(&params, pool.get_ssl_mode())?;
-    // Reads the root certificate file now, so that a bad one is named before the pool
+    // Reads the root certificates now, so that a bad file is named before the pool
     // (whose driver would not name it) tries to connect.
-    tls.connector()?;
+    let connector = tls.connector()?;
     let mut kept = Vec::new();
     let mut options = Vec::new();
     for &(key, value) in &params {
@@ -695,7 +701,12 @@ pub(crate) fn writer_config(
             config.password(password);
         }
     }
-    Ok(WriterConnect { config, tls })
+    Ok(WriterConnect {
+        config,
+        #[cfg(test)]
+        tls,
+        connector,
+    })
 }
 
 /// What the password file is searched for: the first host (`localhost` for a socket, as

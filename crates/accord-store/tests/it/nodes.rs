@@ -49,6 +49,18 @@ async fn second_spend_once_reconnected(store: &PgStore, tries: u32, pause_ms: u6
     panic!("the writer never reconnected");
 }
 
+/// Ends the session of the writer appending in `schema` (named `accord-writer
+/// accord_events_{schema}`), as a server restart would; one `true` per session ended.
+async fn end_writer_session(pool: &sqlx::PgPool, schema: &str) -> Vec<bool> {
+    sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(format!("accord-writer accord_events_{schema}"))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 fn url_or_skip(test: &str) -> Option<String> {
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => Some(url),
@@ -224,15 +236,8 @@ async fn a_writer_whose_connection_is_lost_connects_again() {
     a.append(Append::new(support::spend(1, 1, 5)))
         .await
         .unwrap();
-    let name = format!("accord-writer accord_events_{schema}");
-    let terminated: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-    )
-    .bind(&name)
-    .fetch_all(a.pool())
-    .await
-    .unwrap();
-    assert_eq!(terminated, [true], "one writer session named `{name}`");
+    let terminated = end_writer_session(a.pool(), &schema).await;
+    assert_eq!(terminated, [true], "one writer session for `{schema}`");
     // An append racing the connection's end may fail (it is not resent: whether its
     // commit landed would be unknown); a later one reconnects.
     let r = second_spend_once_reconnected(&a, 20, 50).await;
@@ -437,13 +442,7 @@ async fn a_writer_backs_off_between_reconnect_attempts() {
     // session is ended (its pool and change feed keep theirs).
     proxy.refusing.store(true, Ordering::SeqCst);
     let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    let terminated: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-    )
-    .bind(format!("accord-writer accord_events_{schema}"))
-    .fetch_all(&admin)
-    .await
-    .unwrap();
+    let terminated = end_writer_session(&admin, &schema).await;
     assert_eq!(terminated, [true]);
     let before = proxy.attempts.load(Ordering::SeqCst);
     let started = std::time::Instant::now();

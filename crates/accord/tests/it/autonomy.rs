@@ -31,10 +31,7 @@ L-3,S-3,2026-03-02,office-supplies,PAPER,A4 paper (box),120,504.00,EUR
 async fn the_logged_autonomy_decides_awards() {
     let a = Accord::new();
     a.ok(&["init"]);
-    let config = a.data_dir().join("accord.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[users.cleo]\nroles = [\"category_manager\"]\n");
-    std::fs::write(config, text).unwrap();
+    a.add_config("\n[users.cleo]\nroles = [\"category_manager\"]\n");
     a.ok(&["import", "suppliers", &a.file("suppliers.csv", SUPPLIERS)]);
     a.ok(&["import", "spend", &a.file("spend.csv", SPEND)]);
 

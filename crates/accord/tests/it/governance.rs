@@ -25,10 +25,7 @@ roles = ["admin"]
 
 fn setup(a: &Accord) {
     a.ok(&["init"]);
-    let config = a.data_dir().join("accord.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(USERS);
-    std::fs::write(config, text).unwrap();
+    a.add_config(USERS);
 }
 
 /// Opens a request as `rita` and returns its id.

@@ -150,11 +150,8 @@ async fn tolerances_from_accord_toml_then_payments_from_the_cli() {
 
     let a = Accord::new();
     a.ok(&["init"]);
-    let config_file = a.data_dir().join("accord.toml");
-    let mut config = std::fs::read_to_string(&config_file).unwrap();
-    config.push_str("\n[users.cleo]\nroles = [\"admin\"]\n[users.tess]\nroles = [\"treasurer\"]\n");
-    config.push_str("\n[matching.categories.office]\nprice = \"5%\"\n");
-    std::fs::write(&config_file, config).unwrap();
+    a.add_config("\n[users.cleo]\nroles = [\"admin\"]\n[users.tess]\nroles = [\"treasurer\"]\n");
+    a.add_config("\n[matching.categories.office]\nprice = \"5%\"\n");
     let suppliers = a.file(
         "suppliers.csv",
         "supplier_ref,name,region,size_class\nS1,Acme,FR,micro\n",

@@ -70,6 +70,14 @@ impl Accord {
         path.display().to_string()
     }
 
+    /// Appends `toml` to the data dir's `accord.toml` (written by `init`).
+    pub fn add_config(&self, toml: &str) {
+        let path = self.data_dir().join("accord.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(toml);
+        std::fs::write(path, text).unwrap();
+    }
+
     /// The `audit log` line of `accord status`: entry count.
     pub fn entries(&self) -> u64 {
         let status = self.ok(&["status"]);

@@ -288,10 +288,7 @@ pub async fn check_negotiations(store: &AnyStore, ids: &[NegotiationId], report:
 async fn the_logged_kill_switch_holds_negotiations() {
     let a = Accord::new();
     a.ok(&["init"]);
-    let config = a.data_dir().join("accord.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[users.ada]\nroles = [\"admin\"]\n");
-    std::fs::write(config, text).unwrap();
+    a.add_config("\n[users.ada]\nroles = [\"admin\"]\n");
     let enterprise = Enterprise::generate(
         &EnterpriseConfig {
             suppliers: 10,
