@@ -19,21 +19,14 @@ macro_rules! typed_id {
                 Self(Uuid::now_v7())
             }
 
-            /// A UUID v7 for a given instant and random bits, for deterministic replay.
+            /// A UUID v7 for a given instant and random bits, for deterministic replay:
+            /// the 48-bit millisecond timestamp, then the low 74 bits of `random` around
+            /// the version and variant bits. Pure: it draws no entropy.
             pub fn from_parts(unix_millis: u64, random: u128) -> Self {
-                let ts = uuid::Timestamp::from_unix(
-                    uuid::NoContext,
-                    unix_millis / 1000,
-                    ((unix_millis % 1000) * 1_000_000) as u32,
-                );
-                let mut bytes = *Uuid::new_v7(ts).as_bytes();
-                // Keep the 48-bit timestamp and version/variant bits; fill the rest.
                 let r = random.to_be_bytes();
-                bytes[6] = (bytes[6] & 0xF0) | (r[6] & 0x0F);
-                bytes[7] = r[7];
-                bytes[8] = (bytes[8] & 0xC0) | (r[8] & 0x3F);
-                bytes[9..16].copy_from_slice(&r[9..16]);
-                Self(Uuid::from_bytes(bytes))
+                let mut tail = [0u8; 10];
+                tail.copy_from_slice(&r[6..]);
+                Self(uuid::Builder::from_unix_timestamp_millis(unix_millis, &tail).into_uuid())
             }
 
             pub fn parse(s: &str) -> Result<Self, uuid::Error> {
@@ -102,5 +95,19 @@ mod tests {
         assert_eq!(c.0.get_version_num(), 7);
         assert_eq!(c, SupplierId::from_parts(1_700_000_000_123, 42));
         assert_eq!(SupplierId::parse(&c.to_string()).unwrap(), c);
+    }
+
+    /// Ids already in logs and fixtures were built from these parts; they must not change.
+    #[test]
+    fn ids_from_parts_keep_their_layout() {
+        let id =
+            SupplierId::from_parts(1_700_000_000_123, 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(id.to_string(), "018bcfe5-687b-7def-8123-456789abcdef");
+        let (secs, nanos) = id.0.get_timestamp().expect("a v7 timestamp").to_unix();
+        assert_eq!((secs, nanos), (1_700_000_000, 123_000_000));
+        assert_eq!(
+            NegotiationId::from_parts(1_790_000_000_000, 999).to_string(),
+            "01a0c450-6c00-7000-8000-0000000003e7"
+        );
     }
 }
