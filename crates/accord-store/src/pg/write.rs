@@ -6,9 +6,14 @@
 //! together go out back to back and are answered in order. A group therefore costs one
 //! or two round trips however many rows it writes. When the writer knows the tip, it plans
 //! on its cache, taking a stream it has not cached as new and a key it did not commit
-//! itself as unused, and sends
-//! `BEGIN`, the tip update (which takes the tip's lock), every row, the notification and
-//! `COMMIT` as one [`Flight`]; the database's unique keys refuse a wrong guess (the first
+//! itself as unused, and sends the tip update (which takes the tip's lock), every row and
+//! the notification in one round trip: as one statement outside a transaction, which
+//! PostgreSQL commits on its own ([`Parts`]: data-modifying `WITH` queries, one per
+//! table), or, when a group writes a table twice or writes what another of its rows
+//! reads, as `BEGIN`, a statement per table and `COMMIT` in one [`Flight`]. One statement
+//! instead of five cut the client's CPU per event by a third and raised one-event appends
+//! by four callers by a third (BENCHMARKS.md, session 14). The database's unique keys
+//! refuse a wrong guess (the first
 //! new seq is taken if another node appended, a stream's version or a key is taken), and
 //! the group is planned again the careful way. That way ([`Writer::begin`]) first begins
 //! the transaction, locks the tip and reads the stream versions and idempotency keys
@@ -37,7 +42,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::future::{join, join_all, join3};
+use futures_util::future::{join, join_all, join3, try_join_all};
 use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -379,6 +384,8 @@ impl Writer {
             results.push(merged.add(&self.tip(&known_keys), &r.commands, &recorded_at));
         }
         let mut flight = Flight::new(&self.db);
+        // Whether the flight opens a transaction, which a failure must roll back.
+        let mut in_transaction = true;
         match (reads, merged.first_seq()) {
             (Reads::Locked, first_seq) => {
                 flight.plan(&merged);
@@ -389,12 +396,18 @@ impl Writer {
             // version, a key seen before on its row: a wrong guess cannot commit. With
             // nothing to insert there is no such check.
             (Reads::Guess, None) => return Err(Merged::Unchecked),
-            (Reads::Guess, Some(first_seq)) => {
-                flight.begin();
-                flight.move_tip(first_seq, merged.tip_seq, merged.tip_hash);
-                flight.plan(&merged);
-                flight.commit();
-            }
+            (Reads::Guess, Some(first_seq)) => match Parts::of(&merged) {
+                Some(parts) => {
+                    flight.whole(parts, &merged, first_seq);
+                    in_transaction = false;
+                }
+                None => {
+                    flight.begin();
+                    flight.move_tip(first_seq, merged.tip_seq, merged.tip_hash);
+                    flight.plan(&merged);
+                    flight.commit();
+                }
+            },
         }
         match flight.run().await {
             Ok(()) => {
@@ -412,7 +425,9 @@ impl Writer {
                 Ok(results)
             }
             Err(e) => {
-                self.rollback().await;
+                if in_transaction {
+                    self.rollback().await;
+                }
                 match constraint(e) {
                     StoreError::Constraint(msg) => Err(Merged::Refused(msg)),
                     other => Err(Merged::Failed(other.to_string())),
@@ -885,43 +900,10 @@ impl<'a> Flight<'a> {
     fn plan(&mut self, plan: &'a Plan<'_>) {
         let sql = &self.db.sql;
         if !plan.events.is_empty() {
-            let ev = &plan.events;
-            let schema = i32::from(accord_core::EVENT_SCHEMA_VERSION);
-            self.execute(
-                &sql.events,
-                vec![
-                    Box::new(ev.iter().map(|r| r.seq).collect::<Vec<_>>()),
-                    Box::new(ev.iter().map(|r| r.stream).collect::<Vec<_>>()),
-                    Box::new(ev.iter().map(|r| r.stream_version).collect::<Vec<_>>()),
-                    Box::new(ev.iter().map(|r| r.kind).collect::<Vec<_>>()),
-                    Box::new(vec![schema; ev.len()]),
-                    Box::new(ev.iter().map(|r| r.payload).collect::<Vec<_>>()),
-                    Box::new(ev.iter().map(|r| r.recorded_at).collect::<Vec<_>>()),
-                    Box::new(ev.iter().map(|r| r.key).collect::<Vec<_>>()),
-                    Box::new(ev.iter().map(|r| &r.prev_hash[..]).collect::<Vec<_>>()),
-                    Box::new(ev.iter().map(|r| &r.hash[..]).collect::<Vec<_>>()),
-                ],
-            );
+            self.execute(&sql.events, event_params(plan));
         }
         if !plan.keys.is_empty() {
-            let k = &plan.keys;
-            self.execute(
-                &sql.idempotency,
-                vec![
-                    Box::new(k.iter().map(|(k, _)| *k).collect::<Vec<_>>()),
-                    Box::new(
-                        k.iter()
-                            .map(|(_, a)| a.first_seq as i64)
-                            .collect::<Vec<_>>(),
-                    ),
-                    Box::new(k.iter().map(|(_, a)| a.last_seq as i64).collect::<Vec<_>>()),
-                    Box::new(
-                        k.iter()
-                            .map(|(_, a)| a.stream_version as i64)
-                            .collect::<Vec<_>>(),
-                    ),
-                ],
-            );
+            self.execute(&sql.idempotency, key_params(plan));
         }
         for run in plan::proj_runs(&plan.proj) {
             self.projection(run);
@@ -940,6 +922,26 @@ impl<'a> Flight<'a> {
         }
     }
 
+    /// Queues the whole of `plan` (which needs `parts`) as one statement: the tip, its
+    /// notification and every row. Outside a transaction, PostgreSQL commits it on its
+    /// own, or nothing of it: no `BEGIN`, no `COMMIT`, one answer.
+    fn whole(&mut self, parts: Parts, plan: &'a Plan<'_>, first_seq: u64) {
+        let mut params = self.tip_params(first_seq, plan.tip_seq, plan.tip_hash);
+        params.extend(event_params(plan));
+        if parts.has(Part::Keys) {
+            params.extend(key_params(plan));
+        }
+        let mut runs: Vec<(Part, Vec<Param<'a>>)> = plan::proj_runs(&plan.proj)
+            .into_iter()
+            .filter_map(run_params)
+            .collect();
+        runs.sort_by_key(|(part, _)| *part);
+        for (_, p) in runs {
+            params.extend(p);
+        }
+        self.execute(&self.db.sql.whole[usize::from(parts.0)], params);
+    }
+
     /// Queues `BEGIN`.
     fn begin(&mut self) {
         let client = &self.db.client;
@@ -950,16 +952,19 @@ impl<'a> Flight<'a> {
     /// also locks the row until the commit) and the notification of entries
     /// `first_seq..=tip_seq`, delivered at commit.
     fn move_tip(&mut self, first_seq: u64, tip_seq: u64, tip_hash: [u8; 32]) {
-        let sql = &self.db.sql;
-        self.execute(
-            &sql.move_tip,
-            vec![
-                Box::new(tip_seq as i64),
-                Box::new(tip_hash.to_vec()),
-                Box::new(self.db.channel.as_str()),
-                Box::new(format!("{first_seq}:{tip_seq}")),
-            ],
-        );
+        let params = self.tip_params(first_seq, tip_seq, tip_hash);
+        self.execute(&self.db.sql.move_tip, params);
+    }
+
+    /// The parameters of [`MOVE_TIP`]: the new tip, and the channel and payload of the
+    /// notification of entries `first_seq..=tip_seq`.
+    fn tip_params(&self, first_seq: u64, tip_seq: u64, tip_hash: [u8; 32]) -> Vec<Param<'a>> {
+        vec![
+            Box::new(tip_seq as i64),
+            Box::new(tip_hash.to_vec()),
+            Box::new(self.db.channel.as_str()),
+            Box::new(format!("{first_seq}:{tip_seq}")),
+        ]
     }
 
     /// Queues the new tip and its notification when the transaction appended anything,
@@ -1000,68 +1005,15 @@ impl<'a> Flight<'a> {
             return;
         };
         let sql = &self.db.sql;
-        let seqs: Vec<i64> = rows.iter().map(|(s, _)| *s).collect();
-        let s = |x: &'a String| x.as_str();
-        let opt = |x: &'a Option<String>| x.as_deref();
         match first {
-            ProjOp::Supplier { .. } => self.execute(
-                &sql.suppliers,
-                vec![
-                    Box::new(col!(rows, Supplier, id, s)),
-                    Box::new(col!(rows, Supplier, external_ref, s)),
-                    Box::new(col!(rows, Supplier, name, s)),
-                    Box::new(col!(rows, Supplier, region, s)),
-                    Box::new(col!(rows, Supplier, size, s)),
-                    Box::new(col!(rows, Supplier, status, s)),
-                    Box::new(col!(rows, Supplier, risk, s)),
-                    Box::new(col!(rows, Supplier, payment_days, |d: &Option<i64>| *d)),
-                    Box::new(col!(rows, Supplier, data, s)),
-                    Box::new(seqs),
-                ],
-            ),
-            ProjOp::Contract { .. } => self.execute(
-                &sql.contracts,
-                vec![
-                    Box::new(col!(rows, Contract, id, s)),
-                    Box::new(col!(rows, Contract, external_ref, s)),
-                    Box::new(col!(rows, Contract, supplier, s)),
-                    Box::new(col!(rows, Contract, category, s)),
-                    Box::new(col!(rows, Contract, currency, s)),
-                    Box::new(col!(rows, Contract, state, s)),
-                    Box::new(col!(rows, Contract, valid_from, s)),
-                    Box::new(col!(rows, Contract, valid_to, s)),
-                    Box::new(col!(rows, Contract, data, s)),
-                    Box::new(seqs),
-                ],
-            ),
-            ProjOp::Spend { .. } => self.execute(
-                &sql.spend,
-                vec![
-                    Box::new(col!(rows, Spend, id, s)),
-                    Box::new(col!(rows, Spend, external_ref, s)),
-                    Box::new(col!(rows, Spend, supplier, s)),
-                    Box::new(col!(rows, Spend, category, s)),
-                    Box::new(col!(rows, Spend, sku, opt)),
-                    Box::new(col!(rows, Spend, description, s)),
-                    Box::new(col!(rows, Spend, quantity, s)),
-                    Box::new(col!(rows, Spend, currency, s)),
-                    Box::new(col!(rows, Spend, amount_minor, |x: &i64| *x)),
-                    Box::new(col!(rows, Spend, date, s)),
-                    Box::new(seqs),
-                ],
-            ),
-            ProjOp::Document { .. } => self.execute(
-                &sql.documents,
-                vec![
-                    Box::new(col!(rows, Document, kind, |k: &&'static str| *k)),
-                    Box::new(col!(rows, Document, id, s)),
-                    Box::new(col!(rows, Document, parent, opt)),
-                    Box::new(col!(rows, Document, reference, opt)),
-                    Box::new(col!(rows, Document, state, s)),
-                    Box::new(col!(rows, Document, data, s)),
-                    Box::new(seqs),
-                ],
-            ),
+            ProjOp::Supplier { .. }
+            | ProjOp::Contract { .. }
+            | ProjOp::Spend { .. }
+            | ProjOp::Document { .. } => {
+                if let Some((part, params)) = run_params(rows) {
+                    self.execute(sql.part(part), params);
+                }
+            }
             ProjOp::Tally { .. } => {
                 for (seq, op) in rows {
                     if let ProjOp::Tally {
@@ -1115,6 +1067,233 @@ impl<'a> Flight<'a> {
     }
 }
 
+/// The parameters of [`EVENTS`]: one array per column.
+fn event_params<'a>(plan: &'a Plan<'_>) -> Vec<Param<'a>> {
+    let ev = &plan.events;
+    let schema = i32::from(accord_core::EVENT_SCHEMA_VERSION);
+    vec![
+        Box::new(ev.iter().map(|r| r.seq).collect::<Vec<_>>()),
+        Box::new(ev.iter().map(|r| r.stream).collect::<Vec<_>>()),
+        Box::new(ev.iter().map(|r| r.stream_version).collect::<Vec<_>>()),
+        Box::new(ev.iter().map(|r| r.kind).collect::<Vec<_>>()),
+        Box::new(vec![schema; ev.len()]),
+        Box::new(ev.iter().map(|r| r.payload).collect::<Vec<_>>()),
+        Box::new(ev.iter().map(|r| r.recorded_at).collect::<Vec<_>>()),
+        Box::new(ev.iter().map(|r| r.key).collect::<Vec<_>>()),
+        Box::new(ev.iter().map(|r| &r.prev_hash[..]).collect::<Vec<_>>()),
+        Box::new(ev.iter().map(|r| &r.hash[..]).collect::<Vec<_>>()),
+    ]
+}
+
+/// The parameters of [`IDEMPOTENCY`].
+fn key_params<'a>(plan: &'a Plan<'_>) -> Vec<Param<'a>> {
+    let k = &plan.keys;
+    vec![
+        Box::new(k.iter().map(|(k, _)| *k).collect::<Vec<_>>()),
+        Box::new(
+            k.iter()
+                .map(|(_, a)| a.first_seq as i64)
+                .collect::<Vec<_>>(),
+        ),
+        Box::new(k.iter().map(|(_, a)| a.last_seq as i64).collect::<Vec<_>>()),
+        Box::new(
+            k.iter()
+                .map(|(_, a)| a.stream_version as i64)
+                .collect::<Vec<_>>(),
+        ),
+    ]
+}
+
+/// The statement and parameters of a run of read-model rows written by one multi-row
+/// statement (suppliers, contracts, spend lines, documents); `None` for tallies and
+/// state moves, written one statement per row.
+fn run_params<'a>(rows: &[(i64, &'a ProjOp)]) -> Option<(Part, Vec<Param<'a>>)> {
+    let (_, first) = rows.first()?;
+    let seqs: Vec<i64> = rows.iter().map(|(s, _)| *s).collect();
+    let s = |x: &'a String| x.as_str();
+    let opt = |x: &'a Option<String>| x.as_deref();
+    Some(match first {
+        ProjOp::Supplier { .. } => (
+            Part::Suppliers,
+            vec![
+                Box::new(col!(rows, Supplier, id, s)),
+                Box::new(col!(rows, Supplier, external_ref, s)),
+                Box::new(col!(rows, Supplier, name, s)),
+                Box::new(col!(rows, Supplier, region, s)),
+                Box::new(col!(rows, Supplier, size, s)),
+                Box::new(col!(rows, Supplier, status, s)),
+                Box::new(col!(rows, Supplier, risk, s)),
+                Box::new(col!(rows, Supplier, payment_days, |d: &Option<i64>| *d)),
+                Box::new(col!(rows, Supplier, data, s)),
+                Box::new(seqs),
+            ],
+        ),
+        ProjOp::Contract { .. } => (
+            Part::Contracts,
+            vec![
+                Box::new(col!(rows, Contract, id, s)),
+                Box::new(col!(rows, Contract, external_ref, s)),
+                Box::new(col!(rows, Contract, supplier, s)),
+                Box::new(col!(rows, Contract, category, s)),
+                Box::new(col!(rows, Contract, currency, s)),
+                Box::new(col!(rows, Contract, state, s)),
+                Box::new(col!(rows, Contract, valid_from, s)),
+                Box::new(col!(rows, Contract, valid_to, s)),
+                Box::new(col!(rows, Contract, data, s)),
+                Box::new(seqs),
+            ],
+        ),
+        ProjOp::Spend { .. } => (
+            Part::Spend,
+            vec![
+                Box::new(col!(rows, Spend, id, s)),
+                Box::new(col!(rows, Spend, external_ref, s)),
+                Box::new(col!(rows, Spend, supplier, s)),
+                Box::new(col!(rows, Spend, category, s)),
+                Box::new(col!(rows, Spend, sku, opt)),
+                Box::new(col!(rows, Spend, description, s)),
+                Box::new(col!(rows, Spend, quantity, s)),
+                Box::new(col!(rows, Spend, currency, s)),
+                Box::new(col!(rows, Spend, amount_minor, |x: &i64| *x)),
+                Box::new(col!(rows, Spend, date, s)),
+                Box::new(seqs),
+            ],
+        ),
+        ProjOp::Document { .. } => (
+            Part::Documents,
+            vec![
+                Box::new(col!(rows, Document, kind, |k: &&'static str| *k)),
+                Box::new(col!(rows, Document, id, s)),
+                Box::new(col!(rows, Document, parent, opt)),
+                Box::new(col!(rows, Document, reference, opt)),
+                Box::new(col!(rows, Document, state, s)),
+                Box::new(col!(rows, Document, data, s)),
+                Box::new(seqs),
+            ],
+        ),
+        ProjOp::Tally { .. } | ProjOp::State { .. } => return None,
+    })
+}
+
+/// A multi-row statement a group may need besides its events, in the order a
+/// whole-group statement ([`whole_group_sql`]) takes their parameters.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Part {
+    Keys,
+    Suppliers,
+    Contracts,
+    Spend,
+    Documents,
+}
+
+impl Part {
+    const ALL: [Part; 5] = [
+        Part::Keys,
+        Part::Suppliers,
+        Part::Contracts,
+        Part::Spend,
+        Part::Documents,
+    ];
+
+    fn sql(self) -> &'static str {
+        match self {
+            Part::Keys => IDEMPOTENCY,
+            Part::Suppliers => SUPPLIERS,
+            Part::Contracts => CONTRACTS,
+            Part::Spend => SPEND,
+            Part::Documents => DOCUMENTS,
+        }
+    }
+}
+
+/// The set of [`Part`]s a group needs, as bits: the index of its statement in
+/// [`Statements::whole`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Parts(u8);
+
+impl Parts {
+    /// The parts `plan` needs, if it can go as one statement: it has events, no
+    /// checkpoint, no tally or state move, and at most one run of rows per table. A
+    /// statement's parts all see the database as it was before it, so no row may be
+    /// written twice, nor one part read what another wrote; each table written once,
+    /// each row once within it, makes that so.
+    fn of(plan: &Plan<'_>) -> Option<Parts> {
+        if plan.events.is_empty() || !plan.checkpoints.is_empty() {
+            return None;
+        }
+        let mut parts = Parts(0);
+        if !plan.keys.is_empty() {
+            parts = parts.with(Part::Keys);
+        }
+        for run in plan::proj_runs(&plan.proj) {
+            let part = match run.first()?.1 {
+                ProjOp::Supplier { .. } => Part::Suppliers,
+                ProjOp::Contract { .. } => Part::Contracts,
+                ProjOp::Spend { .. } => Part::Spend,
+                ProjOp::Document { .. } => Part::Documents,
+                ProjOp::Tally { .. } | ProjOp::State { .. } => return None,
+            };
+            if parts.has(part) {
+                return None;
+            }
+            parts = parts.with(part);
+        }
+        Some(parts)
+    }
+
+    fn has(self, part: Part) -> bool {
+        self.0 & (1 << part as u8) != 0
+    }
+
+    fn with(self, part: Part) -> Parts {
+        Parts(self.0 | (1 << part as u8))
+    }
+}
+
+/// One statement that writes a whole group: the tip's update and notification
+/// ([`MOVE_TIP`]), the events ([`EVENTS`]) and each of `parts`, as data-modifying `WITH`
+/// queries, which PostgreSQL runs to completion whether or not the outer query reads
+/// them. Parameters, numbered on: the tip's four, the events' ten, then each part's in
+/// [`Part`] order.
+fn whole_group_sql(parts: Parts) -> String {
+    let mut sql = String::from(
+        "WITH moved AS (UPDATE chain_tip SET seq = $1, hash = $2 WHERE id = 1 RETURNING seq)",
+    );
+    let mut next = 5;
+    let mut add = |name: &str, part: &str| {
+        let (text, used) = renumber(part, next - 1);
+        sql.push_str(&format!(", {name} AS ({text})"));
+        next += used;
+    };
+    add("new_events", EVENTS);
+    for part in Part::ALL.into_iter().filter(|p| parts.has(*p)) {
+        add(&format!("{part:?}").to_lowercase(), part.sql());
+    }
+    sql.push_str(" SELECT pg_notify($3, $4) FROM moved");
+    sql
+}
+
+/// `sql` with every parameter `$n` turned into `$(n + by)`, and how many it has (its
+/// parameters being `$1` to `$n`).
+fn renumber(sql: &str, by: usize) -> (String, usize) {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut most = 0;
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: usize = rest[..digits]
+            .parse()
+            .expect("a parameter number after `$`");
+        most = most.max(n);
+        out.push_str(&(n + by).to_string());
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    (out, most)
+}
+
 /// The writer's statements, prepared once when it connects.
 struct Statements {
     lock_tip: Statement,
@@ -1131,6 +1310,8 @@ struct Statements {
     document_state: Statement,
     checkpoint: Statement,
     move_tip: Statement,
+    /// The whole-group statement for each set of [`Parts`], by its bits.
+    whole: Vec<Statement>,
 }
 
 impl Statements {
@@ -1151,7 +1332,23 @@ impl Statements {
             document_state: client.prepare(DOCUMENT_STATE).await?,
             checkpoint: client.prepare(CHECKPOINT).await?,
             move_tip: client.prepare(MOVE_TIP).await?,
+            whole: try_join_all(
+                (0..1u8 << Part::ALL.len())
+                    .map(|bits| async move { client.prepare(&whole_group_sql(Parts(bits))).await }),
+            )
+            .await?,
         })
+    }
+
+    /// The multi-row statement of `part`.
+    fn part(&self, part: Part) -> &Statement {
+        match part {
+            Part::Keys => &self.idempotency,
+            Part::Suppliers => &self.suppliers,
+            Part::Contracts => &self.contracts,
+            Part::Spend => &self.spend,
+            Part::Documents => &self.documents,
+        }
     }
 }
 
@@ -1241,6 +1438,8 @@ const MOVE_TIP: &str = "WITH moved AS (UPDATE chain_tip SET seq = $1, hash = $2 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Append;
+    use accord_core::Event;
 
     #[test]
     fn reconnects_wait_longer_after_each_failure_up_to_a_bound() {
@@ -1309,6 +1508,91 @@ mod tests {
             session_options(Some("-c work_mem=8MB "), Some("t_1"), Durability::Full),
             "-c work_mem=8MB -c search_path=t_1"
         );
+    }
+
+    #[test]
+    fn renumbering_shifts_every_parameter() {
+        assert_eq!(
+            renumber("VALUES ($1, $2::text[], $10) -- $2", 4),
+            ("VALUES ($5, $6::text[], $14) -- $6".to_owned(), 10)
+        );
+        assert_eq!(renumber("SELECT 1", 3), ("SELECT 1".to_owned(), 0));
+    }
+
+    /// Every whole-group statement numbers its parameters `$1..$n` with none missing, `n`
+    /// being what [`Flight::whole`] passes: the tip's 4, the events' 10 and each part's.
+    #[test]
+    fn whole_group_statements_take_their_parameters_in_order() {
+        let count = |sql: &str| renumber(sql, 0).1;
+        for bits in 0..1u8 << Part::ALL.len() {
+            let parts = Parts(bits);
+            let sql = whole_group_sql(parts);
+            let mut used: Vec<usize> = sql
+                .split('$')
+                .skip(1)
+                .map(|rest| {
+                    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                    rest[..digits].parse().unwrap()
+                })
+                .collect();
+            used.sort_unstable();
+            used.dedup();
+            let expected = 4
+                + count(EVENTS)
+                + Part::ALL
+                    .iter()
+                    .filter(|p| parts.has(**p))
+                    .map(|p| count(p.sql()))
+                    .sum::<usize>();
+            assert_eq!(used, (1..=expected).collect::<Vec<_>>(), "{sql}");
+        }
+    }
+
+    /// A plan goes as one statement only when no table is written twice and nothing
+    /// reads what another part writes: no tally, no state move, no checkpoint.
+    #[test]
+    fn only_plans_that_write_each_table_once_go_as_one_statement() {
+        use crate::bench::{move_event, spend_event};
+        use crate::plan::{Tip, now_text, prepare};
+        let parts_of = |commands: Vec<Append>, signer: Option<(&NodeKey, u64)>| {
+            let commands = prepare(commands).unwrap();
+            let streams: Map<String, plan::StreamTip> = Map::default();
+            let keys = Map::default();
+            let tip = Tip {
+                streams: &streams,
+                known_keys: &keys,
+                signer,
+            };
+            let at = now_text();
+            let mut plan = Plan::new(0, GENESIS_PREV_HASH);
+            plan.add(&tip, &commands, &at).unwrap();
+            Parts::of(&plan)
+        };
+        let spend = |i| Append::new(spend_event(i));
+        assert_eq!(
+            parts_of(vec![Append::new(move_event(1))], None),
+            Some(Parts(0))
+        );
+        assert_eq!(
+            parts_of(
+                vec![spend(1), spend(2).key("k"), Append::new(move_event(1))],
+                None
+            ),
+            Some(Parts(0).with(Part::Spend).with(Part::Keys))
+        );
+        // The same spend line twice: two runs of the spend table.
+        assert_eq!(parts_of(vec![spend(1), spend(1)], None), None);
+        let key = NodeKey::from_seed([7; 32]);
+        assert_eq!(parts_of(vec![spend(1), spend(2)], Some((&key, 2))), None);
+        let state = Event::DocumentStateChanged {
+            document: accord_core::event::DocumentRef::Invoice(
+                accord_core::id::InvoiceId::from_parts(0, 1),
+            ),
+            from: "received".into(),
+            to: "matched".into(),
+            reason: String::new(),
+        };
+        assert_eq!(parts_of(vec![Append::new(state)], None), None);
     }
 
     /// A statement whose parameters do not encode is never sent, and the statements

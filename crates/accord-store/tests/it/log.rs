@@ -4,10 +4,8 @@
 use std::time::Duration;
 
 use accord_core::Event;
-use accord_core::document::{Invoice, InvoiceKind};
-use accord_core::id::InvoiceId;
+use accord_core::document::Invoice;
 use accord_core::lifecycle::InvoiceState;
-use accord_core::{Currency, Money};
 use accord_store::{Append, DocumentQuery, ExpectedVersion, Store, StoreError, VerifyOptions};
 
 use crate::support::{self, Backend, Config, both_backends};
@@ -231,30 +229,10 @@ async fn failing_batch_leaves_nothing(b: Backend) {
     assert_eq!(report.checkpoints_verified, 1);
 }
 
-fn invoice(n: u64) -> Invoice {
-    Invoice {
-        id: InvoiceId::from_parts(1_700_000_000_000 + n, u128::from(n)),
-        kind: InvoiceKind::Invoice,
-        number: format!("INV-{n}"),
-        supplier: support::supplier(1).id,
-        issue_date: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
-        due_date: None,
-        currency: Currency::EUR,
-        order_ref: None,
-        contract_ref: None,
-        lines: vec![],
-        referenced_invoice: None,
-        tax_exclusive: Money::new(1000, Currency::EUR),
-        tax: Money::new(200, Currency::EUR),
-        payable: Money::new(1200, Currency::EUR),
-        state: InvoiceState::Received,
-    }
-}
-
 async fn document_projections_follow_state(b: Backend) {
     let h = b.open(Config::default()).await;
     let s = &h.store;
-    let inv = invoice(1);
+    let inv = support::invoice(1);
     let c = support::contract(1, 1);
     s.append_batch(vec![
         Append::new(Event::InvoiceReceived {
@@ -295,7 +273,7 @@ async fn document_projections_follow_state(b: Backend) {
 async fn documents_list_count_and_streams_read(b: Backend) {
     let h = b.open(Config::default()).await;
     let s = &h.store;
-    let invoices: Vec<Invoice> = (1..=5).map(invoice).collect();
+    let invoices: Vec<Invoice> = (1..=5).map(support::invoice).collect();
     s.append_batch(
         invoices
             .iter()

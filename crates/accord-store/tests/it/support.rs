@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use accord_core::document::{Contract, ContractTerms, SpendLine};
+use accord_core::document::{Contract, ContractTerms, Invoice, InvoiceKind, SpendLine};
 use accord_core::event::DocumentRef;
 use accord_core::id::{ContractId, DecisionId, InvoiceId, SpendLineId, SupplierId};
 use accord_core::lifecycle::{ContractState, InvoiceState};
@@ -120,6 +120,31 @@ impl Backend {
 }
 
 impl Harness {
+    /// A second store on the same database, as another process would open it: nothing
+    /// cached, everything read from the database.
+    pub async fn reopen(&self) -> AnyStore {
+        match (&self.backend, &self.sqlite_path, &self.pg_schema) {
+            (Backend::Sqlite, Some(path), _) => AnyStore::Sqlite(
+                SqliteStore::open(path, SqliteOptions::default())
+                    .await
+                    .unwrap(),
+            ),
+            (Backend::Pg(url), _, Some(schema)) => AnyStore::Pg(
+                PgStore::connect(
+                    url,
+                    PgOptions {
+                        schema: Some(schema.clone()),
+                        max_connections: 2,
+                        ..PgOptions::default()
+                    },
+                )
+                .await
+                .unwrap(),
+            ),
+            _ => unreachable!("a harness has a file or a schema"),
+        }
+    }
+
     /// Runs raw SQL behind the store's back (to tamper with it).
     pub async fn exec(&self, sql: &str) {
         match &self.store {
@@ -309,5 +334,26 @@ pub fn invoice_state(id: InvoiceId, to: InvoiceState) -> Event {
         from: "received".into(),
         to: format!("{to:?}"),
         reason: "matched".into(),
+    }
+}
+
+/// An invoice of supplier 1, received and not yet matched.
+pub fn invoice(n: u64) -> Invoice {
+    Invoice {
+        id: InvoiceId::from_parts(1_700_000_000_000 + n, u128::from(n)),
+        kind: InvoiceKind::Invoice,
+        number: format!("INV-{n}"),
+        supplier: supplier(1).id,
+        issue_date: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        due_date: None,
+        currency: Currency::EUR,
+        order_ref: None,
+        contract_ref: None,
+        lines: vec![],
+        referenced_invoice: None,
+        tax_exclusive: Money::new(1000, Currency::EUR),
+        tax: Money::new(200, Currency::EUR),
+        payable: Money::new(1200, Currency::EUR),
+        state: InvoiceState::Received,
     }
 }
