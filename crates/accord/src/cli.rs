@@ -421,8 +421,8 @@ pub struct BenchStoreArgs {
     /// with, and a fresh WAL grows on new disk blocks until its first rewind.
     #[arg(long, default_value_t = 400_000)]
     pub events: u64,
-    /// Runs of each append scenario, each on a fresh file; the summary takes the median
-    /// run and shows the range (rates on a shared machine swing ±10% from one minute to
+    /// Runs of each append scenario, SQLite's and PostgreSQL's, each on a fresh file or
+    /// schema; the summary takes the median run and shows the range (rates on a shared machine swing ±10% from one minute to
     /// the next).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub runs: u32,

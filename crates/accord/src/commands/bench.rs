@@ -93,24 +93,31 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
     std::fs::create_dir_all(&sub)?;
     let verify = bench::bench_verify_sqlite(&sub, args.verify_entries).await?;
     println!("{verify}");
-    let mut postgres = Vec::new();
-    let mut floors = Vec::new();
+    let mut postgres: Vec<(usize, Durability, Vec<f64>)> = vec![
+        (1, Durability::Full, Vec::new()),
+        (1, Durability::Normal, Vec::new()),
+        (100, Durability::Full, Vec::new()),
+    ];
+    let mut floors: Vec<(usize, Vec<f64>)> = vec![(1, Vec::new()), (4, Vec::new())];
     if let Some(url) = &g.database_url {
-        for (per_call, events, durability) in [
-            (1, n / 8, Durability::Full),
-            (1, n / 8, Durability::Normal),
-            (100, n / 2, Durability::Full),
-        ] {
-            let r = bench::bench_append_pg(url, 4, per_call, events.max(1), durability).await?;
-            println!("{r}");
-            postgres.push((per_call, durability, r));
-        }
-        for clients in [1, 4] {
-            let r = bench::bench_pg_commit_floor(url, clients, (n / 8).max(1)).await?;
-            println!("{r}");
-            floors.push((clients, r));
+        // As on SQLite: run by run, every scenario in turn.
+        for run in 1..=runs {
+            for (per_call, durability, rates) in &mut postgres {
+                let events = if *per_call == 1 { n / 8 } else { n / 2 };
+                let r =
+                    bench::bench_append_pg(url, 4, *per_call, events.max(1), *durability).await?;
+                println!("[run {run}/{runs}] {r}");
+                rates.push(r.per_second);
+            }
+            for (clients, rates) in &mut floors {
+                let r = bench::bench_pg_commit_floor(url, *clients, (n / 8).max(1)).await?;
+                println!("[run {run}/{runs}] {r}");
+                rates.push(r.per_second);
+            }
         }
     } else {
+        postgres.clear();
+        floors.clear();
         println!("postgres: skipped (pass --database-url postgres://… to measure it)");
     }
     print_store_summary(&results, &verify, &postgres, &floors);
@@ -144,8 +151,8 @@ fn median_and_range(mut values: Vec<f64>) -> (f64, f64, f64) {
 fn print_store_summary(
     results: &[Measured],
     verify: &BenchReport,
-    postgres: &[(usize, Durability, BenchReport)],
-    pg_floors: &[(usize, BenchReport)],
+    postgres: &[(usize, Durability, Vec<f64>)],
+    pg_floors: &[(usize, Vec<f64>)],
 ) {
     let rates = |scenario: &str, kind: BenchEvent| -> Vec<f64> {
         results
@@ -231,25 +238,27 @@ fn print_store_summary(
         "",
         &floor(verify.per_second, 500_000.0),
     );
-    for (per_call, durability, r) in postgres {
+    for (per_call, durability, rates) in postgres {
         let durability = format!("{durability:?}").to_lowercase();
+        let (median, lo, hi) = median_and_range(rates.clone());
         row(
             &format!("postgres 4 writers, {per_call}/call, {durability}"),
-            r.per_second,
-            "",
-            &floor(r.per_second, 10_000.0),
+            median,
+            &spread(lo, hi),
+            &floor(median, 10_000.0),
         );
     }
     // The server's own rate for single-row durable commits, with nothing of Accord's
     // around them: a reference for the one-event-per-call rows above.
-    for (clients, r) in pg_floors {
+    for (clients, rates) in pg_floors {
+        let (median, lo, hi) = median_and_range(rates.clone());
         row(
             &format!(
                 "postgres floor, {clients} client{}",
                 if *clients == 1 { "" } else { "s" }
             ),
-            r.per_second,
-            "",
+            median,
+            &spread(lo, hi),
             "1-row commits, no chain (a reference)",
         );
     }

@@ -78,3 +78,59 @@ fn bench_store_runs_each_scenario_and_sums_up_the_medians() {
     assert!(out.contains("% of the batched rate (runs "), "{out}");
     assert!(out.contains("postgres: skipped"), "{out}");
 }
+
+/// On PostgreSQL too, each append scenario and each floor runs `--runs` times and the
+/// summary gives the median and the range. The benchmark works in schemas and a table
+/// of its own, and drops them.
+#[test]
+fn bench_store_on_postgres_takes_the_median_of_its_runs() {
+    let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL") else {
+        eprintln!(
+            "SKIPPED bench_store_on_postgres_takes_the_median_of_its_runs: \
+             ACCORD_TEST_DATABASE_URL is not set"
+        );
+        return;
+    };
+    let mut a = Accord::new();
+    a.database_url = Some(url);
+    let dir = a.dir.path().join("store");
+    let out = a.ok(&[
+        "bench",
+        "store",
+        "--events",
+        "2000",
+        "--verify-entries",
+        "1000",
+        "--runs",
+        "2",
+        "--writers",
+        "8",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    for scenario in [
+        "postgres append, 4 writers, 1 per call, Full",
+        "postgres append, 4 writers, 1 per call, Normal",
+        "postgres append, 4 writers, 100 per call, Full",
+        "postgres floor, 1 client",
+        "postgres floor, 4 clients",
+    ] {
+        let runs = out
+            .lines()
+            .filter(|l| l.starts_with("[run ") && l.contains(scenario))
+            .count();
+        assert_eq!(runs, 2, "{scenario}: {runs} runs\n{out}");
+    }
+    for target in [
+        "postgres 4 writers, 1/call, full",
+        "postgres 4 writers, 1/call, normal",
+        "postgres 4 writers, 100/call, full",
+        "postgres floor, 4 clients",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(target))
+            .unwrap_or_else(|| panic!("no summary line for {target}\n{out}"));
+        assert!(line.contains("/s (runs "), "{line}");
+    }
+}
