@@ -11,11 +11,10 @@
 //! PostgreSQL commits on its own ([`Parts`]: data-modifying `WITH` queries, one per
 //! table), or, when a group writes a table twice or writes what another of its rows
 //! reads, as `BEGIN`, a statement per table and `COMMIT` in one [`Flight`]. One statement
-//! instead of five cut the client's CPU per event by a third and raised one-event appends
-//! by four callers by a third (BENCHMARKS.md, session 14). The database's unique keys
-//! refuse a wrong guess (the first
-//! new seq is taken if another node appended, a stream's version or a key is taken), and
-//! the group is planned again the careful way. That way ([`Writer::begin`]) first begins
+//! instead of five nearly halved the client's CPU per event and raised one-event appends
+//! by four callers by about a third (BENCHMARKS.md, session 14). The database's unique
+//! keys refuse a wrong guess (the first new seq is taken if another node appended, a
+//! stream's version or a key is taken), and the group is planned again the careful way. That way ([`Writer::begin`]) first begins
 //! the transaction, locks the tip and reads the stream versions and idempotency keys
 //! planning needs, then sends the writes. sqlx waits for each statement's answer before it
 //! sends the next (launchbadge/sqlx#408).
