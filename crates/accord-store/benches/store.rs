@@ -69,7 +69,9 @@ fn append(c: &mut Criterion) {
             c,
             "postgres_append_4_writers",
             N / 10,
-            move |_| async move { bench::bench_append_pg(url, 4, 1, N / 10, Durability::Full).await },
+            move |_| async move {
+                bench::bench_append_pg(url, 4, 1, N / 10, Durability::Full, BenchEvent::Spend).await
+            },
         );
     }
 }

@@ -1,5 +1,6 @@
 //! Prints the store's figures: `cargo run --release -p accord-store --example store_bench
-//! -- [n] [batched|single|group|rows|import|verify|pg] [move|spend] [writers]`. Set `ACCORD_TEST_DATABASE_URL` to include PostgreSQL.
+//! -- [n] [batched|single|group|rows|import|verify|pg] [move|spend] [writers]`. Set `ACCORD_TEST_DATABASE_URL` to include PostgreSQL
+//! (spend lines unless `move` is given).
 
 use accord_store::bench::{self, AppendMode, BenchEvent};
 
@@ -19,6 +20,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kind = match std::env::args().nth(3).as_deref() {
         Some("spend") => BenchEvent::Spend,
         _ => BenchEvent::Move,
+    };
+    // PostgreSQL's figures have always been spend lines; moves when asked for.
+    let pg_kind = match std::env::args().nth(3).as_deref() {
+        Some("move") => BenchEvent::Move,
+        _ => BenchEvent::Spend,
     };
     if want("batched") {
         println!(
@@ -59,7 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (100, n, Full),
             (1000, n, Full),
         ] {
-            let r = bench::bench_append_pg(&url, 4, per_call, events, durability).await?;
+            let r = bench::bench_append_pg(&url, 4, per_call, events, durability, pg_kind).await?;
             println!("{r}");
         }
         for clients in [1, 4] {

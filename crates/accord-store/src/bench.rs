@@ -431,15 +431,16 @@ pub async fn bench_verify_sqlite(dir: &Path, n: u64) -> Result<BenchReport> {
     Ok(figure)
 }
 
-/// `writers` concurrent tasks append `n` events in total to a fresh schema, each command
-/// `batch` events (1 = one event per call; the node's writer groups concurrent calls),
-/// the writer committing with `durability`.
+/// `writers` concurrent tasks append `n` events of `kind` in total to a fresh schema,
+/// each command `batch` events (1 = one event per call; the node's writer groups
+/// concurrent calls), the writer committing with `durability`.
 pub async fn bench_append_pg(
     url: &str,
     writers: usize,
     batch: usize,
     n: u64,
     durability: Durability,
+    kind: BenchEvent,
 ) -> Result<BenchReport> {
     let schema = format!("bench_{}", std::process::id());
     {
@@ -470,7 +471,7 @@ pub async fn bench_append_pg(
                 .step_by((writers * batch) as usize)
                 .map(|i| {
                     (i..(i + batch).min(n))
-                        .map(|j| Append::new(spend_event(j)))
+                        .map(|j| Append::new(kind.event(j)))
                         .collect()
                 })
                 .collect()
@@ -491,7 +492,10 @@ pub async fn bench_append_pg(
         t.await.map_err(|e| StoreError::Invalid(e.to_string()))??;
     }
     let report = BenchReport::new(
-        format!("postgres append, {writers} writers, {batch} per call, {durability:?}"),
+        format!(
+            "postgres append, {writers} writers, {batch} per call, {durability:?}, {}",
+            kind.describe()
+        ),
         n,
         start,
         match durability {

@@ -316,7 +316,9 @@ pub enum BenchCommand {
     /// row) and with spend lines (each with its `spend` projection row), `--runs` times,
     /// interleaved so that a slow minute hits every scenario alike. Batched: 10,000 events
     /// per transaction. Single: one event per transaction, one caller. Group commit:
-    /// `--writers` concurrent callers with `synchronous=FULL`. The summary compares the
+    /// `--writers` concurrent callers with `synchronous=FULL`. PostgreSQL: four callers,
+    /// one event per call (`full` and `normal` durability) and 100 per call, and the
+    /// server's own rate for bare one-row commits beside them. The summary compares the
     /// median run of each with the store's targets.
     #[command(after_help = "Examples:
   accord bench store

@@ -93,19 +93,27 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
     std::fs::create_dir_all(&sub)?;
     let verify = bench::bench_verify_sqlite(&sub, args.verify_entries).await?;
     println!("{verify}");
-    let mut postgres: Vec<(usize, Durability, Vec<f64>)> = vec![
-        (1, Durability::Full, Vec::new()),
-        (1, Durability::Normal, Vec::new()),
-        (100, Durability::Full, Vec::new()),
-    ];
+    // Negotiation moves (the log's hot path, as in SQLite's headline) and spend lines
+    // (with their read-model row), each per call and durability.
+    let mut postgres: Vec<(usize, Durability, BenchEvent, Vec<f64>)> = Vec::new();
+    for kind in [BenchEvent::Move, BenchEvent::Spend] {
+        for (per_call, durability) in [
+            (1, Durability::Full),
+            (1, Durability::Normal),
+            (100, Durability::Full),
+        ] {
+            postgres.push((per_call, durability, kind, Vec::new()));
+        }
+    }
     let mut floors: Vec<(usize, Vec<f64>)> = vec![(1, Vec::new()), (4, Vec::new())];
     if let Some(url) = &g.database_url {
         // As on SQLite: run by run, every scenario in turn.
         for run in 1..=runs {
-            for (per_call, durability, rates) in &mut postgres {
+            for (per_call, durability, kind, rates) in &mut postgres {
                 let events = if *per_call == 1 { n / 8 } else { n / 2 };
                 let r =
-                    bench::bench_append_pg(url, 4, *per_call, events.max(1), *durability).await?;
+                    bench::bench_append_pg(url, 4, *per_call, events.max(1), *durability, *kind)
+                        .await?;
                 println!("[run {run}/{runs}] {r}");
                 rates.push(r.per_second);
             }
@@ -151,7 +159,7 @@ fn median_and_range(mut values: Vec<f64>) -> (f64, f64, f64) {
 fn print_store_summary(
     results: &[Measured],
     verify: &BenchReport,
-    postgres: &[(usize, Durability, Vec<f64>)],
+    postgres: &[(usize, Durability, BenchEvent, Vec<f64>)],
     pg_floors: &[(usize, Vec<f64>)],
 ) {
     let rates = |scenario: &str, kind: BenchEvent| -> Vec<f64> {
@@ -176,7 +184,7 @@ fn print_store_summary(
     // One line of the summary: what, its rate, the range over the runs, the verdict.
     let row = |label: &str, rate: f64, range: &str, verdict: &str| {
         println!(
-            "  {label:<34} {:>11}/s {range:<24} {verdict}",
+            "  {label:<41} {:>11}/s {range:<24} {verdict}",
             thousands(rate)
         );
     };
@@ -238,11 +246,15 @@ fn print_store_summary(
         "",
         &floor(verify.per_second, 500_000.0),
     );
-    for (per_call, durability, rates) in postgres {
+    for (per_call, durability, kind, rates) in postgres {
         let durability = format!("{durability:?}").to_lowercase();
+        let kind = match kind {
+            BenchEvent::Move => "moves",
+            BenchEvent::Spend => "spend",
+        };
         let (median, lo, hi) = median_and_range(rates.clone());
         row(
-            &format!("postgres 4 writers, {per_call}/call, {durability}"),
+            &format!("postgres 4 writers, {per_call}/call, {durability}, {kind}"),
             median,
             &spread(lo, hi),
             &floor(median, 10_000.0),

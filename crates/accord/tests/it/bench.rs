@@ -109,9 +109,10 @@ fn bench_store_on_postgres_takes_the_median_of_its_runs() {
         dir.to_str().unwrap(),
     ]);
     for scenario in [
-        "postgres append, 4 writers, 1 per call, Full",
-        "postgres append, 4 writers, 1 per call, Normal",
-        "postgres append, 4 writers, 100 per call, Full",
+        "postgres append, 4 writers, 1 per call, Full, negotiation moves",
+        "postgres append, 4 writers, 1 per call, Full, spend lines",
+        "postgres append, 4 writers, 1 per call, Normal, negotiation moves",
+        "postgres append, 4 writers, 100 per call, Full, spend lines",
         "postgres floor, 1 client",
         "postgres floor, 4 clients",
     ] {
@@ -122,9 +123,10 @@ fn bench_store_on_postgres_takes_the_median_of_its_runs() {
         assert_eq!(runs, 2, "{scenario}: {runs} runs\n{out}");
     }
     for target in [
-        "postgres 4 writers, 1/call, full",
-        "postgres 4 writers, 1/call, normal",
-        "postgres 4 writers, 100/call, full",
+        "postgres 4 writers, 1/call, full, moves",
+        "postgres 4 writers, 1/call, full, spend",
+        "postgres 4 writers, 1/call, normal, moves",
+        "postgres 4 writers, 100/call, full, spend",
         "postgres floor, 4 clients",
     ] {
         let line = out
