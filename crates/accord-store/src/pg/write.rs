@@ -14,7 +14,8 @@
 //! instead of five nearly halved the client's CPU per event and raised one-event appends
 //! by four callers by about a third (BENCHMARKS.md, session 14). The database's unique
 //! keys refuse a wrong guess (the first new seq is taken if another node appended, a
-//! stream's version or a key is taken), and the group is planned again the careful way. That way ([`Writer::begin`]) first begins
+//! stream's version or a key is taken), and the group is planned again the careful way.
+//! That way ([`Writer::begin`]) first begins
 //! the transaction, locks the tip and reads the stream versions and idempotency keys
 //! planning needs, then sends the writes. sqlx waits for each statement's answer before it
 //! sends the next (launchbadge/sqlx#408).
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::future::{join, join_all, join3, try_join_all};
+use futures_util::future::{join, join_all, join3};
 use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -130,6 +131,21 @@ struct Db {
 }
 
 impl Db {
+    /// The whole-group statement for `parts`, prepared on this connection the first time
+    /// a group needs it.
+    async fn whole(
+        &mut self,
+        parts: Parts,
+    ) -> std::result::Result<Statement, tokio_postgres::Error> {
+        let slot = usize::from(parts.0);
+        if let Some(statement) = &self.sql.whole[slot] {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(&whole_group_sql(parts)).await?;
+        self.sql.whole[slot] = Some(statement.clone());
+        Ok(statement)
+    }
+
     /// Opens the writer's connection and prepares its statements; the tables must exist.
     /// The session is named `accord-writer {channel}` in `pg_stat_activity`.
     async fn open(config: WriterConnect, channel: String) -> Result<Db> {
@@ -382,9 +398,20 @@ impl Writer {
         for r in group {
             results.push(merged.add(&self.tip(&known_keys), &r.commands, &recorded_at));
         }
+        // A guessed group that can go as one statement goes so (see `Parts`).
+        let whole = match (reads, merged.first_seq()) {
+            (Reads::Guess, Some(_)) => match Parts::of(&merged) {
+                Some(parts) => match self.db.whole(parts).await {
+                    Ok(statement) => Some(statement),
+                    Err(e) => return Err(Merged::Failed(e.to_string())),
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        // Otherwise the flight opens a transaction, which a failure must roll back.
+        let in_transaction = whole.is_none();
         let mut flight = Flight::new(&self.db);
-        // Whether the flight opens a transaction, which a failure must roll back.
-        let mut in_transaction = true;
         match (reads, merged.first_seq()) {
             (Reads::Locked, first_seq) => {
                 flight.plan(&merged);
@@ -395,11 +422,8 @@ impl Writer {
             // version, a key seen before on its row: a wrong guess cannot commit. With
             // nothing to insert there is no such check.
             (Reads::Guess, None) => return Err(Merged::Unchecked),
-            (Reads::Guess, Some(first_seq)) => match Parts::of(&merged) {
-                Some(parts) => {
-                    flight.whole(parts, &merged, first_seq);
-                    in_transaction = false;
-                }
+            (Reads::Guess, Some(first_seq)) => match &whole {
+                Some(statement) => flight.whole(statement, &merged, first_seq),
                 None => {
                     flight.begin();
                     flight.move_tip(first_seq, merged.tip_seq, merged.tip_hash);
@@ -921,13 +945,14 @@ impl<'a> Flight<'a> {
         }
     }
 
-    /// Queues the whole of `plan` (which needs `parts`) as one statement: the tip, its
-    /// notification and every row. Outside a transaction, PostgreSQL commits it on its
-    /// own, or nothing of it: no `BEGIN`, no `COMMIT`, one answer.
-    fn whole(&mut self, parts: Parts, plan: &'a Plan<'_>, first_seq: u64) {
+    /// Queues the whole of `plan` as one statement (`statement`, the one for its
+    /// [`Parts`]): the tip, its notification and every row. Outside a transaction,
+    /// PostgreSQL commits it on its own, or nothing of it: no `BEGIN`, no `COMMIT`, one
+    /// answer.
+    fn whole(&mut self, statement: &'a Statement, plan: &'a Plan<'_>, first_seq: u64) {
         let mut params = self.tip_params(first_seq, plan.tip_seq, plan.tip_hash);
         params.extend(event_params(plan));
-        if parts.has(Part::Keys) {
+        if !plan.keys.is_empty() {
             params.extend(key_params(plan));
         }
         let mut runs: Vec<(Part, Vec<Param<'a>>)> = plan::proj_runs(&plan.proj)
@@ -938,7 +963,7 @@ impl<'a> Flight<'a> {
         for (_, p) in runs {
             params.extend(p);
         }
-        self.execute(&self.db.sql.whole[usize::from(parts.0)], params);
+        self.execute(statement, params);
     }
 
     /// Queues `BEGIN`.
@@ -1203,6 +1228,17 @@ impl Part {
             Part::Documents => DOCUMENTS,
         }
     }
+
+    /// The name of its `WITH` query in a whole-group statement.
+    fn name(self) -> &'static str {
+        match self {
+            Part::Keys => "new_keys",
+            Part::Suppliers => "suppliers_written",
+            Part::Contracts => "contracts_written",
+            Part::Spend => "spend_written",
+            Part::Documents => "documents_written",
+        }
+    }
 }
 
 /// The set of [`Part`]s a group needs, as bits: the index of its statement in
@@ -1266,7 +1302,7 @@ fn whole_group_sql(parts: Parts) -> String {
     };
     add("new_events", EVENTS);
     for part in Part::ALL.into_iter().filter(|p| parts.has(*p)) {
-        add(&format!("{part:?}").to_lowercase(), part.sql());
+        add(part.name(), part.sql());
     }
     sql.push_str(" SELECT pg_notify($3, $4) FROM moved");
     sql
@@ -1309,8 +1345,9 @@ struct Statements {
     document_state: Statement,
     checkpoint: Statement,
     move_tip: Statement,
-    /// The whole-group statement for each set of [`Parts`], by its bits.
-    whole: Vec<Statement>,
+    /// The whole-group statement for each set of [`Parts`], by its bits, prepared on its
+    /// first use: a workload meets a few of the 32.
+    whole: Vec<Option<Statement>>,
 }
 
 impl Statements {
@@ -1331,11 +1368,7 @@ impl Statements {
             document_state: client.prepare(DOCUMENT_STATE).await?,
             checkpoint: client.prepare(CHECKPOINT).await?,
             move_tip: client.prepare(MOVE_TIP).await?,
-            whole: try_join_all(
-                (0..1u8 << Part::ALL.len())
-                    .map(|bits| async move { client.prepare(&whole_group_sql(Parts(bits))).await }),
-            )
-            .await?,
+            whole: vec![None; 1 << Part::ALL.len()],
         })
     }
 
@@ -1592,6 +1625,41 @@ mod tests {
             reason: String::new(),
         };
         assert_eq!(parts_of(vec![Append::new(state)], None), None);
+    }
+
+    /// Each of the 32 whole-group statements is prepared only when a group needs it;
+    /// the server must accept every one of them.
+    #[tokio::test]
+    async fn the_server_accepts_every_whole_group_statement() {
+        let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL") else {
+            eprintln!("skipped: set ACCORD_TEST_DATABASE_URL to run the PostgreSQL writer test");
+            return;
+        };
+        let schema = format!("w_{}_{}", std::process::id(), rand::random::<u32>());
+        let options = PgOptions {
+            schema: Some(schema.clone()),
+            ..PgOptions::default()
+        };
+        let store = super::super::PgStore::connect(&url, options.clone())
+            .await
+            .unwrap();
+        let pool = std::str::FromStr::from_str(&url).unwrap();
+        let config = writer_config(&url, &pool).unwrap();
+        let mut writer = Writer::connect(config, &options, "unused".into())
+            .await
+            .unwrap();
+        for bits in 0..1u8 << Part::ALL.len() {
+            if let Err(e) = writer.db.whole(Parts(bits)).await {
+                panic!("{:?}: {e:?}", Parts(bits));
+            }
+        }
+        drop(writer);
+        use sqlx::Executor;
+        store
+            .pool()
+            .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+            .await
+            .unwrap();
     }
 
     /// A statement whose parameters do not encode is never sent, and the statements

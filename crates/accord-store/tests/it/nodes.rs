@@ -10,21 +10,7 @@ use std::collections::HashMap;
 use accord_store::{Append, Appended, PgOptions, PgStore, Store, VerifyOptions};
 use sqlx::Executor;
 
-use crate::support::{self, PG_ENV};
-
-/// One node: its own store (writer, pool) on the shared schema.
-async fn node(url: &str, schema: &str) -> PgStore {
-    PgStore::connect(
-        url,
-        PgOptions {
-            schema: Some(schema.to_owned()),
-            max_connections: 2,
-            ..PgOptions::default()
-        },
-    )
-    .await
-    .unwrap()
-}
+use crate::support::{self, PG_ENV, node};
 
 fn fresh_schema() -> String {
     format!("n_{}_{}", std::process::id(), rand::random::<u32>())

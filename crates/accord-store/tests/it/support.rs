@@ -119,6 +119,21 @@ impl Backend {
     }
 }
 
+/// One node on PostgreSQL: its own store (writer, pool) on `schema`, which other nodes
+/// may share.
+pub async fn node(url: &str, schema: &str) -> PgStore {
+    PgStore::connect(
+        url,
+        PgOptions {
+            schema: Some(schema.to_owned()),
+            max_connections: 2,
+            ..PgOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 impl Harness {
     /// A second store on the same database, as another process would open it: nothing
     /// cached, everything read from the database.
@@ -129,18 +144,7 @@ impl Harness {
                     .await
                     .unwrap(),
             ),
-            (Backend::Pg(url), _, Some(schema)) => AnyStore::Pg(
-                PgStore::connect(
-                    url,
-                    PgOptions {
-                        schema: Some(schema.clone()),
-                        max_connections: 2,
-                        ..PgOptions::default()
-                    },
-                )
-                .await
-                .unwrap(),
-            ),
+            (Backend::Pg(url), _, Some(schema)) => AnyStore::Pg(node(url, schema).await),
             _ => unreachable!("a harness has a file or a schema"),
         }
     }

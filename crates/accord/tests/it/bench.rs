@@ -69,10 +69,7 @@ fn bench_store_runs_each_scenario_and_sums_up_the_medians() {
         "group commit, spend lines",
         "verify",
     ] {
-        let line = out
-            .lines()
-            .find(|l| l.trim_start().starts_with(target))
-            .unwrap_or_else(|| panic!("no summary line for {target}\n{out}"));
+        let line = summary_line(&out, target);
         assert!(line.contains("/s"), "{line}");
     }
     assert!(out.contains("% of the batched rate (runs "), "{out}");
@@ -129,10 +126,14 @@ fn bench_store_on_postgres_takes_the_median_of_its_runs() {
         "postgres 4 writers, 100/call, full, spend",
         "postgres floor, 4 clients",
     ] {
-        let line = out
-            .lines()
-            .find(|l| l.trim_start().starts_with(target))
-            .unwrap_or_else(|| panic!("no summary line for {target}\n{out}"));
+        let line = summary_line(&out, target);
         assert!(line.contains("/s (runs "), "{line}");
     }
+}
+
+/// The line of `accord bench store`'s summary that starts with `target`.
+fn summary_line<'a>(out: &'a str, target: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(target))
+        .unwrap_or_else(|| panic!("no summary line for {target}\n{out}"))
 }
