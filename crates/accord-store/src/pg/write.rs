@@ -1627,39 +1627,71 @@ mod tests {
         assert_eq!(parts_of(vec![Append::new(state)], None), None);
     }
 
+    /// A store in a schema of its own on the test server, for a writer of the test's
+    /// own beside the store's; `None` (the test skipped) without a server.
+    struct Scratch {
+        url: String,
+        options: PgOptions,
+        store: super::super::PgStore,
+    }
+
+    impl Scratch {
+        async fn new() -> Option<Scratch> {
+            let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL") else {
+                eprintln!(
+                    "skipped: set ACCORD_TEST_DATABASE_URL to run the PostgreSQL writer test"
+                );
+                return None;
+            };
+            let schema = format!("w_{}_{}", std::process::id(), rand::random::<u32>());
+            let options = PgOptions {
+                schema: Some(schema),
+                ..PgOptions::default()
+            };
+            let store = super::super::PgStore::connect(&url, options.clone())
+                .await
+                .unwrap();
+            Some(Scratch {
+                url,
+                options,
+                store,
+            })
+        }
+
+        async fn writer(&self) -> Writer {
+            let pool = std::str::FromStr::from_str(&self.url).unwrap();
+            let config = writer_config(&self.url, &pool).unwrap();
+            Writer::connect(config, &self.options, "unused".into())
+                .await
+                .unwrap()
+        }
+
+        async fn drop_schema(self) {
+            use sqlx::Executor;
+            let schema = self.options.schema.as_deref().unwrap();
+            self.store
+                .pool()
+                .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+                .await
+                .unwrap();
+        }
+    }
+
     /// Each of the 32 whole-group statements is prepared only when a group needs it;
     /// the server must accept every one of them.
     #[tokio::test]
     async fn the_server_accepts_every_whole_group_statement() {
-        let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL") else {
-            eprintln!("skipped: set ACCORD_TEST_DATABASE_URL to run the PostgreSQL writer test");
+        let Some(scratch) = Scratch::new().await else {
             return;
         };
-        let schema = format!("w_{}_{}", std::process::id(), rand::random::<u32>());
-        let options = PgOptions {
-            schema: Some(schema.clone()),
-            ..PgOptions::default()
-        };
-        let store = super::super::PgStore::connect(&url, options.clone())
-            .await
-            .unwrap();
-        let pool = std::str::FromStr::from_str(&url).unwrap();
-        let config = writer_config(&url, &pool).unwrap();
-        let mut writer = Writer::connect(config, &options, "unused".into())
-            .await
-            .unwrap();
+        let mut writer = scratch.writer().await;
         for bits in 0..1u8 << Part::ALL.len() {
             if let Err(e) = writer.db.whole(Parts(bits)).await {
                 panic!("{:?}: {e:?}", Parts(bits));
             }
         }
         drop(writer);
-        use sqlx::Executor;
-        store
-            .pool()
-            .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
-            .await
-            .unwrap();
+        scratch.drop_schema().await;
     }
 
     /// A statement whose parameters do not encode is never sent, and the statements
@@ -1667,23 +1699,10 @@ mod tests {
     /// those would commit without it.
     #[tokio::test]
     async fn a_statement_that_cannot_be_sent_turns_the_commit_into_a_rollback() {
-        let Ok(url) = std::env::var("ACCORD_TEST_DATABASE_URL") else {
-            eprintln!("skipped: set ACCORD_TEST_DATABASE_URL to run the PostgreSQL writer test");
+        let Some(scratch) = Scratch::new().await else {
             return;
         };
-        let schema = format!("w_{}_{}", std::process::id(), rand::random::<u32>());
-        let options = PgOptions {
-            schema: Some(schema.clone()),
-            ..PgOptions::default()
-        };
-        let store = super::super::PgStore::connect(&url, options.clone())
-            .await
-            .unwrap();
-        let pool = std::str::FromStr::from_str(&url).unwrap();
-        let config = writer_config(&url, &pool).unwrap();
-        let writer = Writer::connect(config, &options, "unused".into())
-            .await
-            .unwrap();
+        let writer = scratch.writer().await;
         let db = &writer.db;
         db.client.batch_execute("BEGIN").await.unwrap();
         let mut flight = Flight::new(db);
@@ -1708,11 +1727,6 @@ mod tests {
             .unwrap();
         assert_eq!(tip.get::<_, i64>(0), 0, "the first statement was committed");
         drop(writer);
-        use sqlx::Executor;
-        store
-            .pool()
-            .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
-            .await
-            .unwrap();
+        scratch.drop_schema().await;
     }
 }
