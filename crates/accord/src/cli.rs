@@ -318,8 +318,10 @@ pub enum BenchCommand {
     /// per transaction. Single: one event per transaction, one caller. Group commit:
     /// `--writers` concurrent callers with `synchronous=FULL`. PostgreSQL: four callers,
     /// one event per call (`full` and `normal` durability) and 100 per call, and the
-    /// server's own rate for bare one-row commits beside them. The summary compares the
-    /// median run of each with the store's targets.
+    /// server's own rate for bare one-row commits beside them. SQLite's own rate for the
+    /// same rows, prebuilt and inserted bare, runs beside Accord's too. The summary
+    /// compares the median run of each with the store's targets, and with those floors:
+    /// machines differ, the share of what the database itself does here much less.
     #[command(after_help = "Examples:
   accord bench store
   accord bench store --runs 5 --writers 4096

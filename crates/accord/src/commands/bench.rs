@@ -68,6 +68,8 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
         ),
     ];
     let mut results = Vec::new();
+    // SQLite's own rate for the log's rows on this machine, beside Accord's.
+    let mut sqlite_floor = Vec::new();
     // Run by run, every scenario in turn: the machine's slow minutes fall on all of them.
     for run in 1..=runs {
         for kind in [BenchEvent::Move, BenchEvent::Spend] {
@@ -84,6 +86,11 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
                 });
             }
         }
+        let sub = dir.join("rows");
+        std::fs::create_dir_all(&sub)?;
+        let r = bench::bench_sqlite_rows(&sub, n.max(1)).await?;
+        println!("[run {run}/{runs}] {r}");
+        sqlite_floor.push(r.per_second);
     }
     let sub = dir.join("import");
     std::fs::create_dir_all(&sub)?;
@@ -128,7 +135,7 @@ async fn store(g: &GlobalArgs, args: BenchStoreArgs) -> anyhow::Result<ExitCode>
         floors.clear();
         println!("postgres: skipped (pass --database-url postgres://… to measure it)");
     }
-    print_store_summary(&results, &verify, &postgres, &floors);
+    print_store_summary(&results, &sqlite_floor, &verify, &postgres, &floors);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,6 +165,7 @@ fn median_and_range(mut values: Vec<f64>) -> (f64, f64, f64) {
 /// median run of each scenario, and the range over the runs.
 fn print_store_summary(
     results: &[Measured],
+    sqlite_floor: &[f64],
     verify: &BenchReport,
     postgres: &[(usize, Durability, BenchEvent, Vec<f64>)],
     pg_floors: &[(usize, Vec<f64>)],
@@ -203,9 +211,16 @@ fn print_store_summary(
     ] {
         rows.push((format!("single {label}"), rates("single", kind), 20_000.0));
     }
+    // Machines of this kind differ by two from one session to the next; the share of
+    // SQLite's own rate for the same rows on the same machine does not.
+    let (sqlite_rows, rows_lo, rows_hi) = median_and_range(sqlite_floor.to_vec());
     for (label, values, target) in rows {
         let (median, lo, hi) = median_and_range(values);
-        row(&label, median, &spread(lo, hi), &floor(median, target));
+        let mut verdict = floor(median, target);
+        if label == "batched moves" && sqlite_rows > 0.0 {
+            verdict += &format!(" ({:.0}% of SQLite's floor)", 100.0 * median / sqlite_rows);
+        }
+        row(&label, median, &spread(lo, hi), &verdict);
     }
     for (kind, label) in [
         (BenchEvent::Move, "moves"),
@@ -246,6 +261,21 @@ fn print_store_summary(
         "",
         &floor(verify.per_second, 500_000.0),
     );
+    if sqlite_rows > 0.0 {
+        row(
+            "sqlite floor, prebuilt moves",
+            sqlite_rows,
+            &spread(rows_lo, rows_hi),
+            "rows alone, no chain or plan (a reference)",
+        );
+    }
+    // One event per call with `Full` against the server's own rate for four clients'
+    // one-row commits, measured in the same runs.
+    let four_clients = pg_floors
+        .iter()
+        .find(|(clients, _)| *clients == 4)
+        .map(|(_, rates)| median_and_range(rates.clone()).0)
+        .filter(|rate| *rate > 0.0);
     for (per_call, durability, kind, rates) in postgres {
         let durability = format!("{durability:?}").to_lowercase();
         let kind = match kind {
@@ -253,11 +283,18 @@ fn print_store_summary(
             BenchEvent::Spend => "spend",
         };
         let (median, lo, hi) = median_and_range(rates.clone());
+        let mut verdict = floor(median, 10_000.0);
+        if *per_call == 1
+            && durability == "full"
+            && let Some(server) = four_clients
+        {
+            verdict += &format!(" ({:.0}% of the 4-client floor)", 100.0 * median / server);
+        }
         row(
             &format!("postgres 4 writers, {per_call}/call, {durability}, {kind}"),
             median,
             &spread(lo, hi),
-            &floor(median, 10_000.0),
+            &verdict,
         );
     }
     // The server's own rate for single-row durable commits, with nothing of Accord's

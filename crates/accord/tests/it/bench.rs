@@ -73,6 +73,20 @@ fn bench_store_runs_each_scenario_and_sums_up_the_medians() {
         assert!(line.contains("/s"), "{line}");
     }
     assert!(out.contains("% of the batched rate (runs "), "{out}");
+    // SQLite's own floor runs with every run, and the batched rate is set against it.
+    let floors = out
+        .lines()
+        .filter(|l| l.starts_with("[run ") && l.contains("sqlite rows alone"))
+        .count();
+    assert_eq!(floors, 2, "{out}");
+    assert!(
+        summary_line(&out, "sqlite floor, prebuilt moves").contains("/s (runs "),
+        "{out}"
+    );
+    assert!(
+        summary_line(&out, "batched moves").contains("% of SQLite's floor)"),
+        "{out}"
+    );
     assert!(out.contains("postgres: skipped"), "{out}");
 }
 
@@ -129,6 +143,16 @@ fn bench_store_on_postgres_takes_the_median_of_its_runs() {
         let line = summary_line(&out, target);
         assert!(line.contains("/s (runs "), "{line}");
     }
+    // One event per call with `Full` is set against the server's floor of the same runs.
+    for target in [
+        "postgres 4 writers, 1/call, full, moves",
+        "postgres 4 writers, 1/call, full, spend",
+    ] {
+        let line = summary_line(&out, target);
+        assert!(line.contains("% of the 4-client floor)"), "{line}");
+    }
+    let line = summary_line(&out, "postgres 4 writers, 1/call, normal, moves");
+    assert!(!line.contains("floor"), "{line}");
 }
 
 /// The line of `accord bench store`'s summary that starts with `target`.
