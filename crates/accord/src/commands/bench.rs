@@ -277,6 +277,7 @@ fn print_store_summary(
         .map(|(_, rates)| median_and_range(rates.clone()).0)
         .filter(|rate| *rate > 0.0);
     for (per_call, durability, kind, rates) in postgres {
+        let against_floor = *per_call == 1 && *durability == Durability::Full;
         let durability = format!("{durability:?}").to_lowercase();
         let kind = match kind {
             BenchEvent::Move => "moves",
@@ -284,10 +285,7 @@ fn print_store_summary(
         };
         let (median, lo, hi) = median_and_range(rates.clone());
         let mut verdict = floor(median, 10_000.0);
-        if *per_call == 1
-            && durability == "full"
-            && let Some(server) = four_clients
-        {
+        if against_floor && let Some(server) = four_clients {
             verdict += &format!(" ({:.0}% of the 4-client floor)", 100.0 * median / server);
         }
         row(

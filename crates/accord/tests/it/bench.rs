@@ -74,11 +74,7 @@ fn bench_store_runs_each_scenario_and_sums_up_the_medians() {
     }
     assert!(out.contains("% of the batched rate (runs "), "{out}");
     // SQLite's own floor runs with every run, and the batched rate is set against it.
-    let floors = out
-        .lines()
-        .filter(|l| l.starts_with("[run ") && l.contains("sqlite rows alone"))
-        .count();
-    assert_eq!(floors, 2, "{out}");
+    assert_eq!(run_lines(&out, "sqlite rows alone"), 2, "{out}");
     assert!(
         summary_line(&out, "sqlite floor, prebuilt moves").contains("/s (runs "),
         "{out}"
@@ -127,10 +123,7 @@ fn bench_store_on_postgres_takes_the_median_of_its_runs() {
         "postgres floor, 1 client",
         "postgres floor, 4 clients",
     ] {
-        let runs = out
-            .lines()
-            .filter(|l| l.starts_with("[run ") && l.contains(scenario))
-            .count();
+        let runs = run_lines(&out, scenario);
         assert_eq!(runs, 2, "{scenario}: {runs} runs\n{out}");
     }
     for target in [
@@ -153,6 +146,13 @@ fn bench_store_on_postgres_takes_the_median_of_its_runs() {
     }
     let line = summary_line(&out, "postgres 4 writers, 1/call, normal, moves");
     assert!(!line.contains("floor"), "{line}");
+}
+
+/// How many of `accord bench store`'s per-run lines name `scenario`.
+fn run_lines(out: &str, scenario: &str) -> usize {
+    out.lines()
+        .filter(|l| l.starts_with("[run ") && l.contains(scenario))
+        .count()
 }
 
 /// The line of `accord bench store`'s summary that starts with `target`.
