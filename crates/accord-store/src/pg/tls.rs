@@ -15,8 +15,11 @@
 //! pool's driver trusts the system's roots as well as the file's, so a certificate that
 //! only a system root vouches for gets the pool through but not the writer: the store
 //! then refuses to open, saying why. Both clients use rustls with ring.
-//! Client certificates are not supported: a URL or environment that asks for one is
-//! refused rather than silently connecting without it.
+//!
+//! A client certificate is presented when `sslcert` and `sslkey` (or `PGSSLCERT` and
+//! `PGSSLKEY`) name its PEM files, by both connections: sqlx reads the same parameters.
+//! Naming one without the other is refused rather than connecting without a
+//! certificate; libpq's default files (`~/.postgresql/postgresql.crt`) are not read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,7 +29,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
 use sqlx::postgres::PgSslMode;
 use tokio_postgres::config::SslMode;
@@ -41,29 +44,57 @@ pub(crate) struct TlsSettings {
     pub mode: PgSslMode,
     /// `sslrootcert` / `ssl-root-cert` from the URL, else `PGSSLROOTCERT`.
     pub root_cert: Option<PathBuf>,
+    /// The client certificate's PEM file (its chain, leaf first) and its key's:
+    /// `sslcert` / `ssl-cert` and `sslkey` / `ssl-key`, else `PGSSLCERT` and `PGSSLKEY`.
+    pub client: Option<ClientCert>,
+}
+
+/// The files of the certificate the client presents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClientCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl TlsSettings {
     /// The writer's TLS settings from the URL's parameters (`params`, as `key=value`
-    /// still percent-encoded) and sqlx's parsed `mode`; refuses client certificates.
+    /// still percent-encoded) and sqlx's parsed `mode`. For each file the URL's last
+    /// mention wins, then the `PG*` variable.
     pub fn from_url(params: &[(&str, &str)], mode: PgSslMode) -> Result<TlsSettings> {
-        for (key, _) in params {
-            if matches!(*key, "sslcert" | "sslkey" | "ssl-cert" | "ssl-key") {
-                return Err(client_certificate(&format!("the URL's `{key}`")));
+        let path = |names: [&str; 2], var: &str| {
+            params
+                .iter()
+                .rev()
+                .find(|(k, _)| names.contains(k))
+                .map(|(_, v)| PathBuf::from(&*percent_decode_str(v).decode_utf8_lossy()))
+                .or_else(|| std::env::var_os(var).map(PathBuf::from))
+        };
+        let root_cert = path(["sslrootcert", "ssl-root-cert"], "PGSSLROOTCERT");
+        let cert = path(["sslcert", "ssl-cert"], "PGSSLCERT");
+        let key = path(["sslkey", "ssl-key"], "PGSSLKEY");
+        let client = match (cert, key) {
+            (Some(cert), Some(key)) => Some(ClientCert { cert, key }),
+            (None, None) => None,
+            (Some(cert), None) => {
+                return Err(StoreError::Invalid(format!(
+                    "sslcert {} names a client certificate without its key: set sslkey \
+                     (or PGSSLKEY) too",
+                    cert.display()
+                )));
             }
-        }
-        for var in ["PGSSLCERT", "PGSSLKEY"] {
-            if std::env::var_os(var).is_some() {
-                return Err(client_certificate(&format!("`{var}`")));
+            (None, Some(key)) => {
+                return Err(StoreError::Invalid(format!(
+                    "sslkey {} names a client key without its certificate: set sslcert \
+                     (or PGSSLCERT) too",
+                    key.display()
+                )));
             }
-        }
-        let root_cert = params
-            .iter()
-            .rev()
-            .find(|(k, _)| matches!(*k, "sslrootcert" | "ssl-root-cert"))
-            .map(|(_, v)| PathBuf::from(&*percent_decode_str(v).decode_utf8_lossy()))
-            .or_else(|| std::env::var_os("PGSSLROOTCERT").map(PathBuf::from));
-        Ok(TlsSettings { mode, root_cert })
+        };
+        Ok(TlsSettings {
+            mode,
+            root_cert,
+            client,
+        })
     }
 
     /// tokio-postgres's `sslmode` for this mode (it has no `verify-*`: verifying is
@@ -100,12 +131,25 @@ impl TlsSettings {
             chain,
             name: matches!(self.mode, PgSslMode::VerifyFull),
         });
-        let config = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| StoreError::Invalid(format!("TLS to PostgreSQL: {e}")))?
             .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+            .with_custom_certificate_verifier(verifier);
+        let config = match &self.client {
+            None => builder.with_no_client_auth(),
+            Some(client) => {
+                let chain = read_certificates("sslcert", &client.cert)?;
+                let key = read_key(&client.key)?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    StoreError::Invalid(format!(
+                        "sslcert {} with sslkey {}: {e}",
+                        client.cert.display(),
+                        client.key.display()
+                    ))
+                })?
+            }
+        };
         Ok(MakeRustlsConnect::new(config))
     }
 
@@ -121,7 +165,7 @@ impl TlsSettings {
             roots.add_parsable_certificates(system.certs);
             return Ok(roots);
         };
-        let (added, _) = roots.add_parsable_certificates(read_certificates(path)?);
+        let (added, _) = roots.add_parsable_certificates(read_certificates("sslrootcert", path)?);
         if added == 0 {
             return Err(StoreError::Invalid(format!(
                 "sslrootcert {}: no certificate in it could be used",
@@ -132,33 +176,34 @@ impl TlsSettings {
     }
 }
 
-fn client_certificate(source: &str) -> StoreError {
-    StoreError::Invalid(format!(
-        "{source} asks for a TLS client certificate, which Accord's PostgreSQL writer does \
-         not support; authenticate with a password or `trust` instead"
-    ))
-}
-
-/// The certificates of a PEM file, or an error naming the file.
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+/// The certificates of a PEM file, or an error naming the parameter and the file.
+fn read_certificates(param: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let bytes = std::fs::read(path).map_err(|e| {
-        StoreError::Invalid(format!(
-            "sslrootcert {}: cannot read it: {e}",
-            path.display()
-        ))
+        StoreError::Invalid(format!("{param} {}: cannot read it: {e}", path.display()))
     })?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| {
-            StoreError::Invalid(format!("sslrootcert {}: not PEM: {e}", path.display()))
-        })?;
+        .map_err(|e| StoreError::Invalid(format!("{param} {}: not PEM: {e}", path.display())))?;
     if certs.is_empty() {
         return Err(StoreError::Invalid(format!(
-            "sslrootcert {}: holds no PEM certificate",
+            "{param} {}: holds no PEM certificate",
             path.display()
         )));
     }
     Ok(certs)
+}
+
+/// The private key of a PEM file (PKCS #8, PKCS #1 or SEC1), or an error naming it.
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        StoreError::Invalid(format!("sslkey {}: cannot read it: {e}", path.display()))
+    })?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
+        StoreError::Invalid(format!(
+            "sslkey {}: holds no PEM private key: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// How a connection checks the server's certificate: not at all (`prefer`, `require`,
@@ -237,6 +282,7 @@ mod tests {
         let of = |mode| TlsSettings {
             mode,
             root_cert: None,
+            client: None,
         };
         assert_eq!(of(PgSslMode::Disable).ssl_mode(), SslMode::Disable);
         assert_eq!(of(PgSslMode::Prefer).ssl_mode(), SslMode::Prefer);
@@ -251,14 +297,96 @@ mod tests {
     }
 
     #[test]
-    fn client_certificates_are_refused_by_name() {
-        let e = TlsSettings::from_url(&[("sslcert", "/tmp/c.pem")], PgSslMode::Require)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`sslcert`") && e.contains("client certificate"),
-            "{e}"
+    fn a_client_certificate_needs_both_files() {
+        let both = TlsSettings::from_url(
+            &[
+                ("sslcert", "/etc/accord/client.pem"),
+                ("ssl-key", "/etc/accord/client%20key.pem"),
+            ],
+            PgSslMode::Require,
+        )
+        .unwrap();
+        assert_eq!(
+            both.client,
+            Some(ClientCert {
+                cert: PathBuf::from("/etc/accord/client.pem"),
+                key: PathBuf::from("/etc/accord/client key.pem"),
+            })
         );
+        // Only when neither variable is set here can one file alone be asked for.
+        if std::env::var_os("PGSSLCERT").is_none() && std::env::var_os("PGSSLKEY").is_none() {
+            for (param, says) in [
+                ("sslcert", "without its key"),
+                ("sslkey", "without its certificate"),
+            ] {
+                let e = TlsSettings::from_url(&[(param, "/tmp/c.pem")], PgSslMode::Require)
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(param) && e.contains(says), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_client_certificate_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not PEM at all\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let cert = some_certificate();
+        for (client, names) in [
+            (
+                ClientCert {
+                    cert: missing.clone(),
+                    key: junk.clone(),
+                },
+                ("sslcert", &missing),
+            ),
+            (
+                ClientCert {
+                    cert: junk.clone(),
+                    key: junk.clone(),
+                },
+                ("sslcert", &junk),
+            ),
+            (
+                ClientCert {
+                    cert: cert.clone(),
+                    key: missing.clone(),
+                },
+                ("sslkey", &missing),
+            ),
+            (
+                ClientCert {
+                    cert: cert.clone(),
+                    key: junk.clone(),
+                },
+                ("sslkey", &junk),
+            ),
+        ] {
+            let s = TlsSettings {
+                mode: PgSslMode::Require,
+                root_cert: None,
+                client: Some(client),
+            };
+            let e = s.connector().err().expect("refused").to_string();
+            assert!(
+                e.contains(names.0) && e.contains(&names.1.display().to_string()),
+                "{e}"
+            );
+        }
+    }
+
+    /// A PEM file of certificates this machine has: Debian's own bundle or snakeoil.
+    fn some_certificate() -> PathBuf {
+        [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/ssl/certs/ssl-cert-snakeoil.pem",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| read_certificates("test", p).is_ok())
+        .expect("a PEM certificate on this machine to test with")
     }
 
     #[test]
@@ -287,6 +415,7 @@ mod tests {
             let s = TlsSettings {
                 mode: PgSslMode::VerifyFull,
                 root_cert: Some(path.clone()),
+                client: None,
             };
             let e = s.connector().err().expect("refused").to_string();
             assert!(
@@ -415,7 +544,7 @@ mod server_tests {
     /// Whether the PEM certificate at `path` names `localhost` (Debian's snakeoil does);
     /// the DER holds the name as plain ASCII, good enough to decide whether to run.
     fn cert_names_localhost(path: &str) -> bool {
-        super::read_certificates(std::path::Path::new(path)).is_ok_and(|certs| {
+        super::read_certificates("sslrootcert", std::path::Path::new(path)).is_ok_and(|certs| {
             certs
                 .iter()
                 .any(|c| c.windows(9).any(|w| w == b"localhost"))

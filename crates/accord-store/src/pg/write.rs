@@ -667,8 +667,8 @@ impl WriterConnect {
 /// - the parameters only sqlx knows are translated (`options[name]=value`) or left out
 ///   (`statement-cache-capacity`);
 /// - `sslmode` (or `ssl-mode`, or `PGSSLMODE`) is taken as sqlx parsed it and
-///   `sslrootcert` (or `ssl-root-cert`, or `PGSSLROOTCERT`) is read by [`TlsSettings`];
-///   a client certificate is refused;
+///   `sslrootcert`, `sslcert` and `sslkey` (or `ssl-root-cert`, `ssl-cert`, `ssl-key`, or
+///   `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`) are read by [`TlsSettings`];
 /// - what the URL does not say is taken as sqlx takes it: user, host or socket, port and
 ///   database from `pool` (which has the `PG*` variables' values), the password from
 ///   `PGPASSWORD` or else the password file (`PGPASSFILE`, `~/.pgpass`).
@@ -696,7 +696,8 @@ pub(crate) fn writer_config(
             k if k.starts_with("options[") && k.ends_with(']') => {
                 options.push(format!("-c%20{}%3D{value}", &k[8..k.len() - 1]));
             }
-            "sslmode" | "ssl-mode" | "sslrootcert" | "ssl-root-cert" => {}
+            "sslmode" | "ssl-mode" | "sslrootcert" | "ssl-root-cert" | "sslcert" | "ssl-cert"
+            | "sslkey" | "ssl-key" => {}
             k => tracing::debug!(
                 parameter = k,
                 "the PostgreSQL writer ignores this URL parameter"
