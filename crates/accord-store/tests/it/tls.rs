@@ -48,9 +48,12 @@ fn fresh_schema() -> String {
     format!("tls_{}_{}", std::process::id(), rand::random::<u32>())
 }
 
-/// Opens a store on `url` in a fresh schema, appends, and returns whether its pool's
-/// session and its writer's session are encrypted.
-async fn store_sessions_ssl(url: &str) -> (bool, bool) {
+/// Opens a store on `url` in a fresh schema, appends, and returns `column` of
+/// `pg_stat_ssl` for its pool's session and for its writer's.
+async fn store_sessions<T>(url: &str, column: &str) -> accord_store::Result<(T, T)>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
     let schema = fresh_schema();
     let store = PgStore::connect(
         url,
@@ -59,21 +62,19 @@ async fn store_sessions_ssl(url: &str) -> (bool, bool) {
             ..PgOptions::default()
         },
     )
+    .await?;
+    let r = store.append(Append::new(support::spend(1, 1, 5))).await?;
+    assert_eq!(r.first_seq, 1);
+    let pool: T = sqlx::query_scalar(&format!(
+        "SELECT {column} FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    ))
+    .fetch_one(store.pool())
     .await
     .unwrap();
-    let r = store
-        .append(Append::new(support::spend(1, 1, 5)))
-        .await
-        .unwrap();
-    assert_eq!(r.first_seq, 1);
-    let pool: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    let writer: Vec<bool> = sqlx::query_scalar(
-        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-         WHERE a.application_name = $1",
-    )
+    let mut writer: Vec<T> = sqlx::query_scalar(&format!(
+        "SELECT s.{column} FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = $1"
+    ))
     .bind(format!("accord-writer accord_events_{schema}"))
     .fetch_all(store.pool())
     .await
@@ -84,7 +85,12 @@ async fn store_sessions_ssl(url: &str) -> (bool, bool) {
         .await
         .unwrap();
     assert_eq!(writer.len(), 1, "one writer session");
-    (pool, writer[0])
+    Ok((pool, writer.remove(0)))
+}
+
+/// Whether the store's pool session and writer session are encrypted.
+async fn store_sessions_ssl(url: &str) -> (bool, bool) {
+    store_sessions(url, "ssl").await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,37 +305,9 @@ impl Drop for TrustedClientCa {
 }
 
 /// The client certificate's subject as the server saw it on the store's pool session and
-/// on its writer's session.
+/// on its writer's.
 async fn store_client_dns(url: &str) -> accord_store::Result<(Option<String>, Option<String>)> {
-    let schema = fresh_schema();
-    let store = PgStore::connect(
-        url,
-        PgOptions {
-            schema: Some(schema.clone()),
-            ..PgOptions::default()
-        },
-    )
-    .await?;
-    store.append(Append::new(support::spend(1, 1, 5))).await?;
-    let pool: Option<String> =
-        sqlx::query_scalar("SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-    let writer: Option<String> = sqlx::query_scalar(
-        "SELECT s.client_dn FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-         WHERE a.application_name = $1",
-    )
-    .bind(format!("accord-writer accord_events_{schema}"))
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
-    store
-        .pool()
-        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
-        .await
-        .unwrap();
-    Ok((pool, writer))
+    store_sessions(url, "client_dn").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
