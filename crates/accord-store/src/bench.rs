@@ -446,8 +446,10 @@ pub async fn bench_append_pg(
     {
         use sqlx::{Connection, Executor};
         let mut c = sqlx::PgConnection::connect(url).await?;
-        c.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
-            .await?;
+        c.execute(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .await?;
         c.close().await?;
     }
     let store = PgStore::connect(
@@ -510,7 +512,9 @@ pub async fn bench_append_pg(
         use sqlx::Executor;
         store
             .pool()
-            .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+            )))
             .await?;
     }
     if last != n {

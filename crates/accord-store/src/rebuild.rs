@@ -261,14 +261,14 @@ async fn fetch_array<T: serde::de::DeserializeOwned>(
 ) -> Result<Vec<T>> {
     let json: Option<String> = match store {
         AnyStore::Sqlite(s) => {
-            let mut q = sqlx::query_scalar(sql);
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
             for b in binds {
                 q = q.bind(b);
             }
             q.fetch_one(s.pool()).await?
         }
         AnyStore::Pg(s) => {
-            let mut q = sqlx::query_scalar(sql);
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
             for b in binds {
                 q = q.bind(b);
             }

@@ -104,8 +104,10 @@ impl PgStore {
                 )));
             }
             let mut c = connect.clone().connect().await?;
-            c.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
-                .await?;
+            c.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .await?;
             c.close().await?;
             connect = connect.options([("search_path", schema.as_str())]);
             channel = format!("accord_events_{schema}");
@@ -195,7 +197,7 @@ impl PgStore {
         value: &str,
     ) -> Result<Option<Supplier>> {
         let sql = format!("SELECT data FROM suppliers WHERE {column} = $1");
-        let data: Option<String> = sqlx::query_scalar(&sql)
+        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(value)
             .fetch_optional(&self.inner.pool)
             .await?;
@@ -208,7 +210,7 @@ impl PgStore {
         value: &str,
     ) -> Result<Option<Contract>> {
         let sql = format!("SELECT data FROM contracts WHERE {column} = $1");
-        let data: Option<String> = sqlx::query_scalar(&sql)
+        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(value)
             .fetch_optional(&self.inner.pool)
             .await?;
@@ -226,7 +228,7 @@ impl PgStore {
     /// Every contract whose `column` (a fixed column name, never input) equals `value`.
     async fn contracts_where(&self, column: &'static str, value: &str) -> Result<Vec<Contract>> {
         let sql = format!("SELECT data FROM contracts WHERE {column} = $1 ORDER BY id");
-        let rows: Vec<String> = sqlx::query_scalar(&sql)
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(value)
             .fetch_all(&self.inner.pool)
             .await?;

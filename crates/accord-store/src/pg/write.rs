@@ -1672,7 +1672,7 @@ mod tests {
             let schema = self.options.schema.as_deref().unwrap();
             self.store
                 .pool()
-                .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+                .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                 .await
                 .unwrap();
         }

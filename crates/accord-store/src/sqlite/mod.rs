@@ -411,7 +411,7 @@ impl SqliteStore {
         value: &str,
     ) -> Result<Option<Supplier>> {
         let sql = format!("SELECT data FROM suppliers WHERE {column} = ?");
-        let data: Option<String> = sqlx::query_scalar(&sql)
+        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(value)
             .fetch_optional(&self.inner.read)
             .await?;
@@ -424,7 +424,7 @@ impl SqliteStore {
         value: &str,
     ) -> Result<Option<Contract>> {
         let sql = format!("SELECT data FROM contracts WHERE {column} = ?");
-        let data: Option<String> = sqlx::query_scalar(&sql)
+        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(value)
             .fetch_optional(&self.inner.read)
             .await?;
@@ -442,7 +442,7 @@ impl SqliteStore {
     /// Every contract whose `column` (a fixed column name, never input) equals `value`.
     async fn contracts_where(&self, column: &'static str, value: &str) -> Result<Vec<Contract>> {
         let sql = format!("SELECT data FROM contracts WHERE {column} = ? ORDER BY id");
-        let rows: Vec<String> = sqlx::query_scalar(&sql)
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(value)
             .fetch_all(&self.inner.read)
             .await?;
@@ -777,7 +777,7 @@ mod tests {
 
     /// The one number `sql` selects.
     async fn count(store: &SqliteStore, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(store.pool())
             .await
             .unwrap()
@@ -829,7 +829,7 @@ mod tests {
             std::fs::create_dir(&old).unwrap();
             for m in MIGRATOR.iter().filter(|m| m.version < before) {
                 let name = format!("{:04}_{}.sql", m.version, m.description.replace(' ', "_"));
-                std::fs::write(old.join(name), m.sql.as_bytes()).unwrap();
+                std::fs::write(old.join(name), m.sql.as_str().as_bytes()).unwrap();
             }
             let file = dir.path().join(format!("old-{before}.db"));
             {
@@ -941,7 +941,9 @@ mod tests {
                 "UPDATE events SET prev_in_stream = 3 WHERE seq = 10",
                 "UPDATE events SET prev_in_stream = NULL WHERE seq = 10",
             ] {
-                let refused = sqlx::query(sql).execute(store.aux_pool()).await;
+                let refused = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(store.aux_pool())
+                    .await;
                 assert!(
                     refused.is_err_and(|e| e.to_string().contains("append-only")),
                     "{sql}"
@@ -1026,7 +1028,10 @@ mod tests {
             let clean = store.verify(&VerifyOptions::default()).await.unwrap();
             assert!(clean.is_ok(), "{what}: {clean:?}");
             for sql in *sqls {
-                sqlx::query(sql).execute(store.aux_pool()).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(*sql))
+                    .execute(store.aux_pool())
+                    .await
+                    .unwrap();
             }
             let report = store.verify(&VerifyOptions::default()).await.unwrap();
             let broken = report

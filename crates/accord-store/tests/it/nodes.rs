@@ -18,7 +18,7 @@ fn fresh_schema() -> String {
 
 async fn drop_schema(s: &PgStore, schema: &str) {
     s.pool()
-        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .await
         .unwrap();
 }
@@ -250,7 +250,7 @@ async fn a_writer_that_cannot_reconnect_fails_appends_and_recovers() {
     );
     let admin = sqlx::PgPool::connect(&url).await.unwrap();
     admin
-        .execute(format!("CREATE DATABASE {db}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
         .await
         .unwrap();
     let (base, query) = url.split_once('?').unwrap_or((&url, ""));
@@ -267,7 +267,9 @@ async fn a_writer_that_cannot_reconnect_fails_appends_and_recovers() {
         .unwrap();
 
     admin
-        .execute(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {db} ALLOW_CONNECTIONS false"
+        )))
         .await
         .unwrap();
     let terminated: Vec<bool> = sqlx::query_scalar(
@@ -303,14 +305,18 @@ async fn a_writer_that_cannot_reconnect_fails_appends_and_recovers() {
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
 
     admin
-        .execute(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {db} ALLOW_CONNECTIONS true"
+        )))
         .await
         .unwrap();
     let r = second_spend_once_reconnected(&a, 60, 100).await;
     assert_eq!((r.first_seq, r.stream_version), (2, 2));
     drop(a);
     admin
-        .execute(format!("DROP DATABASE {db} WITH (FORCE)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {db} WITH (FORCE)"
+        )))
         .await
         .unwrap();
 }
@@ -456,7 +462,7 @@ async fn a_writer_backs_off_between_reconnect_attempts() {
     let r = second_spend_once_reconnected(&a, 60, 100).await;
     assert_eq!((r.first_seq, r.stream_version), (2, 2));
     admin
-        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .await
         .unwrap();
 }

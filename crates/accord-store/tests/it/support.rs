@@ -159,11 +159,11 @@ impl Harness {
                     sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
                         .await
                         .unwrap();
-                c.execute(sql).await.unwrap();
+                c.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
                 c.close().await.unwrap();
             }
             AnyStore::Pg(s) => {
-                s.pool().execute(sql).await.unwrap();
+                s.pool().execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
             }
         }
     }
@@ -197,7 +197,9 @@ impl Drop for Harness {
                     use sqlx::Connection;
                     if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
                         let _ = c
-                            .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                            .execute(sqlx::AssertSqlSafe(format!(
+                                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                            )))
                             .await;
                         let _ = c.close().await;
                     }

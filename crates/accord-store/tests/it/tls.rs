@@ -65,23 +65,23 @@ where
     .await?;
     let r = store.append(Append::new(support::spend(1, 1, 5))).await?;
     assert_eq!(r.first_seq, 1);
-    let pool: T = sqlx::query_scalar(&format!(
+    let pool: T = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT {column} FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-    ))
+    )))
     .fetch_one(store.pool())
     .await
     .unwrap();
-    let mut writer: Vec<T> = sqlx::query_scalar(&format!(
+    let mut writer: Vec<T> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT s.{column} FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
          WHERE a.application_name = $1"
-    ))
+    )))
     .bind(format!("accord-writer accord_events_{schema}"))
     .fetch_all(store.pool())
     .await
     .unwrap();
     store
         .pool()
-        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .await
         .unwrap();
     assert_eq!(writer.len(), 1, "one writer session");
@@ -255,9 +255,11 @@ impl TrustedClientCa {
     async fn set(url: &str, ca: &std::path::Path) -> TrustedClientCa {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
         let ca = ca.display().to_string();
-        pool.execute(format!("ALTER SYSTEM SET ssl_ca_file = '{ca}'").as_str())
-            .await
-            .unwrap();
+        pool.execute(sqlx::AssertSqlSafe(format!(
+            "ALTER SYSTEM SET ssl_ca_file = '{ca}'"
+        )))
+        .await
+        .unwrap();
         pool.execute("SELECT pg_reload_conf()").await.unwrap();
         pool.close().await;
         let guard = TrustedClientCa {
@@ -355,4 +357,30 @@ async fn pool_and_writer_present_the_client_certificate() {
         .expect_err("refused")
         .to_string();
     assert!(e.to_lowercase().contains("unknown"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_checks_only_the_chain_with_verify_ca() {
+    let Some((url, cert)) = server("a_store_checks_only_the_chain_with_verify_ca").await else {
+        return;
+    };
+    // By address, where the certificate names `localhost`: the chain holds, the name is
+    // not asked about, and both connections open.
+    let verify_ca = with(&url, &format!("sslmode=verify-ca&sslrootcert={cert}"));
+    assert_eq!(store_sessions_ssl(&verify_ca).await, (true, true));
+    // Other roots than the server's: the chain reaches none, and the store does not open.
+    let bundle = "/etc/ssl/certs/ca-certificates.crt";
+    if std::fs::metadata(bundle).is_ok() {
+        let other = with(&url, &format!("sslmode=verify-ca&sslrootcert={bundle}"));
+        let in_a_schema = PgOptions {
+            schema: Some(fresh_schema()),
+            ..PgOptions::default()
+        };
+        let e = PgStore::connect(&other, in_a_schema)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("UnknownIssuer"), "{e}");
+    }
 }

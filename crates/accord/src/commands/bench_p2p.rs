@@ -76,7 +76,9 @@ async fn drop_schema(url: &str, schema: &str) {
     use sqlx::{Connection, Executor};
     if let Ok(mut c) = sqlx::PgConnection::connect(url).await {
         let _ = c
-            .execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+            )))
             .await;
         let _ = c.close().await;
     }

@@ -112,11 +112,13 @@ async fn postgres_backend_runs_the_same_job() {
     let name = format!("accord_cli_{}", std::process::id());
     let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
     admin
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
         .await
         .unwrap();
     admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .unwrap();
     let url = match base.rfind('/') {
@@ -141,7 +143,9 @@ async fn postgres_backend_runs_the_same_job() {
     assert!(again.contains("5 unchanged"), "{again}");
     assert_eq!(a.entries(), 14);
     admin
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
         .await
         .unwrap();
 }

@@ -342,11 +342,13 @@ async fn approvals_and_agents_on_postgres() {
     let name = format!("accord_gov_{}", std::process::id());
     let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
     admin
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
         .await
         .unwrap();
     admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .unwrap();
     let url = match base.rfind('/') {
@@ -357,7 +359,9 @@ async fn approvals_and_agents_on_postgres() {
     a.database_url = Some(url);
     scenario(&a);
     admin
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
         .await
         .unwrap();
 }

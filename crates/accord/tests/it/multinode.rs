@@ -90,11 +90,13 @@ async fn two_nodes_share_a_campaign_and_survive_a_kill() {
     let name = format!("accord_multinode_{}", std::process::id());
     let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
     admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
         .await
         .unwrap();
     admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .unwrap();
     let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
@@ -188,7 +190,9 @@ async fn two_nodes_share_a_campaign_and_survive_a_kill() {
     assert!(verify.contains("OK"), "{verify}");
     drop(store);
     admin
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
         .await
         .unwrap();
 }
@@ -369,18 +373,22 @@ async fn a_campaign_paused_on_one_node_holds_moves_on_another() {
     let name = format!("accord_pause_{}", std::process::id());
     let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
     admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
         .await
         .unwrap();
     admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .unwrap();
     let mut a = Accord::new();
     a.database_url = Some(format!("{}/{name}", &base[..base.rfind('/').unwrap()]));
     pause_across_nodes(a).await;
     admin
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
         .await
         .unwrap();
 }
