@@ -197,7 +197,7 @@ impl PgStore {
         value: &str,
     ) -> Result<Option<Supplier>> {
         let sql = format!("SELECT data FROM suppliers WHERE {column} = $1");
-        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(value)
             .fetch_optional(&self.inner.pool)
             .await?;
@@ -210,7 +210,7 @@ impl PgStore {
         value: &str,
     ) -> Result<Option<Contract>> {
         let sql = format!("SELECT data FROM contracts WHERE {column} = $1");
-        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(value)
             .fetch_optional(&self.inner.pool)
             .await?;
@@ -228,7 +228,7 @@ impl PgStore {
     /// Every contract whose `column` (a fixed column name, never input) equals `value`.
     async fn contracts_where(&self, column: &'static str, value: &str) -> Result<Vec<Contract>> {
         let sql = format!("SELECT data FROM contracts WHERE {column} = $1 ORDER BY id");
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(value)
             .fetch_all(&self.inner.pool)
             .await?;

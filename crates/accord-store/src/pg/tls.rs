@@ -176,11 +176,16 @@ impl TlsSettings {
     }
 }
 
+/// The bytes of the file a TLS parameter names, or an error naming both.
+fn read_file(param: &str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        StoreError::Invalid(format!("{param} {}: cannot read it: {e}", path.display()))
+    })
+}
+
 /// The certificates of a PEM file, or an error naming the parameter and the file.
 fn read_certificates(param: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        StoreError::Invalid(format!("{param} {}: cannot read it: {e}", path.display()))
-    })?;
+    let bytes = read_file(param, path)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| StoreError::Invalid(format!("{param} {}: not PEM: {e}", path.display())))?;
@@ -195,9 +200,7 @@ fn read_certificates(param: &str, path: &Path) -> Result<Vec<CertificateDer<'sta
 
 /// The private key of a PEM file (PKCS #8, PKCS #1 or SEC1), or an error naming it.
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        StoreError::Invalid(format!("sslkey {}: cannot read it: {e}", path.display()))
-    })?;
+    let bytes = read_file("sslkey", path)?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
         StoreError::Invalid(format!(
             "sslkey {}: holds no PEM private key: {e}",

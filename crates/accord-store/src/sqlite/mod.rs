@@ -411,7 +411,7 @@ impl SqliteStore {
         value: &str,
     ) -> Result<Option<Supplier>> {
         let sql = format!("SELECT data FROM suppliers WHERE {column} = ?");
-        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(value)
             .fetch_optional(&self.inner.read)
             .await?;
@@ -424,7 +424,7 @@ impl SqliteStore {
         value: &str,
     ) -> Result<Option<Contract>> {
         let sql = format!("SELECT data FROM contracts WHERE {column} = ?");
-        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+        let data: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(value)
             .fetch_optional(&self.inner.read)
             .await?;
@@ -442,7 +442,7 @@ impl SqliteStore {
     /// Every contract whose `column` (a fixed column name, never input) equals `value`.
     async fn contracts_where(&self, column: &'static str, value: &str) -> Result<Vec<Contract>> {
         let sql = format!("SELECT data FROM contracts WHERE {column} = ? ORDER BY id");
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(value)
             .fetch_all(&self.inner.read)
             .await?;
